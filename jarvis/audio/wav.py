@@ -1,0 +1,73 @@
+"""Reading and writing WAV files with clear answers to bad input."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from jarvis.errors import BadInput
+
+SPEECH_RATE = 16000
+
+
+def read_speech_wav(path: str | Path, rate: int = SPEECH_RATE) -> np.ndarray:
+    """Load a mono 16-bit-or-float WAV at ``rate`` as float32 in [-1, 1].
+
+    Wrong rate, stereo, empty, missing or corrupt files raise ``BadInput`` with the fix.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise BadInput("missing_file", f"{path}: no such file. Give the path to a WAV recording.")
+    if path.is_dir():
+        raise BadInput("not_a_file", f"{path} is a folder. Give the path to a WAV recording.")
+    try:
+        info = sf.info(str(path))
+        if info.format != "WAV":
+            raise BadInput("not_wav", f"{path} is {info.format}, not WAV. Convert it: "
+                                      f"sox '{path}' -r {rate} -c 1 -b 16 out.wav")
+        data, file_rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except BadInput:
+        raise
+    except Exception as exc:  # soundfile raises LibsndfileError / RuntimeError / TypeError
+        raise BadInput("corrupt_wav",
+                       f"{path} is not a readable WAV file ({_short(exc)}). "
+                       f"Record it again or convert it: sox IN -r {rate} -c 1 -b 16 '{path}'") from exc
+    channels = data.shape[1]
+    if channels != 1 or file_rate != rate:
+        found = f"{file_rate} Hz, {channels} channel{'s' if channels != 1 else ''}"
+        raise BadInput("wrong_format",
+                       f"{path} is {found}; Jarvis needs {rate} Hz mono. "
+                       f"Convert it: sox '{path}' -r {rate} -c 1 -b 16 converted.wav")
+    samples = data[:, 0]
+    if samples.size == 0:
+        raise BadInput("empty_wav", f"{path} holds no audio. Record at least a second of speech.")
+    return samples
+
+
+def write_wav(path: str | Path, samples: np.ndarray, rate: int) -> None:
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        raise BadInput("bad_output", f"cannot write {path}: folder {path.parent} does not exist.")
+    try:
+        sf.write(str(path), np.asarray(samples, dtype=np.float32), rate, subtype="PCM_16")
+    except Exception as exc:
+        raise BadInput("bad_output", f"cannot write {path} ({_short(exc)}).") from exc
+
+
+def is_silence(samples: np.ndarray, threshold_dbfs: float = -45.0) -> bool:
+    """True when the loudest 30 ms window is quieter than ``threshold_dbfs``."""
+    if samples.size == 0:
+        return True
+    win = 480
+    n = samples.size // win
+    if n == 0:
+        rms = float(np.sqrt(np.mean(samples ** 2)))
+    else:
+        frames = samples[: n * win].reshape(n, win)
+        rms = float(np.sqrt(np.mean(frames ** 2, axis=1)).max())
+    return 20 * np.log10(max(rms, 1e-10)) < threshold_dbfs
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__

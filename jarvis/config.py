@@ -1,0 +1,145 @@
+"""Settings: dataclasses, schema version, migrations, atomic save.
+
+A corrupt or unreadable settings file is moved aside (never deleted), defaults are used and
+``Settings.notice`` tells the user what happened.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jarvis import paths
+from jarvis.storage import atomic_write_json
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class AudioSettings:
+    input_device: str = ""      # name substring; empty = system default
+    output_device: str = ""
+    block_ms: int = 32          # capture block size fed to the listener
+
+
+@dataclass
+class ListenSettings:
+    wake_word: str = "jarvis"
+    wake_sensitivity: float = 0.6
+    stt_model: str = "tiny.en"  # "tiny.en" = the bundled offline model; or any model name / folder
+    stt_device: str = "cpu"
+    stt_compute_type: str = "int8"
+    beam_size: int = 5
+    language: str = "en"
+    silero_sensitivity: float = 0.4
+    post_speech_silence: float = 0.4
+    min_recording: float = 0.3
+    pre_recording_buffer: float = 1.2
+    wake_word_timeout: float = 5.0
+
+
+@dataclass
+class SpeakerSettings:
+    threshold: float = 0.75     # cosine similarity below this is "unknown"
+
+
+@dataclass
+class TtsSettings:
+    engines: list[str] = field(default_factory=lambda: ["piper", "system"])
+    piper_voice: str = ""       # empty = bundled en_US-joe-medium; or a path to a .onnx voice
+    system_voice: str = ""      # espeak-ng voice id; empty = engine default
+    system_rate: int = 175
+
+
+@dataclass
+class Settings:
+    audio: AudioSettings = field(default_factory=AudioSettings)
+    listen: ListenSettings = field(default_factory=ListenSettings)
+    speakers: SpeakerSettings = field(default_factory=SpeakerSettings)
+    tts: TtsSettings = field(default_factory=TtsSettings)
+    schema_version: int = SCHEMA_VERSION
+    notice: str = field(default="", compare=False, repr=False)  # not saved: shown to the user once
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("notice")
+        return data
+
+
+# Migrations: version N -> N+1, applied in order to the raw dict.
+MIGRATIONS: dict[int, Any] = {}
+
+
+def _migrate(raw: dict[str, Any]) -> dict[str, Any]:
+    version = int(raw.get("schema_version", 1))
+    while version < SCHEMA_VERSION:
+        raw = MIGRATIONS[version](raw)
+        version += 1
+        raw["schema_version"] = version
+    return raw
+
+
+def _build(cls, raw: Any):
+    """Build a dataclass from a dict, keeping defaults for missing or unknown keys."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"expected an object for {cls.__name__}")
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in raw or f.name == "notice":
+            continue
+        value = raw[f.name]
+        if dataclasses.is_dataclass(f.type if not isinstance(f.type, str) else None):
+            value = _build(f.type, value)
+        elif isinstance(f.default_factory, type) and dataclasses.is_dataclass(f.default_factory):
+            value = _build(f.default_factory, value)
+        else:
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            if default is not None and not isinstance(value, type(default)):
+                if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+                    value = float(value)
+                else:
+                    raise ValueError(f"{cls.__name__}.{f.name} should be {type(default).__name__}")
+        kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+def load(path: Path | None = None) -> Settings:
+    path = path or paths.settings_file()
+    if not path.exists():
+        return Settings()
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(raw, dict):
+            raise ValueError("top level is not an object")
+        if int(raw.get("schema_version", 1)) > SCHEMA_VERSION:
+            raise ValueError(f"schema version {raw['schema_version']} is newer than this Jarvis")
+        return _build(Settings, _migrate(raw))
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        aside = _aside_name(path)
+        try:
+            path.replace(aside)
+        except OSError:
+            aside = path
+        log.warning("settings file %s unreadable (%s); moved to %s", path, exc, aside)
+        settings = Settings()
+        settings.notice = (f"Settings file was unreadable ({exc}); using defaults. "
+                           f"The old file is kept at {aside}.")
+        return settings
+
+
+def _aside_name(path: Path) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    candidate, n = path.with_name(f"{path.name}.corrupt-{stamp}"), 1
+    while candidate.exists():
+        candidate, n = path.with_name(f"{path.name}.corrupt-{stamp}-{n}"), n + 1
+    return candidate
+
+
+def save(settings: Settings, path: Path | None = None) -> None:
+    atomic_write_json(path or paths.settings_file(), settings.to_dict())

@@ -1,0 +1,144 @@
+"""Typed pipeline events with monotonic timestamps.
+
+The type names are a public contract: the UI, benchmarks and outside checks consume them
+(``jarvis listen --events jsonl`` prints one JSON object per event: ``type``, ``t`` and fields).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, ClassVar
+
+log = logging.getLogger(__name__)
+
+
+def now() -> float:
+    return time.monotonic()
+
+
+@dataclass(frozen=True)
+class Event:
+    type: ClassVar[str] = "event"
+    t: float = field(default_factory=now, kw_only=True)
+
+    def to_dict(self) -> dict:
+        payload = {"type": self.type, "t": round(self.t, 6)}
+        for f in dataclasses.fields(self):
+            if f.name != "t":
+                payload[f.name] = getattr(self, f.name)
+        return payload
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class Ready(Event):
+    """Models are loaded and warm; listening for the wake word."""
+    type: ClassVar[str] = "ready"
+
+
+@dataclass(frozen=True)
+class Wake(Event):
+    type: ClassVar[str] = "wake"
+
+
+@dataclass(frozen=True)
+class SpeechStart(Event):
+    type: ClassVar[str] = "speech_start"
+
+
+@dataclass(frozen=True)
+class SpeechEnd(Event):
+    type: ClassVar[str] = "speech_end"
+
+
+@dataclass(frozen=True)
+class Transcript(Event):
+    type: ClassVar[str] = "transcript"
+    text: str
+
+
+@dataclass(frozen=True)
+class Speaker(Event):
+    type: ClassVar[str] = "speaker"
+    name: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Reply(Event):
+    type: ClassVar[str] = "reply"
+    text: str
+
+
+@dataclass(frozen=True)
+class TtsFirstChunk(Event):
+    type: ClassVar[str] = "tts_first_chunk"
+    engine: str
+
+
+@dataclass(frozen=True)
+class PlaybackStart(Event):
+    type: ClassVar[str] = "playback_start"
+
+
+@dataclass(frozen=True)
+class PlaybackEnd(Event):
+    type: ClassVar[str] = "playback_end"
+    interrupted: bool = False
+
+
+@dataclass(frozen=True)
+class Degraded(Event):
+    type: ClassVar[str] = "degraded"
+    engine: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Error(Event):
+    type: ClassVar[str] = "error"
+    code: str
+    message: str
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.type: cls
+    for cls in (Ready, Wake, SpeechStart, SpeechEnd, Transcript, Speaker, Reply, TtsFirstChunk,
+                PlaybackStart, PlaybackEnd, Degraded, Error)
+}
+
+Listener = Callable[[Event], None]
+
+
+class EventBus:
+    """Synchronous fan-out. Listeners run on the emitting thread and must be quick."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Listener] = []
+        self._lock = threading.Lock()
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        with self._lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def emit(self, event: Event) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(event)
+            except Exception:  # a broken listener must never stop the pipeline
+                log.exception("event listener failed on %s", event.type)

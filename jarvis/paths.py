@@ -1,0 +1,74 @@
+"""Where Jarvis keeps its state.
+
+Everything lives under platformdirs' per-user folders, or under ``$JARVIS_HOME`` when that
+is set (tests and portable installs). Resources are found the same way from source and from
+a frozen (PyInstaller) build.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "jarvis"
+
+
+def _home_override() -> Path | None:
+    value = os.environ.get("JARVIS_HOME", "").strip()
+    return Path(value).expanduser().resolve() if value else None
+
+
+def _dir(kind: str) -> Path:
+    override = _home_override()
+    if override is not None:
+        path = override / kind
+    else:
+        getter = {
+            "config": platformdirs.user_config_dir,
+            "data": platformdirs.user_data_dir,
+            "cache": platformdirs.user_cache_dir,
+            "logs": platformdirs.user_log_dir,
+        }[kind]
+        path = Path(getter(APP_NAME, appauthor=False))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def config_dir() -> Path:
+    return _dir("config")
+
+
+def data_dir() -> Path:
+    return _dir("data")
+
+
+def cache_dir() -> Path:
+    return _dir("cache")
+
+
+def log_dir() -> Path:
+    return _dir("logs")
+
+
+def settings_file() -> Path:
+    return config_dir() / "settings.json"
+
+
+def speakers_dir() -> Path:
+    path = data_dir() / "speakers"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def resources_dir() -> Path:
+    """The bundled ``resources/`` folder (next to the source tree, or inside a frozen build)."""
+    frozen_root = getattr(sys, "_MEIPASS", None)
+    if frozen_root:
+        return Path(frozen_root) / "resources"
+    return Path(__file__).resolve().parent.parent / "resources"
+
+
+def resource(*parts: str) -> Path:
+    return resources_dir().joinpath(*parts)
