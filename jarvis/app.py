@@ -1,0 +1,49 @@
+"""Start-up order: environment -> logging -> CLI / headless loop (the tray app comes later)."""
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import multiprocessing
+import os
+import sys
+
+
+def _prepare_environment() -> None:
+    # RealtimeSTT runs Whisper in a child process: spawn is the only start method that is safe with
+    # threads and works the same in a frozen build.
+    multiprocessing.freeze_support()
+    try:
+        multiprocessing.set_start_method("spawn")
+    except RuntimeError:
+        pass
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("PYTHONWARNINGS", "ignore::UserWarning")  # inherited by worker processes
+
+
+def _setup_logging(verbose: bool) -> None:
+    from jarvis import paths
+
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    try:
+        handler = logging.handlers.RotatingFileHandler(paths.log_dir() / "jarvis.log", maxBytes=2_000_000,
+                                                       backupCount=3, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    except OSError:
+        pass
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.DEBUG if verbose else logging.ERROR)
+    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root.addHandler(console)
+    for noisy in ("numba", "realtimestt", "faster_whisper", "urllib3", "matplotlib"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    _prepare_environment()
+    argv = sys.argv[1:] if argv is None else argv
+    _setup_logging(verbose="-v" in argv or "--verbose" in argv)
+    from jarvis.cli import run
+
+    return run(argv)

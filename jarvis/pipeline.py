@@ -1,0 +1,178 @@
+"""The voice loop: capture -> listener -> speaker ID -> brain -> TTS chain -> player.
+
+One capture stream feeds the listener; the listener hands back each command with the audio it
+was transcribed from, which speaker ID reuses (no second recording). Replies are spoken on a
+separate thread so the listener keeps hearing the wake word: a wake word during playback stops
+the speech (barge-in) and the next command is taken.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+
+from jarvis import events
+from jarvis.brain.brain import Brain
+from jarvis.brain.types import Turn
+from jarvis.config import Settings
+from jarvis.errors import JarvisError
+from jarvis.host import ModelHost
+
+log = logging.getLogger(__name__)
+
+
+class VoiceLoop:
+    def __init__(self, settings: Settings, bus: events.EventBus, brain: Brain | None = None):
+        self.settings = settings
+        self.bus = bus
+        self.brain = brain or Brain()
+        self.host = ModelHost(settings, bus)
+        self.capture = None
+        self.player = None
+        self._stopping = threading.Event()
+        self._speech_cancel = threading.Event()
+        self._speaker_thread: threading.Thread | None = None
+        self._loop_thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        """Open the audio devices, load and warm every model, start listening, emit ``ready``."""
+        from jarvis.audio.capture import MicCapture
+        from jarvis.audio.devices import resolve_input, resolve_output
+        from jarvis.audio.player import Player
+
+        audio = self.settings.audio
+        resolve_input(audio.input_device)    # fail fast with a clear line before loading models
+        resolve_output(audio.output_device)
+        self.host.load(on_wake=self._barge_in)
+        self.player = Player(audio.output_device)
+        self.capture = MicCapture(self.host.listener.feed, device=audio.input_device, block_ms=audio.block_ms)
+        self.capture.on_error = self._on_capture_error
+        self.capture.start()
+        self._loop_thread = threading.Thread(target=self._run, name="voice-loop", daemon=True)
+        self._loop_thread.start()
+        self.bus.emit(events.Ready())
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._barge_in()
+        if self.capture is not None:
+            self.capture.stop()
+        if self.host.listener is not None:
+            self.host.listener.interrupt()
+        if self._loop_thread is not None:
+            self._loop_thread.join(timeout=2)
+        self.host.close()
+        if self.player is not None:
+            self.player.close()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the loop ends; True if it ended."""
+        if self._loop_thread is None:
+            return True
+        self._loop_thread.join(timeout)
+        return not self._loop_thread.is_alive()
+
+    # -- the loop ----------------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                utterance = self.host.listener.next_utterance()
+            except Exception as exc:  # the recorder died: report and stop rather than spin
+                log.exception("listener failed")
+                self.bus.emit(events.Error(code="listener_failed",
+                                           message=f"Speech recognition stopped ({exc}). Restart Jarvis."))
+                return
+            if utterance is None or self._stopping.is_set():
+                continue
+            try:
+                self._handle(utterance)
+            except JarvisError as exc:
+                self.bus.emit(events.Error(code=exc.code, message=exc.message))
+            except Exception as exc:
+                log.exception("turn failed")
+                self.bus.emit(events.Error(code="turn_failed", message=f"That turn failed ({exc})."))
+
+    def _handle(self, utterance) -> None:
+        self.bus.emit(events.Transcript(text=utterance.text))
+        match = self._identify(utterance.audio)
+        self.bus.emit(events.Speaker(name=match.name, score=round(float(match.score), 4)))
+        response = self.brain.respond(Turn(text=utterance.text, speaker=match.name, speaker_score=match.score))
+        if response.action == "stop":
+            self._barge_in()
+            self.bus.emit(events.Reply(text=""))
+            return
+        self._speak_async(response)
+
+    def _identify(self, audio):
+        from jarvis.speakers.identify import Match
+
+        try:
+            return self.host.identifier.identify(audio)
+        except JarvisError as exc:  # too little speech for a voice print: not an error for the turn
+            log.info("speaker ID skipped: %s", exc)
+            return Match(name="unknown", score=0.0)
+
+    # -- speaking ----------------------------------------------------------------------------
+    def _speak_async(self, response) -> None:
+        self._barge_in()
+        if self._speaker_thread is not None:
+            self._speaker_thread.join(timeout=1)
+        self._speech_cancel = cancel = threading.Event()
+        self._speaker_thread = threading.Thread(target=self._speak, args=(response, cancel),
+                                                name="speaker", daemon=True)
+        self._speaker_thread.start()
+
+    def _speak(self, response, cancel: threading.Event) -> None:
+        text = response.text
+        self.bus.emit(events.Reply(text=text))
+        if not text.strip() or cancel.is_set():
+            return
+        started = False
+        try:
+            for rate, chunks in _runs_by_rate(self.host.tts.speak(text, cancel)):
+                if cancel.is_set():
+                    break
+                on_start = None if started else self._on_playback_start
+                started = True
+                if not self.player.play(chunks, rate, on_start=on_start):
+                    break
+        except JarvisError as exc:
+            self.bus.emit(events.Error(code=exc.code, message=exc.message))
+        finally:
+            if started:
+                self.bus.emit(events.PlaybackEnd(interrupted=cancel.is_set()))
+
+    def _on_playback_start(self) -> None:
+        self.bus.emit(events.PlaybackStart())
+
+    def _barge_in(self) -> None:
+        """Stop speaking now (wake word heard, stop command, or shutdown)."""
+        self._speech_cancel.set()
+        if self.player is not None and self.player.is_playing:
+            self.player.stop()
+
+    def _on_capture_error(self, exc: Exception) -> None:
+        self.bus.emit(events.Error(code="audio_device_lost",
+                                   message=f"The microphone stopped ({exc}). Check the device, then run: jarvis doctor"))
+
+
+def _runs_by_rate(stream):
+    """Group a (rate, chunk) stream into consecutive runs of one rate, each a lazy chunk iterator.
+
+    A reply normally has one rate; it changes only when the fallback chain switches engine.
+    """
+    stream = iter(stream)
+    head = next(stream, None)
+    while head is not None:
+        rate, box = head[0], [None]
+
+        def run(first=head[1], rate=rate, box=box):
+            yield first
+            for chunk_rate, chunk in stream:
+                if chunk_rate != rate:
+                    box[0] = (chunk_rate, chunk)
+                    return
+                yield chunk
+
+        yield rate, run()
+        head = box[0]

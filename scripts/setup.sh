@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Set up Jarvis on Debian/Ubuntu: system packages, .venv, pinned Python deps. Idempotent and quick
+# when nothing changed. Usage: scripts/setup.sh [--test]   (--test adds the test-only parts)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+# -- Debian packages ---------------------------------------------------------------------------
+# libportaudio2: sounddevice; portaudio19-dev + gcc: PyAudio (RealtimeSTT); libespeak-ng1: system voice.
+pkgs=(python3-venv python3-dev gcc libportaudio2 portaudio19-dev libespeak-ng1 espeak-ng-data)
+# Tests: a private PulseAudio with virtual devices, ALSA's pulse plugin, espeak-ng + sox for speech.
+[ "$want_test" = 1 ] && pkgs+=(pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "setup: installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "setup: missing Debian packages. Run this, then run me again:" >&2
+    echo "  sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+# -- Python environment ------------------------------------------------------------------------
+PY=${PYTHON:-python3}
+"$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' \
+  || { echo "setup: Python 3.10 or newer is needed (found $("$PY" --version 2>&1))." >&2; exit 1; }
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+
+reqs=(requirements.txt requirements-nodeps.txt pyproject.toml)
+[ "$want_test" = 1 ] && reqs+=(requirements-test.txt)
+stamp=".venv/.setup-$(cat "${reqs[@]}" | sha256sum | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  echo "setup: installing Python packages into .venv (first run takes a few minutes)"
+  pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
+  # torch is pinned (requirements.txt); RealtimeSTT and resemblyzer go in without their declared deps:
+  # RealtimeSTT lists torchaudio (never imported; PyPI's build does not match our torch and breaks
+  # transformers) and resemblyzer pulls the old webrtcvad, which clobbers webrtcvad-wheels.
+  "${pip[@]}" -r requirements.txt
+  "${pip[@]}" --no-deps -r requirements-nodeps.txt
+  "${pip[@]}" --no-deps -e .
+  [ "$want_test" = 1 ] && "${pip[@]}" -r requirements-test.txt
+  # Never leave an ABI-mismatched torchaudio behind (e.g. from an older setup).
+  .venv/bin/python - <<'PY'
+import importlib.metadata as md, subprocess, sys
+try:
+    ta = md.version("torchaudio")
+except md.PackageNotFoundError:
+    sys.exit(0)
+torch = md.version("torch").split("+")[0]
+if ta.split("+")[0].rsplit(".", 1)[0] != torch.rsplit(".", 1)[0]:
+    print(f"setup: removing torchaudio {ta}: it does not match torch {torch}")
+    subprocess.check_call([sys.executable, "-m", "pip", "uninstall", "-y", "-q", "torchaudio"])
+PY
+  rm -f .venv/.setup-*
+  touch "$stamp"
+fi
+.venv/bin/python -c "import jarvis, RealtimeSTT, resemblyzer, piper, faster_whisper, sounddevice" \
+  || { echo "setup: the Python environment is broken; delete .venv and run again." >&2; exit 1; }

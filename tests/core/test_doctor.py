@@ -1,0 +1,138 @@
+"""`jarvis doctor` on this machine: real packages, real keyring, no GPU, no sound devices."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from jarvis import doctor
+
+SECTIONS = ("Versions", "Audio devices", "Compute", "Models", "Keyring", "TTS engines", "Folders",
+            "Warnings")
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("JARVIS_HOME", str(tmp_path))
+    return tmp_path
+
+
+@pytest.fixture
+def report(home):
+    return doctor.collect()
+
+
+def test_collect_is_json_serialisable(report):
+    assert json.loads(json.dumps(report)) == report
+    assert list(report) == ["versions", "audio", "compute", "models", "keyring", "folders", "tts",
+                            "warnings"]
+
+
+def test_finds_the_bundled_models_without_loading_them(report):
+    models = report["models"]
+    assert set(models) == {"faster-whisper tiny.en", "silero-vad", "porcupine 'jarvis'", "resemblyzer",
+                           "piper voice en_US-joe-medium", "libespeak-ng"}
+    for name, model in models.items():
+        assert model["found"] is True, (name, model)
+        assert model["reason"] is None
+    for name in ("faster-whisper tiny.en", "silero-vad", "porcupine 'jarvis'", "resemblyzer",
+                 "piper voice en_US-joe-medium"):
+        assert Path(models[name]["path"]).is_file(), name
+    assert models["resemblyzer"]["path"].endswith("pretrained.pt")
+    assert models["piper voice en_US-joe-medium"]["path"].endswith("en_US-joe-medium.onnx")
+    assert "espeak-ng" in models["libespeak-ng"]["path"]
+
+
+def test_reports_the_keyring_backend(report):
+    import keyring
+    backend = type(keyring.get_keyring())
+    kr = report["keyring"]
+    assert kr["backend"] == f"{backend.__module__}.{backend.__qualname__}"
+    if backend.__module__ == "keyring.backends.fail":   # this machine has no Secret Service
+        assert kr["usable"] is False
+        assert kr["note"] == doctor.FAIL_KEYRING
+        assert doctor.FAIL_KEYRING in report["warnings"]
+    else:
+        assert kr["usable"] is True
+
+
+def test_versions_compute_and_folders(report, home):
+    versions = report["versions"]
+    import numpy
+    import torch
+    assert versions["torch"] == torch.__version__
+    assert versions["numpy"] == numpy.__version__
+    assert versions["realtimestt"] != "not installed"
+    assert set(doctor.DISTRIBUTIONS) <= set(versions)
+    assert report["compute"]["torch"] == torch.__version__
+    assert report["compute"]["gpus"] == []                      # no NVIDIA driver here
+    assert report["folders"]["JARVIS_HOME"] == str(home)
+    assert report["folders"]["data"] == str(home.resolve() / "data")
+    assert report["tts"] is None
+
+
+def test_audio_devices_are_listed_or_reported_empty(report):
+    audio = report["audio"]
+    assert "error" not in audio
+    assert isinstance(audio["devices"], list)
+    if not audio["devices"]:
+        assert "no audio devices found" in report["warnings"]
+
+
+def test_a_failing_audio_probe_is_recorded_not_raised(home, monkeypatch):
+    import jarvis.audio.devices
+
+    def broken():
+        raise OSError("PortAudio library not found")
+
+    monkeypatch.setattr(jarvis.audio.devices, "list_devices", broken)
+    report = doctor.collect()
+    assert report["audio"] == {"error": "OSError: PortAudio library not found"}
+    assert "audio devices: OSError: PortAudio library not found" in report["warnings"]
+    assert "error: OSError: PortAudio library not found" in doctor.format_text(report)
+
+
+def test_tts_engine_statuses_from_the_caller(home):
+    engines = [{"name": "piper", "available": True, "voice": "en_US-joe-medium"},
+               {"name": "system", "available": False, "reason": "no espeak-ng"}]
+    report = doctor.collect(tts=engines)
+    assert report["tts"] == engines
+    text = doctor.format_text(report)
+    assert "  piper: available: True, voice: en_US-joe-medium" in text
+    assert "  system: available: False, reason: no espeak-ng" in text
+
+
+def test_format_text_mentions_each_section(report):
+    text = doctor.format_text(report)
+    for section in SECTIONS:
+        assert f"\n{section}\n" in f"\n{text}\n", section
+    assert "faster-whisper tiny.en: found at " in text
+    assert "no NVIDIA GPU" in text
+    assert f"torch: {report['versions']['torch']}" in text
+    assert "TTS engines\n  not checked" in text
+
+
+@pytest.mark.parametrize("torch, torchaudio, bad", [
+    ("2.5.1+cu121", "2.5.1+cu121", False),
+    ("2.5.1+cu121", "2.5.1", False),
+    ("2.5.1+cu121", "2.4.0+cu121", True),
+    ("2.5.1", "not installed", False),
+])
+def test_torchaudio_mismatch(torch, torchaudio, bad):
+    warning = doctor.torchaudio_mismatch(torch, torchaudio)
+    assert (warning is not None) == bad
+    if bad:
+        assert warning.startswith(f"torchaudio {torchaudio} does not match torch {torch}")
+
+
+def test_a_missing_model_says_why(home, monkeypatch, tmp_path):
+    empty = tmp_path / "resemblyzer"
+    empty.mkdir()
+    monkeypatch.setattr(doctor, "_package_dir", lambda name: empty if name == "resemblyzer" else None)
+    report = doctor.collect()
+    assert report["models"]["resemblyzer"] == {
+        "found": False, "path": str(empty / "pretrained.pt"), "reason": f"pretrained.pt missing from {empty}"}
+    assert report["models"]["silero-vad"] == {
+        "found": False, "path": None, "reason": "package silero-vad is not installed"}
+    assert f"resemblyzer: MISSING - pretrained.pt missing from {empty}" in doctor.format_text(report)
