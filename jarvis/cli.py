@@ -112,7 +112,8 @@ def cmd_listen(args, settings) -> int:
     if failure:
         exc = failure[0]
         if isinstance(exc, JarvisError):
-            bus.emit(events.Error(code=exc.code, message=exc.message))
+            if args.events == "jsonl":  # the human printer would repeat the line run() prints
+                bus.emit(events.Error(code=exc.code, message=exc.message))
             raise exc
         raise exc
     return 0

