@@ -8,6 +8,8 @@ Per-speaker memory belongs in that responder, keyed by ``turn.speaker``.
 """
 from __future__ import annotations
 
+import dataclasses
+import re
 from datetime import datetime
 from typing import Callable, Iterable
 
@@ -38,10 +40,28 @@ class Brain:
         if not turn.text.strip():
             return Response([DIDNT_CATCH])
         context = Context(now=self.clock(), last_reply=self.last_reply)
-        skill = next((s for s in self.skills if s.match(turn)), None)
+        skill, turn = self._match(turn)
         response = skill.respond(turn, context) if skill else self.fallback(turn, context)
         # Only answers are remembered, so "repeat" after "stop", "repeat" or "didn't catch that"
         # still repeats the last answer.
         if response.action == SPEAK and response.source not in ("brain", "repeat"):
             self.last_reply = response
         return response
+
+    def _match(self, turn: Turn) -> tuple[Skill | None, Turn]:
+        """First skill that matches the whole text, else one that matches a later sentence.
+
+        Whisper sometimes mishears the wake word left at the start of the utterance as words of its
+        own ("You're a bitch. What time is it?"); the command is then the last sentence.
+        """
+        sentences = [s for s in _SENTENCE_END.split(turn.text.strip()) if s.strip()]
+        for start in range(len(sentences)):
+            candidate = turn if start == 0 else dataclasses.replace(turn, text=" ".join(sentences[start:]))
+            skill = next((s for s in self.skills if s.match(candidate)), None)
+            if skill is not None:
+                return skill, candidate
+        return None, turn
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+

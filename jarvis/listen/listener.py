@@ -60,7 +60,9 @@ class Listener:
         try:
             self._recorder = AudioToTextRecorder(
                 model=resolve_model(s.stt_model), device=s.stt_device, compute_type=s.stt_compute_type,
-                language=s.language, beam_size=s.beam_size, use_microphone=False, spinner=False,
+                language=s.language, beam_size=s.beam_size,
+                # Priming Whisper with the wake word stops tiny models from hearing it as other words.
+                initial_prompt=f"{wake_word.capitalize()},", use_microphone=False, spinner=False,
                 wakeword_backend="pvporcupine", wake_words=wake_word,
                 wake_words_sensitivity=float(s.wake_sensitivity), wake_word_timeout=s.wake_word_timeout,
                 silero_sensitivity=s.silero_sensitivity, post_speech_silence_duration=s.post_speech_silence,

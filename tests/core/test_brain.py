@@ -192,3 +192,10 @@ def test_brain_does_not_import_torch():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("CPU load is ")
+
+
+def test_a_misheard_wake_word_sentence_before_the_command_is_skipped():
+    brain = Brain(clock=lambda: datetime(2026, 11, 22, 14, 45))
+    assert brain.respond(Turn("You're a bitch. What time is it?")).text == "It's 2:45 PM."
+    assert brain.respond(Turn("You are missing. Who am I?", speaker="alice")).text.startswith("You're alice")
+    assert brain.respond(Turn("The weather is nice. Tell me a joke.")).source != "time"

@@ -1,0 +1,231 @@
+"""End to end through real audio devices: espeak-ng speech goes into the virtual microphone while
+`jarvis listen` runs; the virtual speaker is recorded, and the spoken reply is transcribed and checked.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.speech import concat_wavs, espeak_wav
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+ALICE, BOB = "en-us+f3", "en-us+m3"   # voices resemblyzer tells apart; Porcupine always hears f3
+
+
+class EventStream:
+    """Reads `jarvis listen --events jsonl` stdout on a thread; every line must be a JSON event."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.proc, self.events, self.bad_lines = proc, [], []
+        self._cond = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                self.bad_lines.append(line)
+                continue
+            with self._cond:
+                self.events.append(event)
+                self._cond.notify_all()
+
+    def wait_for(self, type_: str, after: int = 0, timeout: float = 60) -> dict:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for event in self.events[after:]:
+                    if event["type"] == type_:
+                        return event
+                if event_error := next((e for e in self.events[after:] if e["type"] == "error"), None):
+                    raise AssertionError(f"jarvis reported an error: {event_error}")
+                left = deadline - time.monotonic()
+                if left <= 0 or self.proc.poll() is not None:
+                    raise AssertionError(f"no {type_!r} event within {timeout} s; got {self.events[after:]}; "
+                                         f"exit code {self.proc.poll()}")
+                self._cond.wait(min(left, 0.5))
+
+
+def _to_16k(samples: np.ndarray, rate: int) -> np.ndarray:
+    import soxr
+
+    return soxr.resample(samples, rate, 16000).astype(np.float32)
+
+
+def _voiced_bounds(samples: np.ndarray, rate: int, threshold: float = 0.01) -> tuple[float, float]:
+    """Seconds of the first and last 10 ms window whose RMS is above ``threshold``."""
+    win = rate // 100
+    n = len(samples) // win
+    rms = np.sqrt(np.mean(samples[: n * win].reshape(n, win) ** 2, axis=1))
+    voiced = np.flatnonzero(rms > threshold)
+    assert voiced.size, "recording is silent"
+    return voiced[0] * win / rate, (voiced[-1] + 1) * win / rate
+
+
+_NUMBER_WORDS = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen".split())}
+_NUMBER_WORDS.update({"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "oh": 0, "o": 0})
+
+
+def spoken_times(text: str) -> list[tuple[int, int]]:
+    """(hour 1-12, minute) pairs in a transcript: "2:45", "2.45", "2 45 PM", "two forty five", "3 PM"."""
+    text = text.lower().replace("o'clock", " 00 ")
+    found = [(int(h), int(m)) for h, m in re.findall(r"\b(\d{1,2})[:.\s](\d{2})\b", text)]
+    found += [(int(h), 0) for h in re.findall(r"\b(\d{1,2})\s*(?:p\.?\s?m|a\.?\s?m)", text)]
+    found += [(int(h), int(m)) for h, m in re.findall(r"\b(\d{1,2})(\d{2})\s*(?:p\.?\s?m|a\.?\s?m)", text)]
+    words = re.findall(r"[a-z]+|\d+", text)
+    values = [_NUMBER_WORDS.get(w, int(w) if w.isdigit() else None) for w in words]
+    for i, hour in enumerate(values):
+        if hour is None or not 1 <= hour <= 12:
+            continue
+        minute, j = 0, i + 1
+        while j < len(values) and values[j] is not None and j <= i + 2:
+            minute += values[j]
+            j += 1
+        if j > i + 1 and minute < 60:
+            found.append((hour, minute))
+    return found
+
+
+def _matches_clock(text: str, start: dt.datetime, end: dt.datetime) -> bool:
+    allowed = set()
+    t = start - dt.timedelta(minutes=1)
+    while t <= end + dt.timedelta(minutes=1):
+        allowed.add(((t.hour - 1) % 12 + 1, t.minute))
+        t += dt.timedelta(minutes=1)
+    return any(pair in allowed for pair in spoken_times(text))
+
+
+def test_spoken_time_parser():
+    assert (2, 45) in spoken_times("It's 2.45 p.m.")
+    assert (2, 45) in spoken_times("It's two forty-five PM.")
+    assert (3, 0) in spoken_times("It's 3 PM.")
+    assert (11, 5) in spoken_times("It's 11:05 AM")
+    assert (2, 55) in spoken_times("It's 255 a.m.")
+    assert (11, 45) in spoken_times("It's 1145 p.m.")
+    assert not spoken_times("Hello there")
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("speech")
+    wake = espeak_wav("Jarvis", folder / "wake.wav", ALICE)
+
+    def command(name: str, text: str) -> Path:
+        body = espeak_wav(text, folder / f"{name}.body.wav", ALICE)
+        return concat_wavs([wake, body], folder / f"{name}.wav", gap_s=0.3)
+
+    lines = ["The quick brown fox jumps over the lazy dog.", "I would like a cup of tea this afternoon.",
+             "Please remind me to call my sister tomorrow."]
+    return {
+        "time": command("time", "what time is it"),
+        "whoami": command("whoami", "whats my name"),
+        "alice": [espeak_wav(t, folder / f"alice{i}.wav", ALICE) for i, t in enumerate(lines)],
+        "bob": [espeak_wav(t, folder / f"bob{i}.wav", BOB) for i, t in enumerate(lines)],
+    }
+
+
+@pytest.fixture(scope="module")
+def whisper():
+    from jarvis.config import ListenSettings
+    from jarvis.listen.stt import Transcriber
+
+    return Transcriber(ListenSettings())
+
+
+def _jarvis(*args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "jarvis", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_spoken_question_is_answered_aloud_and_the_speaker_is_named(virtual_audio, speech, whisper, tmp_path):
+    env = virtual_audio.subprocess_env(JARVIS_HOME=os.environ["JARVIS_HOME"])
+    for name in ("alice", "bob"):
+        enrolled = _jarvis("enroll", name, *map(str, speech[name]), env=env)
+        assert enrolled.returncode == 0, enrolled.stderr
+
+    proc = subprocess.Popen([sys.executable, "-m", "jarvis", "listen", "--input-device", "jarvis_mic",
+                             "--output-device", "jarvis_speaker", "--events", "jsonl"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=open(tmp_path / "stderr.log", "w"),
+                            text=True)
+    stream = EventStream(proc)
+    try:
+        stream.wait_for("ready", timeout=240)
+
+        # Turn 1: "Jarvis ... what time is it?"
+        mark = len(stream.events)
+        before = dt.datetime.now()
+        with virtual_audio.record_mic(tmp_path / "mic.wav") as mic, \
+                virtual_audio.record_speaker(tmp_path / "speaker1.wav") as speaker:
+            virtual_audio.play_into_mic(speech["time"])
+            end = stream.wait_for("playback_end", after=mark, timeout=90)
+            time.sleep(0.3)
+        after = dt.datetime.now()
+        turn = stream.events[mark:stream.events.index(end) + 1]
+        types = [e["type"] for e in turn]
+        for expected in ("wake", "speech_start", "speech_end", "transcript", "speaker", "reply",
+                         "tts_first_chunk", "playback_start", "playback_end"):
+            assert expected in types, types
+        assert types.index("wake") < types.index("speech_end") < types.index("transcript") \
+            < types.index("reply") < types.index("playback_start") < types.index("playback_end")
+        assert all(e["t"] <= f["t"] for e, f in zip(turn, turn[1:])), "timestamps must be monotonic"
+        event = {e["type"]: e for e in turn}
+        assert "time" in event["transcript"]["text"].lower()
+        assert not event["transcript"]["text"].lower().startswith("jarvis")
+        assert event["speaker"]["name"] == "alice", event["speaker"]
+
+        reply_audio = speaker.samples
+        heard = whisper.transcribe(_to_16k(reply_audio, speaker.rate))
+        assert _matches_clock(heard, before, after), f"reply {event['reply']['text']!r} was heard as {heard!r}"
+
+        # Figures for the issue note: last voiced input sample -> first output sample (both recorded).
+        _, mic_last = _voiced_bounds(mic.samples, mic.rate)
+        spk_first, _ = _voiced_bounds(reply_audio, speaker.rate)
+        voice_to_voice = (speaker.started + spk_first) - (mic.started + mic_last)
+        report = {
+            "end_of_speech_to_first_audio_s": round(voice_to_voice, 3),
+            "speech_end_event_to_playback_start_s": round(event["playback_start"]["t"] - event["speech_end"]["t"], 3),
+            "transcript_to_playback_start_s": round(event["playback_start"]["t"] - event["transcript"]["t"], 3),
+            "reply": event["reply"]["text"], "heard": heard,
+        }
+        print("\nE2E figures:", json.dumps(report))
+        if os.environ.get("JARVIS_E2E_REPORT"):
+            Path(os.environ["JARVIS_E2E_REPORT"]).write_text(json.dumps(report, indent=2))
+
+        # Turn 2: "Jarvis ... what's my name?" -> the enrolled name, spoken.
+        mark = len(stream.events)
+        with virtual_audio.record_speaker(tmp_path / "speaker2.wav") as speaker:
+            virtual_audio.play_into_mic(speech["whoami"])
+            end = stream.wait_for("playback_end", after=mark, timeout=90)
+            time.sleep(0.3)
+        turn = stream.events[mark:stream.events.index(end) + 1]
+        event = {e["type"]: e for e in turn}
+        assert event["speaker"]["name"] == "alice"
+        assert "alice" in event["reply"]["text"].lower(), event["transcript"]
+        assert "alice" in whisper.transcribe(_to_16k(speaker.samples, speaker.rate)).lower()
+        assert not stream.bad_lines, f"non-JSON on stdout: {stream.bad_lines[:3]}"
+    finally:
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert code == 0, (tmp_path / "stderr.log").read_text()[-2000:]
+    assert time.monotonic() - started < 5
