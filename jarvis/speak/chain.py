@@ -20,6 +20,7 @@ import numpy as np
 from jarvis.errors import BadInput, JarvisError, NotAvailable
 from jarvis.events import Degraded, Error, EventBus, TtsFirstChunk
 from jarvis.speak.base import TtsEngine
+from jarvis.speak.normalize import normalize_for_speech
 from jarvis.speak.sentences import split_sentences
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ class TtsChain:
 
     def speak(self, text: str, cancel: threading.Event | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(sample_rate, float32 chunk)`` sentence by sentence until done or ``cancel`` is set."""
-        sentences = split_sentences(text) if isinstance(text, str) else []
+        sentences = split_sentences(normalize_for_speech(text)) if isinstance(text, str) else []
         if not sentences:
             raise BadInput("empty_text", "Nothing to say: give some text.")
         return self._speak(sentences, cancel)

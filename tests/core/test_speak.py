@@ -366,3 +366,13 @@ def test_chain_cancel_stops_between_sentences(system):
         got.append(item)
         cancel.set()
     assert len(got) == 1
+
+
+@pytest.mark.parametrize("text, spoken", [
+    ("It's 3:05 AM.", "It's 3 oh 5 AM."), ("It's 2:45 PM.", "It's 2 45 PM."), ("At 10:00.", "At 10."),
+    ("Version 3.5 is out.", "Version 3.5 is out."),
+])
+def test_clock_times_are_written_the_way_people_say_them(text, spoken):
+    from jarvis.speak.normalize import normalize_for_speech
+
+    assert normalize_for_speech(text) == spoken

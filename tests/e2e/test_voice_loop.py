@@ -135,6 +135,8 @@ def speech(tmp_path_factory):
     return {
         "time": command("time", "what time is it"),
         "whoami": command("whoami", "whats my name"),
+        "story": command("story", "tell me a long story about dragons"),
+        "wake": wake,
         "alice": [espeak_wav(t, folder / f"alice{i}.wav", ALICE) for i, t in enumerate(lines)],
         "bob": [espeak_wav(t, folder / f"bob{i}.wav", BOB) for i, t in enumerate(lines)],
     }
@@ -153,79 +155,116 @@ def _jarvis(*args: str, env: dict) -> subprocess.CompletedProcess:
                           text=True, timeout=300)
 
 
-def test_spoken_question_is_answered_aloud_and_the_speaker_is_named(virtual_audio, speech, whisper, tmp_path):
-    env = virtual_audio.subprocess_env(JARVIS_HOME=os.environ["JARVIS_HOME"])
+@pytest.fixture(scope="module")
+def listening(virtual_audio, speech, tmp_path_factory):
+    """`jarvis listen --events jsonl` on the virtual devices, with alice and bob enrolled."""
+    home = tmp_path_factory.mktemp("listen_home")
+    env = virtual_audio.subprocess_env(JARVIS_HOME=str(home))
     for name in ("alice", "bob"):
         enrolled = _jarvis("enroll", name, *map(str, speech[name]), env=env)
         assert enrolled.returncode == 0, enrolled.stderr
-
+    log = home / "stderr.log"
     proc = subprocess.Popen([sys.executable, "-m", "jarvis", "listen", "--input-device", "jarvis_mic",
                              "--output-device", "jarvis_speaker", "--events", "jsonl"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=open(tmp_path / "stderr.log", "w"),
-                            text=True)
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=open(log, "w"), text=True)
     stream = EventStream(proc)
+    stream.log = log
     try:
         stream.wait_for("ready", timeout=240)
-
-        # Turn 1: "Jarvis ... what time is it?"
-        mark = len(stream.events)
-        before = dt.datetime.now()
-        with virtual_audio.record_mic(tmp_path / "mic.wav") as mic, \
-                virtual_audio.record_speaker(tmp_path / "speaker1.wav") as speaker:
-            virtual_audio.play_into_mic(speech["time"])
-            end = stream.wait_for("playback_end", after=mark, timeout=90)
-            time.sleep(0.3)
-        after = dt.datetime.now()
-        turn = stream.events[mark:stream.events.index(end) + 1]
-        types = [e["type"] for e in turn]
-        for expected in ("wake", "speech_start", "speech_end", "transcript", "speaker", "reply",
-                         "tts_first_chunk", "playback_start", "playback_end"):
-            assert expected in types, types
-        assert types.index("wake") < types.index("speech_end") < types.index("transcript") \
-            < types.index("reply") < types.index("playback_start") < types.index("playback_end")
-        assert all(e["t"] <= f["t"] for e, f in zip(turn, turn[1:])), "timestamps must be monotonic"
-        event = {e["type"]: e for e in turn}
-        assert "time" in event["transcript"]["text"].lower()
-        assert not event["transcript"]["text"].lower().startswith("jarvis")
-        assert event["speaker"]["name"] == "alice", event["speaker"]
-
-        reply_audio = speaker.samples
-        heard = whisper.transcribe(_to_16k(reply_audio, speaker.rate))
-        assert _matches_clock(heard, before, after), f"reply {event['reply']['text']!r} was heard as {heard!r}"
-
-        # Figures for the issue note: last voiced input sample -> first output sample (both recorded).
-        _, mic_last = _voiced_bounds(mic.samples, mic.rate)
-        spk_first, _ = _voiced_bounds(reply_audio, speaker.rate)
-        voice_to_voice = (speaker.started + spk_first) - (mic.started + mic_last)
-        report = {
-            "end_of_speech_to_first_audio_s": round(voice_to_voice, 3),
-            "speech_end_event_to_playback_start_s": round(event["playback_start"]["t"] - event["speech_end"]["t"], 3),
-            "transcript_to_playback_start_s": round(event["playback_start"]["t"] - event["transcript"]["t"], 3),
-            "reply": event["reply"]["text"], "heard": heard,
-        }
-        print("\nE2E figures:", json.dumps(report))
-        if os.environ.get("JARVIS_E2E_REPORT"):
-            Path(os.environ["JARVIS_E2E_REPORT"]).write_text(json.dumps(report, indent=2))
-
-        # Turn 2: "Jarvis ... what's my name?" -> the enrolled name, spoken.
-        mark = len(stream.events)
-        with virtual_audio.record_speaker(tmp_path / "speaker2.wav") as speaker:
-            virtual_audio.play_into_mic(speech["whoami"])
-            end = stream.wait_for("playback_end", after=mark, timeout=90)
-            time.sleep(0.3)
-        turn = stream.events[mark:stream.events.index(end) + 1]
-        event = {e["type"]: e for e in turn}
-        assert event["speaker"]["name"] == "alice"
-        assert "alice" in event["reply"]["text"].lower(), event["transcript"]
-        assert "alice" in whisper.transcribe(_to_16k(speaker.samples, speaker.rate)).lower()
-        assert not stream.bad_lines, f"non-JSON on stdout: {stream.bad_lines[:3]}"
+        yield stream
     finally:
-        started = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        try:
-            code = proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
+        if proc.poll() is None:
             proc.kill()
-            raise
-    assert code == 0, (tmp_path / "stderr.log").read_text()[-2000:]
-    assert time.monotonic() - started < 5
+            proc.wait()
+
+
+def _turn(stream: EventStream, virtual_audio, wav: Path, tmp_path: Path, name: str, mic=False):
+    """Play one spoken command; return (events of the turn, speaker recording, mic recording)."""
+    mark = len(stream.events)
+    mic_rec = virtual_audio.record_mic(tmp_path / f"{name}.mic.wav") if mic else None
+    with virtual_audio.record_speaker(tmp_path / f"{name}.speaker.wav") as speaker:
+        virtual_audio.play_into_mic(wav)
+        end = stream.wait_for("playback_end", after=mark, timeout=90)
+        time.sleep(0.3)
+    if mic_rec:
+        mic_rec.stop()
+    return stream.events[mark:stream.events.index(end) + 1], speaker, mic_rec
+
+
+def test_spoken_question_is_answered_aloud_and_the_speaker_is_named(listening, virtual_audio, speech, whisper,
+                                                                    tmp_path):
+    # Turn 1: "Jarvis ... what time is it?"
+    before = dt.datetime.now()
+    turn, speaker, mic = _turn(listening, virtual_audio, speech["time"], tmp_path, "time", mic=True)
+    after = dt.datetime.now()
+    types = [e["type"] for e in turn]
+    for expected in ("wake", "speech_start", "speech_end", "transcript", "speaker", "reply",
+                     "tts_first_chunk", "playback_start", "playback_end"):
+        assert expected in types, types
+    assert types.index("wake") < types.index("speech_end") < types.index("transcript") \
+        < types.index("reply") < types.index("playback_start") < types.index("playback_end")
+    assert all(e["t"] <= f["t"] for e, f in zip(turn, turn[1:])), "timestamps must be monotonic"
+    event = {e["type"]: e for e in turn}
+    assert "time" in event["transcript"]["text"].lower()
+    assert not event["transcript"]["text"].lower().startswith("jarvis")
+    assert event["speaker"]["name"] == "alice", event["speaker"]
+
+    heard = whisper.transcribe(_to_16k(speaker.samples, speaker.rate))
+    assert _matches_clock(heard, before, after), f"reply {event['reply']['text']!r} was heard as {heard!r}"
+
+    # Figures for the issue note: last voiced input sample -> first output sample (both recorded).
+    _, mic_last = _voiced_bounds(mic.samples, mic.rate)
+    spk_first, _ = _voiced_bounds(speaker.samples, speaker.rate)
+    report = {
+        "end_of_speech_to_first_audio_s": round((speaker.started + spk_first) - (mic.started + mic_last), 3),
+        "speech_end_event_to_playback_start_s": round(event["playback_start"]["t"] - event["speech_end"]["t"], 3),
+        "transcript_to_playback_start_s": round(event["playback_start"]["t"] - event["transcript"]["t"], 3),
+        "reply": event["reply"]["text"], "heard": heard,
+    }
+    print("\nE2E figures:", json.dumps(report))
+    if os.environ.get("JARVIS_E2E_REPORT"):
+        Path(os.environ["JARVIS_E2E_REPORT"]).write_text(json.dumps(report, indent=2))
+
+    # Turn 2: "Jarvis ... what's my name?" -> the enrolled name, spoken.
+    turn, speaker, _ = _turn(listening, virtual_audio, speech["whoami"], tmp_path, "whoami")
+    event = {e["type"]: e for e in turn}
+    assert event["speaker"]["name"] == "alice"
+    assert "alice" in event["reply"]["text"].lower(), event["transcript"]
+    assert "alice" in whisper.transcribe(_to_16k(speaker.samples, speaker.rate)).lower()
+    assert not listening.bad_lines, f"non-JSON on stdout: {listening.bad_lines[:3]}"
+
+
+def test_wake_word_during_a_reply_stops_playback_and_listens(listening, virtual_audio, speech, tmp_path):
+    """Barge-in: "Jarvis" while Jarvis speaks a long reply cuts the reply off and takes the next command."""
+    mark = len(listening.events)
+    with virtual_audio.record_speaker(tmp_path / "barge.wav") as speaker:
+        virtual_audio.play_into_mic(speech["story"])
+        listening.wait_for("playback_start", after=mark, timeout=90)
+        time.sleep(1.0)  # the honest "can't answer that" reply lasts several seconds
+        virtual_audio.play_into_mic(speech["wake"])
+        end = listening.wait_for("playback_end", after=mark, timeout=30)
+        wake = [e for e in listening.events[mark:] if e["type"] == "wake"][-1]
+        time.sleep(0.5)
+    assert end["interrupted"] is True, end
+    assert end["t"] - wake["t"] < 0.1, "playback must stop within 100 ms of the wake word"
+    reply = [e for e in listening.events[mark:] if e["type"] == "reply"][0]["text"]
+
+    from jarvis.speak.piper_engine import PiperEngine
+
+    engine = PiperEngine()
+    engine.load()
+    full_s = sum(len(c) for c in engine.synthesize(reply)) / engine.sample_rate
+    first, last = _voiced_bounds(speaker.samples, speaker.rate)
+    print(f"\nbarge-in: wake -> playback_end {end['t'] - wake['t']:.3f} s; "
+          f"{last - first:.2f} s of a {full_s:.2f} s reply played")
+    assert last - first < full_s - 1.0, "the reply was not cut off"
+
+
+def test_sigint_stops_cleanly_within_five_seconds(listening):
+    started = time.monotonic()
+    listening.proc.send_signal(signal.SIGINT)
+    code = listening.proc.wait(timeout=10)
+    elapsed = time.monotonic() - started
+    assert code == 0, listening.log.read_text()[-2000:]
+    assert elapsed < 5, elapsed
+    assert "Traceback" not in listening.log.read_text()

@@ -1,0 +1,77 @@
+"""The CLI's happy paths, run as a user would (subprocess, real models, fresh JARVIS_HOME)."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from tests.core.test_cli_bad_input import jarvis
+from tests.speech import espeak_wav
+
+pytestmark = pytest.mark.slow
+
+
+def test_say_to_wav_then_transcribe_it_back(tmp_path):
+    out = tmp_path / "hello.wav"
+    result = jarvis("say", "Good morning. The kettle is on.", "--engine", "piper", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert out.exists() and "22050 Hz" in result.stdout
+    import soxr
+    import soundfile as sf
+
+    samples, rate = sf.read(out, dtype="float32")
+    converted = tmp_path / "hello16k.wav"
+    sf.write(converted, soxr.resample(samples, rate, 16000), 16000, subtype="PCM_16")
+    heard = jarvis("transcribe", str(converted))
+    assert heard.returncode == 0, heard.stderr
+    assert "morning" in heard.stdout.lower() and "kettle" in heard.stdout.lower()
+
+
+def test_say_falls_back_loudly_when_piper_cannot_run(tmp_path):
+    home = Path(os.environ["JARVIS_HOME"])
+    (home / "config").mkdir(parents=True, exist_ok=True)
+    (home / "config" / "settings.json").write_text(json.dumps(
+        {"schema_version": 1, "tts": {"engines": ["piper", "system"], "piper_voice": str(tmp_path / "gone.onnx")}}))
+    out = tmp_path / "fallback.wav"
+    result = jarvis("say", "Still talking.", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "piper unavailable" in result.stderr and out.exists()
+
+
+def test_enroll_identify_list_remove(tmp_path):
+    alice = [espeak_wav(t, tmp_path / f"a{i}.wav", "en-us+f2") for i, t in enumerate(
+        ["The quick brown fox jumps over the lazy dog.", "I would like a cup of tea this afternoon."])]
+    bob = [espeak_wav(t, tmp_path / f"b{i}.wav", "en-us+m3") for i, t in enumerate(
+        ["The quick brown fox jumps over the lazy dog.", "I would like a cup of tea this afternoon."])]
+    probe = espeak_wav("Please remind me to call my sister tomorrow.", tmp_path / "probe.wav", "en-us+f2")
+
+    assert jarvis("identify", str(probe)).stdout.split()[0] == "unknown"
+    for name, files in (("alice", alice), ("bob", bob)):
+        result = jarvis("enroll", name, *map(str, files))
+        assert result.returncode == 0, result.stderr
+        assert f"enrolled {name}: 2 samples" in result.stdout
+    name, score = jarvis("identify", str(probe)).stdout.split()
+    assert name == "alice" and float(score) > 0.75
+    assert jarvis("speakers").stdout.split() == ["alice", "bob"]
+
+    profiles = list((Path(os.environ["JARVIS_HOME"]) / "data" / "speakers").glob("*.json"))
+    assert len(profiles) == 2
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in profiles)
+
+    assert jarvis("speakers", "remove", "alice").returncode == 0
+    assert jarvis("speakers", "list").stdout.split() == ["bob"]
+    assert jarvis("identify", str(probe)).stdout.split()[0] != "alice"
+
+
+def test_doctor_reports_every_section():
+    result = jarvis("doctor", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    for section in ("versions", "audio", "compute", "models", "keyring", "folders"):
+        assert section in report
+    assert report["folders"]
+    text = jarvis("doctor")
+    assert text.returncode == 0 and "keyring" in text.stdout.lower()
