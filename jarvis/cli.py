@@ -294,8 +294,15 @@ def cmd_identify(args, settings) -> int:
 
 def cmd_doctor(args, settings) -> int:
     from jarvis import doctor
+    from jarvis.speak.chain import TtsChain
 
-    report = doctor.collect()
+    chain = TtsChain.from_settings(settings.tts, events.EventBus())
+    try:
+        chain.load()  # each engine really loads and speaks a word: "healthy" means it works now
+    except JarvisError:
+        pass  # every engine failed: status() says why
+    report = doctor.collect(tts=chain.status())
+    chain.close()
     print(json.dumps(report, indent=2, default=str) if args.json else doctor.format_text(report))
     return 0
 

@@ -205,6 +205,9 @@ def _warnings(report: dict[str, Any]) -> list[str]:
     keyring = report["keyring"]
     if "error" in keyring or not keyring.get("usable"):
         out.append(keyring.get("note") or f"keyring: {keyring.get('error')}")
+    for engine in report.get("tts") or []:
+        if not engine.get("healthy"):
+            out.append(f"TTS engine {engine.get('name')} is down ({engine.get('reason')}); the next engine speaks")
     return out
 
 
@@ -261,12 +264,12 @@ def format_text(report: dict[str, Any]) -> str:
         lines.append(f"  backend: {keyring['name']} ({keyring['backend']})"
                      + (f" - {keyring['note']}" if keyring.get("note") else ""))
 
-    lines.append("TTS engines")
+    lines.append("TTS engines (fallback order)")
     if report.get("tts") is None:
         lines.append("  not checked")
-    for engine in report.get("tts") or []:
-        rest = ", ".join(f"{k}: {v}" for k, v in engine.items() if k != "name")
-        lines.append(f"  {engine.get('name', '?')}: {rest}")
+    for position, engine in enumerate(report.get("tts") or [], 1):
+        state = "ok" if engine.get("healthy") else f"DOWN - {engine.get('reason') or 'unknown reason'}"
+        lines.append(f"  {position}. {engine.get('name', '?')}: {state}")
 
     lines.append("Folders")
     lines += [f"  {k}: {v}" for k, v in report["folders"].items()]

@@ -39,6 +39,10 @@ def test_say_falls_back_loudly_when_piper_cannot_run(tmp_path):
     result = jarvis("say", "Still talking.", "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert "piper unavailable" in result.stderr and out.exists()
+    doctor = jarvis("doctor")
+    assert "1. piper: DOWN" in doctor.stdout and "2. system: ok" in doctor.stdout
+    report = json.loads(jarvis("doctor", "--json").stdout)
+    assert [(e["name"], e["healthy"]) for e in report["tts"]] == [("piper", False), ("system", True)]
 
 
 def test_enroll_identify_list_remove(tmp_path):

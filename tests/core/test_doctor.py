@@ -8,7 +8,7 @@ import pytest
 
 from jarvis import doctor
 
-SECTIONS = ("Versions", "Audio devices", "Compute", "Models", "Keyring", "TTS engines", "Folders",
+SECTIONS = ("Versions", "Audio devices", "Compute", "Models", "Keyring", "TTS engines (fallback order)", "Folders",
             "Warnings")
 
 
@@ -94,13 +94,14 @@ def test_a_failing_audio_probe_is_recorded_not_raised(home, monkeypatch):
 
 
 def test_tts_engine_statuses_from_the_caller(home):
-    engines = [{"name": "piper", "available": True, "voice": "en_US-joe-medium"},
-               {"name": "system", "available": False, "reason": "no espeak-ng"}]
+    engines = [{"name": "piper", "healthy": True, "reason": ""},
+               {"name": "system", "healthy": False, "reason": "no espeak-ng"}]
     report = doctor.collect(tts=engines)
     assert report["tts"] == engines
     text = doctor.format_text(report)
-    assert "  piper: available: True, voice: en_US-joe-medium" in text
-    assert "  system: available: False, reason: no espeak-ng" in text
+    assert "  1. piper: ok" in text
+    assert "  2. system: DOWN - no espeak-ng" in text
+    assert any("system is down (no espeak-ng)" in w for w in report["warnings"])
 
 
 def test_format_text_mentions_each_section(report):
@@ -110,7 +111,7 @@ def test_format_text_mentions_each_section(report):
     assert "faster-whisper tiny.en: found at " in text
     assert "no NVIDIA GPU" in text
     assert f"torch: {report['versions']['torch']}" in text
-    assert "TTS engines\n  not checked" in text
+    assert "TTS engines (fallback order)\n  not checked" in text
 
 
 @pytest.mark.parametrize("torch, torchaudio, bad", [
