@@ -1,0 +1,132 @@
+"""Sound devices: list them, pick one by name, check what rates it takes.
+
+PortAudio reads the device list once when it starts; ``refresh()`` restarts it so devices plugged in (or an
+audio server started) later show up. Never refresh while a stream is open.
+"""
+from __future__ import annotations
+
+import logging
+
+from jarvis.errors import BadInput, NotAvailable
+
+log = logging.getLogger(__name__)
+
+_NONE_FOUND = {
+    "input": "No audio input device found. Connect a microphone or start your audio server "
+             "(PulseAudio/PipeWire), then run: jarvis doctor",
+    "output": "No audio output device found. Connect speakers or headphones or start your audio server "
+              "(PulseAudio/PipeWire), then run: jarvis doctor",
+}
+
+
+def _sd():
+    """sounddevice, or a clear error when the PortAudio library itself is missing."""
+    try:
+        import sounddevice
+    except OSError as exc:  # raised at import when libportaudio cannot be loaded
+        raise NotAvailable("no_portaudio", "The PortAudio library is missing, so Jarvis cannot use sound devices. "
+                                           "Install it (Debian/Ubuntu: sudo apt install libportaudio2).") from exc
+    return sounddevice
+
+
+def refresh() -> None:
+    """Restart PortAudio so it scans the devices again (closes every open stream)."""
+    _restart_portaudio()
+
+
+def _restart_portaudio() -> None:
+    sd = _sd()
+    sd._terminate()
+    sd._initialize()
+
+
+def list_devices(refresh: bool = False) -> list[dict]:
+    """Every device PortAudio sees; an empty list when there is none."""
+    if refresh:
+        _restart_portaudio()
+    sd = _sd()
+    try:
+        devices = sd.query_devices()
+    except sd.PortAudioError as exc:
+        log.warning("PortAudio cannot list devices: %s", exc)
+        return []
+    default_in, default_out = _default_index("input"), _default_index("output")
+    hostapis = sd.query_hostapis()
+    return [{
+        "index": d["index"],
+        "name": d["name"],
+        "hostapi": hostapis[d["hostapi"]]["name"],
+        "max_input_channels": d["max_input_channels"],
+        "max_output_channels": d["max_output_channels"],
+        "default_samplerate": int(d["default_samplerate"]),
+        "is_default_input": d["index"] == default_in,
+        "is_default_output": d["index"] == default_out,
+    } for d in devices]
+
+
+def resolve_input(spec: str = "") -> int | None:
+    """Device index for a name (case-insensitive substring, exact name preferred); None = system default."""
+    return _resolve(spec, "input")
+
+
+def resolve_output(spec: str = "") -> int | None:
+    return _resolve(spec, "output")
+
+
+def device_info(device: int | None, kind: str) -> dict:
+    """PortAudio's dict for ``device`` (None = the default ``kind`` device)."""
+    sd = _sd()
+    return dict(sd.query_devices(device, kind=kind) if device is None else sd.query_devices(device))
+
+
+def supported_rate(device: int | None, rate: int, kind: str) -> bool:
+    """True when ``device`` opens for ``kind`` ("input"/"output") at ``rate`` Hz, mono or stereo."""
+    return stream_channels(device, rate, kind) is not None
+
+
+def stream_channels(device: int | None, rate: int, kind: str) -> int | None:
+    """Fewest channels (1, else 2, else the device maximum) the device opens with at ``rate``; None if none."""
+    sd = _sd()
+    check = sd.check_input_settings if kind == "input" else sd.check_output_settings
+    try:
+        most = int(device_info(device, kind)[f"max_{kind}_channels"])
+    except (sd.PortAudioError, ValueError):
+        return None
+    for channels in dict.fromkeys(c for c in (1, 2, most) if 0 < c <= most):
+        try:
+            check(device=device, channels=channels, samplerate=rate)
+            return channels
+        except (sd.PortAudioError, ValueError):
+            continue
+    return None
+
+
+def _default_index(kind: str) -> int:
+    sd = _sd()
+    try:
+        return int(sd.query_devices(kind=kind)["index"])
+    except (sd.PortAudioError, ValueError):
+        return -1
+
+
+def _resolve(spec: str, kind: str) -> int | None:
+    devices = [d for d in list_devices() if d[f"max_{kind}_channels"] > 0]
+    if not devices:
+        raise NotAvailable("no_audio_device", _NONE_FOUND[kind])
+    spec = (spec or "").strip()
+    if not spec:
+        if _default_index(kind) >= 0:
+            return None
+        log.info("no default %s device; using %s", kind, devices[0]["name"])
+        return devices[0]["index"]
+    wanted = spec.casefold()
+    exact = [d for d in devices if d["name"].casefold() == wanted]
+    partial = [d for d in devices if wanted in d["name"].casefold()]
+    by_index = [d for d in devices if spec.isdigit() and d["index"] == int(spec)]
+    for matches in (exact, by_index, partial):
+        if matches:
+            if len(matches) > 1:
+                log.info("%s device %r matches %s; using the first", kind, spec, [d["name"] for d in matches])
+            return matches[0]["index"]
+    names = ", ".join(dict.fromkeys(d["name"] for d in devices))
+    raise BadInput("unknown_device", f"No {kind} device matches '{spec}'. Available: {names}.")

@@ -1,0 +1,275 @@
+"""Playback of streamed float32 mono audio, stoppable from any thread within a few blocks (barge-in).
+
+A feeder thread pulls the (possibly slow) chunk generator and queues samples; the PortAudio callback copies
+~20 ms blocks from that queue and plays silence while the generator is behind, so the device never blocks
+``stop()``. ``stop()`` marks the playback stopped (the next callback plays nothing), aborts the stream (dropping
+what the device still holds) and returns; the generator is closed by the feeder once its current chunk is done.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from typing import Callable, Iterable
+
+import numpy as np
+
+from jarvis.audio import devices
+from jarvis.errors import NotAvailable
+
+log = logging.getLogger(__name__)
+
+BLOCK_MS = 20
+MAX_AHEAD_S = 30.0   # the feeder stops pulling the generator this far ahead of the device
+STALL_SECONDS = 2.0  # no device callback for this long = the device is gone
+
+
+class _Playback:
+    """State shared by one play() call, its feeder thread and the device callback."""
+
+    def __init__(self):
+        self.chunks: collections.deque[np.ndarray] = collections.deque()
+        self.head = np.zeros(0, np.float32)
+        self.queued = 0               # samples in ``chunks`` (approximate; only for back-pressure)
+        self.fed = threading.Event()  # the generator is exhausted (or failed)
+        self.started = threading.Event()
+        self.done = threading.Event()
+        self.stopped = False
+        self.completed = False        # the callback reached the end (vs the stream dying under us)
+        self.tail: int | None = None  # frames of trailing silence still to play
+        self.error: BaseException | None = None
+
+    def read(self, out: np.ndarray) -> int:
+        """Copy up to ``len(out)`` samples into ``out``; returns how many."""
+        n = 0
+        while n < len(out):
+            if not self.head.size:
+                if not self.chunks:
+                    break
+                self.head = self.chunks.popleft()
+                self.queued -= self.head.size
+            take = min(len(out) - n, self.head.size)
+            out[n:n + take] = self.head[:take]
+            self.head = self.head[take:]
+            n += take
+        return n
+
+
+class Player:
+    """``play()`` blocks until the audio has been heard (True) or ``stop()`` ended it (False).
+
+    ``device_rate`` forces the rate the device is opened at (else the audio's rate when supported, else the
+    device default); audio at any other rate is resampled.
+    """
+
+    def __init__(self, device: str = "", block_ms: int = BLOCK_MS, device_rate: int | None = None):
+        self.device = device
+        self.block_ms = block_ms
+        self._forced_rate = device_rate
+        self.device_name = ""
+        self.device_rate = 0
+        self.channels = 0
+        self._opened_for: tuple[str, int] | None = None  # (device, audio rate) of the open stream
+        self._stream = None
+        self._lock = threading.RLock()
+        self._current: _Playback | None = None
+        self._last_callback = 0.0
+
+    @property
+    def is_playing(self) -> bool:
+        pb = self._current
+        return pb is not None and not pb.stopped and not pb.done.is_set()
+
+    def play(self, chunks: Iterable[np.ndarray], rate: int,
+             on_start: Callable[[], None] | None = None) -> bool:
+        """Play float32 mono ``chunks`` at ``rate`` Hz; ``on_start`` fires when the first sound reaches the device."""
+        pb = _Playback()
+        with self._lock:
+            if self._current is not None:
+                self._stop_locked()
+            stream = self._open(rate)
+            self._current = pb
+            threading.Thread(target=self._feed, args=(pb, chunks, rate, self.device_rate), name="jarvis-play-feed",
+                             daemon=True).start()
+            try:
+                self._last_callback = time.monotonic()
+                stream.start()
+            except Exception as exc:
+                pb.stopped = True
+                self._current = None
+                self._drop_stream()
+                raise NotAvailable("device_unusable", f"Cannot play on '{self.device_name}' ({exc}). Check "
+                                   "the speakers or pick another output device, then run: jarvis doctor") from exc
+        lost = False
+        while not pb.done.is_set():
+            if on_start is not None and pb.started.wait(0.05):
+                if not pb.stopped:
+                    on_start()
+                on_start = None
+            elif on_start is None:
+                pb.done.wait(0.05)
+            if time.monotonic() - self._last_callback > STALL_SECONDS:
+                lost = pb.stopped = True
+                break
+        if on_start is not None and pb.started.is_set() and not pb.stopped:
+            on_start()
+        lost = lost or not (pb.stopped or pb.completed)
+        with self._lock:
+            if self._current is pb:
+                self._current = None
+                try:
+                    if pb.stopped:
+                        self._stream.abort()
+                    else:
+                        self._stream.stop()
+                except Exception as exc:
+                    log.debug("player stop: %s", exc)
+                    self._drop_stream()
+            if lost:
+                self._drop_stream()
+        if lost:
+            raise NotAvailable("device_lost", f"The output device '{self.device_name}' stopped playing. Check "
+                               "it is connected (or your audio server is running), then run: jarvis doctor")
+        if pb.error is not None:
+            raise pb.error
+        return not pb.stopped
+
+    def stop(self) -> None:
+        """End the current playback now (thread-safe, idempotent); queued audio is dropped."""
+        with self._lock:
+            self._stop_locked()
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop_locked()
+            self._drop_stream()
+
+    # -- internals --------------------------------------------------------------------------------
+    def _stop_locked(self) -> None:
+        pb = self._current
+        if pb is None or pb.done.is_set():
+            return
+        pb.stopped = True
+        if self._stream is not None:
+            try:
+                self._stream.abort()
+            except Exception as exc:
+                log.debug("player abort: %s", exc)
+        pb.done.set()
+
+    def _open(self, rate: int):
+        if self._stream is not None and self._opened_for == (self.device, rate) and not self._stream.closed:
+            return self._stream
+        self._drop_stream()
+        sd = devices._sd()
+        index = devices.resolve_output(self.device)
+        info = devices.device_info(index, "output")
+        self.device_name = info["name"]
+        candidates = [self._forced_rate] if self._forced_rate else [rate, int(info["default_samplerate"])]
+        for device_rate in dict.fromkeys(candidates):
+            channels = devices.stream_channels(index, device_rate, "output")
+            if channels:
+                break
+        else:
+            rates = " or ".join(f"{r} Hz" for r in dict.fromkeys(candidates))
+            raise NotAvailable("device_unusable", f"Cannot open the output device '{self.device_name}' at {rates}. "
+                               "Check it is connected (or your audio server is running) or "
+                               "pick another output device, then run: jarvis doctor")
+        try:
+            self._stream = sd.OutputStream(device=index, samplerate=device_rate, channels=channels, dtype="float32",
+                                           blocksize=max(1, round(device_rate * self.block_ms / 1000)),
+                                           latency="low", callback=self._callback,
+                                           finished_callback=self._finished)
+        except sd.PortAudioError as exc:
+            raise NotAvailable("device_unusable", f"Cannot open the output device '{self.device_name}' ({exc}). "
+                               "Close other programs using it or pick another, then run: jarvis doctor") from exc
+        self._opened_for, self.device_rate, self.channels = (self.device, rate), device_rate, channels
+        log.info("player: %s at %d Hz, %d ch (audio at %d Hz)", self.device_name, device_rate, channels, rate)
+        return self._stream
+
+    def _drop_stream(self) -> None:
+        stream, self._stream, self._opened_for = self._stream, None, None
+        if stream is not None:
+            try:
+                stream.abort()
+                stream.close()
+            except Exception as exc:
+                log.debug("player close: %s", exc)
+
+    @staticmethod
+    def _feed(pb: _Playback, chunks: Iterable[np.ndarray], rate: int, device_rate: int) -> None:
+        """Pull the generator into ``pb.chunks`` (resampled to the device rate) until done or stopped."""
+        resampler = None
+        if device_rate != rate:
+            import soxr
+            resampler = soxr.ResampleStream(rate, device_rate, 1, dtype="float32")
+        iterator = iter(chunks)
+        ahead = int(MAX_AHEAD_S * device_rate)
+        try:
+            for chunk in iterator:
+                if pb.stopped:
+                    break
+                data = _as_mono_float(chunk)
+                if resampler is not None:
+                    data = resampler.resample_chunk(data)
+                if data.size:
+                    pb.queued += data.size
+                    pb.chunks.append(data)
+                while pb.queued > ahead and not pb.stopped:
+                    time.sleep(0.05)
+            if resampler is not None and not pb.stopped:
+                tail = resampler.resample_chunk(np.zeros(0, np.float32), last=True)
+                if tail.size:
+                    pb.queued += tail.size
+                    pb.chunks.append(tail)
+        except BaseException as exc:  # a failing TTS engine must not leave play() waiting forever
+            log.exception("player: audio source failed")
+            pb.error = exc
+        finally:
+            pb.fed.set()
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:
+                    pass
+
+    def _callback(self, outdata, frames, time_info, status) -> None:
+        self._last_callback = time.monotonic()
+        pb = self._current
+        if pb is None or pb.stopped:
+            outdata.fill(0)
+            raise devices._sd().CallbackAbort
+        mono = outdata[:, 0]
+        n = pb.read(mono)
+        if n < frames:
+            mono[n:] = 0
+        if outdata.shape[1] > 1:
+            outdata[:, 1:] = mono[:, None]
+        if n and not pb.started.is_set():
+            pb.started.set()
+        if n < frames and pb.fed.is_set() and not pb.chunks and not pb.head.size:
+            # Play silence for the device latency before stopping: PortAudio's ALSA backend cuts the
+            # last ~latency of audio on CallbackStop, and this makes play() return when the end is heard.
+            if pb.tail is None:
+                pb.tail = int(self._stream.latency * self.device_rate) + frames
+            pb.tail -= frames - n
+            if pb.tail <= 0:
+                pb.completed = True
+                raise devices._sd().CallbackStop
+
+    def _finished(self) -> None:
+        pb = self._current
+        if pb is not None:
+            pb.done.set()
+
+
+def _as_mono_float(chunk) -> np.ndarray:
+    data = np.asarray(chunk)
+    if data.dtype == np.int16:
+        data = data.astype(np.float32) / 32768.0
+    data = data.astype(np.float32, copy=False)
+    if data.ndim == 2:
+        data = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+    return np.ascontiguousarray(data.reshape(-1))
