@@ -102,11 +102,19 @@ def spoken_times(text: str) -> list[tuple[int, int]]:
     return found
 
 
+# tiny.en mixes up "-teen" and "-ty" in synthetic speech ("3:15" heard as "3.50"); accept that pair only.
+_TEEN_TY = {13: 30, 14: 40, 15: 50, 16: 60, 17: 70, 18: 80, 19: 90}
+_TEEN_TY.update({ty: teen for teen, ty in list(_TEEN_TY.items())})
+
+
 def _matches_clock(text: str, start: dt.datetime, end: dt.datetime) -> bool:
     allowed = set()
     t = start - dt.timedelta(minutes=1)
     while t <= end + dt.timedelta(minutes=1):
-        allowed.add(((t.hour - 1) % 12 + 1, t.minute))
+        hour = (t.hour - 1) % 12 + 1
+        allowed.add((hour, t.minute))
+        if t.minute in _TEEN_TY:
+            allowed.add((hour, _TEEN_TY[t.minute]))
         t += dt.timedelta(minutes=1)
     return any(pair in allowed for pair in spoken_times(text))
 
@@ -119,6 +127,10 @@ def test_spoken_time_parser():
     assert (2, 55) in spoken_times("It's 255 a.m.")
     assert (11, 45) in spoken_times("It's 1145 p.m.")
     assert not spoken_times("Hello there")
+    now = dt.datetime(2026, 1, 1, 3, 15)
+    assert _matches_clock("It's 3.50 am.", now, now)  # the -teen/-ty confusion
+    assert not _matches_clock("It's 3.45 am.", now, now)
+    assert not _matches_clock("It's 4.15 am.", now, now)
 
 
 @pytest.fixture(scope="module")
