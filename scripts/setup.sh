@@ -36,19 +36,16 @@ PY=${PYTHON:-python3}
   || { echo "setup: Python 3.10 or newer is needed (found $("$PY" --version 2>&1))." >&2; exit 1; }
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 
-reqs=(requirements.txt requirements-nodeps.txt pyproject.toml)
-[ "$want_test" = 1 ] && reqs+=(requirements-test.txt)
-stamp=".venv/.setup-$(cat "${reqs[@]}" | sha256sum | cut -c1-16)"
+pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
+stamp=".venv/.setup-$(cat requirements.txt requirements-nodeps.txt pyproject.toml | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "setup: installing Python packages into .venv (first run takes a few minutes)"
-  pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
   # torch is pinned (requirements.txt); RealtimeSTT and resemblyzer go in without their declared deps:
   # RealtimeSTT lists torchaudio (never imported; PyPI's build does not match our torch and breaks
   # transformers) and resemblyzer pulls the old webrtcvad, which clobbers webrtcvad-wheels.
   "${pip[@]}" -r requirements.txt
   "${pip[@]}" --no-deps -r requirements-nodeps.txt
   "${pip[@]}" --no-deps -e .
-  [ "$want_test" = 1 ] && "${pip[@]}" -r requirements-test.txt
   # Never leave an ABI-mismatched torchaudio behind (e.g. from an older setup).
   .venv/bin/python - <<'PY'
 import importlib.metadata as md, subprocess, sys
@@ -63,6 +60,14 @@ if ta.split("+")[0].rsplit(".", 1)[0] != torch.rsplit(".", 1)[0]:
 PY
   rm -f .venv/.setup-*
   touch "$stamp"
+fi
+if [ "$want_test" = 1 ]; then
+  test_stamp=".venv/.tests-$(sha256sum requirements-test.txt | cut -c1-16)"
+  if [ ! -f "$test_stamp" ]; then
+    "${pip[@]}" -r requirements-test.txt
+    rm -f .venv/.tests-*
+    touch "$test_stamp"
+  fi
 fi
 .venv/bin/python -c "import jarvis, RealtimeSTT, resemblyzer, piper, faster_whisper, sounddevice" \
   || { echo "setup: the Python environment is broken; delete .venv and run again." >&2; exit 1; }
