@@ -105,7 +105,7 @@ def cmd_listen(args, settings) -> int:
     starter = threading.Thread(target=start, name="start", daemon=True)
     starter.start()
     while not stop.wait(0.2):
-        if loop._loop_thread is not None and not loop._loop_thread.is_alive():
+        if loop.ended:
             break
     _exit_soon_after(4.5)  # SIGINT/SIGTERM must end the process within 5 s whatever hangs
     loop.stop()
@@ -199,10 +199,7 @@ def cmd_say(args, settings) -> int:
             write_wav(args.out, np.concatenate(pieces), out_rate)
             print(f"wrote {args.out} ({out_rate} Hz, {sum(map(len, pieces)) / out_rate:.2f} s)")
         else:
-            from jarvis.pipeline import _runs_by_rate
-
-            for rate, chunks in _runs_by_rate(chain.speak(text, None)):
-                player.play(chunks, rate)
+            player.play_stream(chain.speak(text, None))
     finally:
         chain.close()
         if player is not None:

@@ -38,14 +38,13 @@ class ModelHost:
         """
         from jarvis.listen.listener import Listener
         from jarvis.speak.chain import TtsChain
-        from jarvis.speak.registry import create
         from jarvis.speakers.encoder import SpeakerEncoder
         from jarvis.speakers.identify import Identifier
         from jarvis.speakers.store import SpeakerStore
 
         self.listener = Listener(self.settings.listen, self.bus, on_wake=on_wake)
         self.encoder = SpeakerEncoder()
-        self.tts = TtsChain([create(name, self.settings.tts) for name in self.settings.tts.engines], self.bus)
+        self.tts = TtsChain.from_settings(self.settings.tts, self.bus)
         self.identifier = Identifier(SpeakerStore(), self.encoder, self.settings.speakers.threshold)
 
         def listen() -> None:

@@ -65,6 +65,11 @@ class VoiceLoop:
         if self.player is not None:
             self.player.close()
 
+    @property
+    def ended(self) -> bool:
+        """True once the loop was started and has stopped (listener failure or stop())."""
+        return self._loop_thread is not None and not self._loop_thread.is_alive()
+
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the loop ends; True if it ended."""
         if self._loop_thread is None:
@@ -128,22 +133,19 @@ class VoiceLoop:
         if not text.strip() or cancel.is_set():
             return
         started = False
+
+        def on_start() -> None:
+            nonlocal started
+            started = True
+            self.bus.emit(events.PlaybackStart())
+
         try:
-            for rate, chunks in _runs_by_rate(self.host.tts.speak(text, cancel)):
-                if cancel.is_set():
-                    break
-                on_start = None if started else self._on_playback_start
-                started = True
-                if not self.player.play(chunks, rate, on_start=on_start):
-                    break
+            self.player.play_stream(self.host.tts.speak(text, cancel), on_start=on_start)
         except JarvisError as exc:
             self.bus.emit(events.Error(code=exc.code, message=exc.message))
         finally:
             if started:
                 self.bus.emit(events.PlaybackEnd(interrupted=cancel.is_set()))
-
-    def _on_playback_start(self) -> None:
-        self.bus.emit(events.PlaybackStart())
 
     def _barge_in(self) -> None:
         """Stop speaking now (wake word heard, stop command, or shutdown)."""
@@ -155,24 +157,3 @@ class VoiceLoop:
         self.bus.emit(events.Error(code="audio_device_lost",
                                    message=f"The microphone stopped ({exc}). Check the device, then run: jarvis doctor"))
 
-
-def _runs_by_rate(stream):
-    """Group a (rate, chunk) stream into consecutive runs of one rate, each a lazy chunk iterator.
-
-    A reply normally has one rate; it changes only when the fallback chain switches engine.
-    """
-    stream = iter(stream)
-    head = next(stream, None)
-    while head is not None:
-        rate, box = head[0], [None]
-
-        def run(first=head[1], rate=rate, box=box):
-            yield first
-            for chunk_rate, chunk in stream:
-                if chunk_rate != rate:
-                    box[0] = (chunk_rate, chunk)
-                    return
-                yield chunk
-
-        yield rate, run()
-        head = box[0]

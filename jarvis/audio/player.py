@@ -81,6 +81,18 @@ class Player:
         pb = self._current
         return pb is not None and not pb.stopped and not pb.done.is_set()
 
+    def play_stream(self, stream: Iterable[tuple[int, np.ndarray]],
+                    on_start: Callable[[], None] | None = None) -> bool:
+        """Play (rate, chunk) pairs from a TTS chain; reopens at a new rate if the chain switches engine.
+
+        ``on_start`` fires once, at the first audible block. True if it all played, False if stopped.
+        """
+        for rate, chunks in _runs_by_rate(stream):
+            if not self.play(chunks, rate, on_start=on_start):
+                return False
+            on_start = None
+        return True
+
     def play(self, chunks: Iterable[np.ndarray], rate: int,
              on_start: Callable[[], None] | None = None) -> bool:
         """Play float32 mono ``chunks`` at ``rate`` Hz; ``on_start`` fires when the first sound reaches the device."""
@@ -273,3 +285,25 @@ def _as_mono_float(chunk) -> np.ndarray:
     if data.ndim == 2:
         data = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
     return np.ascontiguousarray(data.reshape(-1))
+
+
+def _runs_by_rate(stream: Iterable[tuple[int, np.ndarray]]):
+    """Group a (rate, chunk) stream into consecutive runs of one rate, each a lazy chunk iterator.
+
+    A reply normally has one rate; it changes only when the fallback chain switches engine.
+    """
+    stream = iter(stream)
+    head = next(stream, None)
+    while head is not None:
+        rate, box = head[0], [None]
+
+        def run(first=head[1], rate=rate, box=box):
+            yield first
+            for chunk_rate, chunk in stream:
+                if chunk_rate != rate:
+                    box[0] = (chunk_rate, chunk)
+                    return
+                yield chunk
+
+        yield rate, run()
+        head = box[0]
