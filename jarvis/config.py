@@ -18,7 +18,7 @@ from jarvis.storage import atomic_write_json
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass
@@ -50,11 +50,38 @@ class SpeakerSettings:
 
 
 @dataclass
+class CsmSettings:
+    model: str = "sesame/csm-1b"    # Hugging Face model id (read from the local HF cache) or a folder
+    allow_download: bool = False    # fetch the weights from the hub when they are not cached
+    device: str = "auto"            # auto (cuda, then mps, then cpu) | cuda | cuda:N | mps | cpu
+    dtype: str = "auto"             # auto (bf16 where supported, else fp16; fp32 on cpu) | bfloat16 | float16 | float32
+    speaker_id: int = 0
+    voice: str = ""                 # a name in tts.voices (reference clip + transcript); empty = plain speaker
+    fast_path: bool = True          # static KV cache + CUDA graphs (CUDA only; plain loop elsewhere)
+    max_seconds: float = 20.0       # length guard for one sentence
+    temperature: float = 0.9
+    top_k: int = 50
+
+
+@dataclass
+class CloudTtsSettings:
+    """Cloud engines run only when listed in tts.engines; API keys live in the OS keyring, never here."""
+    openai_model: str = "gpt-4o-mini-tts"
+    openai_voice: str = "alloy"
+    openai_base_url: str = ""       # empty = https://api.openai.com/v1; any OpenAI-compatible server
+    edge_voice: str = "en-US-GuyNeural"
+
+
+@dataclass
 class TtsSettings:
-    engines: list[str] = field(default_factory=lambda: ["piper", "system"])
+    engines: list[str] = field(default_factory=lambda: ["csm", "piper", "system"])
     piper_voice: str = ""       # empty = bundled en_US-joe-medium; or a path to a .onnx voice
     system_voice: str = ""      # espeak-ng voice id; empty = engine default
     system_rate: int = 175
+    csm: CsmSettings = field(default_factory=CsmSettings)
+    cloud: CloudTtsSettings = field(default_factory=CloudTtsSettings)
+    # Cloned voices: name -> {"clip": path to a WAV of the voice, "text": what is said in it}
+    voices: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -72,8 +99,16 @@ class Settings:
         return data
 
 
+def _v1_to_v2(raw: dict[str, Any]) -> dict[str, Any]:
+    """v2 adds CSM: a v1 file that kept the v1 default engine order gets CSM in front of it."""
+    tts = raw.get("tts")
+    if isinstance(tts, dict) and tts.get("engines") == ["piper", "system"]:
+        tts["engines"] = ["csm", "piper", "system"]
+    return raw
+
+
 # Migrations: version N -> N+1, applied in order to the raw dict.
-MIGRATIONS: dict[int, Any] = {}
+MIGRATIONS: dict[int, Any] = {1: _v1_to_v2}
 
 
 def _migrate(raw: dict[str, Any]) -> dict[str, Any]:

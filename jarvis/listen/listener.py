@@ -52,6 +52,9 @@ class Listener:
             raise NotAvailable("stt_missing", "RealtimeSTT is not installed: run scripts/setup.sh.") from exc
         import pvporcupine
 
+        from jarvis.listen import stt_worker
+        stt_worker.install()
+
         wake_word = self.settings.wake_word.strip().lower()
         if wake_word not in pvporcupine.KEYWORDS:
             raise NotAvailable("bad_wake_word", f"Wake word '{wake_word}' is not a built-in Porcupine keyword. "

@@ -34,7 +34,7 @@ def test_say_falls_back_loudly_when_piper_cannot_run(tmp_path):
     home = Path(os.environ["JARVIS_HOME"])
     (home / "config").mkdir(parents=True, exist_ok=True)
     (home / "config" / "settings.json").write_text(json.dumps(
-        {"schema_version": 1, "tts": {"engines": ["piper", "system"], "piper_voice": str(tmp_path / "gone.onnx")}}))
+        {"schema_version": 2, "tts": {"engines": ["piper", "system"], "piper_voice": str(tmp_path / "gone.onnx")}}))
     out = tmp_path / "fallback.wav"
     result = jarvis("say", "Still talking.", "--out", str(out))
     assert result.returncode == 0, result.stderr

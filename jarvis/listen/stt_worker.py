@@ -1,0 +1,37 @@
+"""RealtimeSTT's Whisper worker process, minus one shutdown race in RealtimeSTT 1.1.2.
+
+On shutdown the worker closes its pipe while its polling thread may still be inside ``poll()``; the
+thread then logs "Error receiving data from connection" with an ``OSError: handle is closed``
+traceback on every Ctrl-C. This subclass ends the polling thread quietly in exactly that case and
+keeps every other error as loud as before. ``install()`` points RealtimeSTT at it; spawn pickles the
+target by name, so the child process imports this module and runs the subclass.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from RealtimeSTT.core import initialization, transcription
+
+
+class QuietShutdownWorker(transcription.TranscriptionWorker):
+    def poll_connection(self):
+        while not self.shutdown_event.is_set():
+            try:
+                if self.conn.poll(0.01):
+                    self.queue.put(self.conn.recv())
+                else:
+                    time.sleep(transcription.TIME_SLEEP)
+            except Exception as exc:
+                if isinstance(exc, (OSError, EOFError)) and (self.shutdown_event.is_set() or self.conn.closed):
+                    return  # the worker is closing its end of the pipe: nothing left to read
+                logging.error("Error receiving data from connection: %s", exc, exc_info=True)
+                time.sleep(transcription.TIME_SLEEP)
+
+
+def run_transcription_worker(*args, **kwargs) -> None:
+    QuietShutdownWorker(*args, **kwargs).run()
+
+
+def install() -> None:
+    initialization.run_transcription_worker = run_transcription_worker
