@@ -1,0 +1,215 @@
+"""The CSM-1b TTS engine: loaded once, warmed, streaming Mimi audio a few frames at a time.
+
+Per sentence: build the prompt (the voice's context segment, whose backbone KV is cached, plus the
+sentence), prefill, then generate frames with ``FrameGenerator`` and decode them with
+``MimiStream``: the first chunk after ``FIRST_CHUNK_FRAMES`` frames, then every ``CHUNK_FRAMES``.
+``cancel`` is checked before every frame, so barge-in stops it within one frame (80 ms of audio).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable, Iterator
+
+import numpy as np
+
+from jarvis import paths
+from jarvis.config import CsmSettings
+from jarvis.errors import NotAvailable
+from jarvis.speak.base import TtsEngine
+
+log = logging.getLogger(__name__)
+
+FIRST_CHUNK_FRAMES = 2   # 160 ms of audio: the first chunk goes out as soon as these exist
+CHUNK_FRAMES = 4         # then 320 ms per chunk
+MIN_GUARD_S, GUARD_S_PER_CHAR = 3.0, 0.15   # length guard: sentence length, capped by tts.csm.max_seconds
+
+
+class CsmEngine(TtsEngine):
+    name = "csm"
+    sample_rate = 24000
+
+    def __init__(self, settings: CsmSettings | None = None, voices: dict | None = None,
+                 progress: Callable[[str], None] | None = None):
+        self.settings = settings or CsmSettings()
+        self.voices = voices if voices is not None else {}
+        self.progress = progress
+        self.model = self.processor = self.generator = self.stream = None
+        self.device = "cpu"
+        self.frame_rate = 12.5
+        self._lock = threading.Lock()
+        self._prefix: dict[tuple, tuple] = {}  # (voice key, speaker) -> (backbone KV snapshot)
+        self._voice_codes = None
+
+    # -- loading -------------------------------------------------------------------------------
+
+    def load(self) -> None:
+        if self.generator is not None:
+            return
+        try:
+            import torch  # noqa: F401
+            import transformers  # noqa: F401
+        except Exception as exc:
+            raise NotAvailable("csm_missing_lib", f"CSM needs torch and transformers ({exc}): run scripts/setup.sh.") \
+                from exc
+        from jarvis.speak.csm.generator import FrameGenerator, Sampling
+        from jarvis.speak.csm.loading import choose_device, choose_dtype, load_model, resolve_model
+        from jarvis.speak.csm.mimi_stream import MimiStream
+        from jarvis.speak.csm.voices import VoiceCodes, find_voice
+
+        s = self.settings
+        voice = find_voice(s.voice, self.voices) if s.voice.strip() else None  # bad voice: fail before loading
+        folder = resolve_model(s.model, s.allow_download, self.progress)
+        self.device = choose_device(s.device)
+        dtype = choose_dtype(self.device, s.dtype)
+        model, processor = load_model(folder, self.device, dtype)
+        model.requires_grad_(False)  # inference only: no autograd graphs anywhere
+        codec = model.codec_model.config
+        self.sample_rate = int(codec.sampling_rate)
+        self.frame_rate = float(codec.frame_rate)
+        sampling = Sampling(temperature=s.temperature, top_k=s.top_k)
+        max_length = int(model.config.max_position_embeddings)
+        cuda_graphs = s.fast_path and self.device.startswith("cuda")
+        self.model, self.processor = model, processor
+        self.generator = FrameGenerator(model, max_length, sampling, use_cuda_graphs=cuda_graphs)
+        self.stream = MimiStream(model.codec_model)
+        self._voice_codes = VoiceCodes(paths.cache_dir() / "csm-voices", s.model)
+        self._voice = voice
+        log.info("CSM ready: %s on %s (%s), fast path %s", s.model, self.device, str(dtype).replace("torch.", ""),
+                 "with CUDA graphs" if cuda_graphs else "without CUDA graphs")
+
+    def warmup(self) -> None:
+        """Two short utterances: the first picks kernels, then the CUDA graphs are captured and used."""
+        for _ in self.synthesize("Ready."):
+            pass
+        self.generator.capture()
+        for _ in self.synthesize("Ready."):
+            pass
+
+    # -- speaking ------------------------------------------------------------------------------
+
+    def synthesize(self, text: str, cancel: threading.Event | None = None) -> Iterator[np.ndarray]:
+        if self.generator is None:
+            raise NotAvailable("csm_not_loaded", "CSM is not loaded.")
+        return self._synthesize(text, cancel)
+
+    def _synthesize(self, text: str, cancel: threading.Event | None) -> Iterator[np.ndarray]:
+        import torch
+
+        with self._lock:
+            budget = self.max_frames(text)
+            for attempt in (1, 2):
+                spoke = False
+                try:
+                    for chunk in self._generate(text, budget, cancel):
+                        spoke = True
+                        yield chunk
+                    return
+                except torch.OutOfMemoryError as exc:
+                    self._free_memory()
+                    if spoke or attempt == 2:
+                        raise NotAvailable("csm_oom", "CSM ran out of GPU memory: close other GPU programs; "
+                                                      "Jarvis uses the next voice meanwhile.") from exc
+                    budget = max(1, budget // 2)
+                    log.warning("CSM out of GPU memory; retrying once with %d frames", budget)
+
+    def max_frames(self, text: str) -> int:
+        seconds = min(self.settings.max_seconds, MIN_GUARD_S + GUARD_S_PER_CHAR * len(text))
+        return max(1, int(seconds * self.frame_rate))
+
+    def _generate(self, text: str, budget: int, cancel) -> Iterator[np.ndarray]:
+        start, sentence = self._prompt(text)
+        self.generator.prefill(sentence, start=start)
+        self.stream.reset()
+        pending, target = [], FIRST_CHUNK_FRAMES
+        for frame in self.generator.frames(budget, cancel):
+            pending.append(frame)
+            if len(pending) >= target:
+                yield self._decode(pending)
+                pending, target = [], CHUNK_FRAMES
+        if pending and not (cancel is not None and cancel.is_set()):
+            yield self._decode(pending)
+
+    def _decode(self, frames) -> np.ndarray:
+        import torch
+
+        audio = self.stream.push(torch.stack(frames))
+        return audio.float().cpu().numpy()
+
+    # -- prompts -------------------------------------------------------------------------------
+
+    def _prompt(self, text: str):
+        """``(start, embeds)``: the sentence's embeddings, to go after ``start`` cached voice positions."""
+        speaker = str(int(self.settings.speaker_id))
+        start = 0
+        if self._voice is not None:
+            start = self._voice_prefix(speaker)
+        message = {"role": speaker, "content": [{"type": "text", "text": text}]}
+        rendered = self.processor.apply_chat_template([message], tokenize=False)
+        ids = self._tokenize(rendered)
+        return start, self.model.embed_text_tokens(ids)
+
+    def _tokenize(self, rendered: str):
+        ids = self.processor.tokenizer(rendered, add_special_tokens=False, return_tensors="pt")["input_ids"]
+        return ids.to(self.model.device)
+
+    def _voice_prefix(self, speaker: str) -> int:
+        """Prefill the voice's context segment once; afterwards restore its KV (returns its length)."""
+        key, codes = self._voice_codes.codes(self._voice, self.sample_rate, self._encode_clip)
+        cached = self._prefix.get((key, speaker))
+        if cached is not None:
+            return self.generator.restore(cached)
+        embeds = self._context_embeds(speaker, self._voice.text, codes.to(self.model.device))
+        self.generator.prefill(embeds, start=0)
+        length = embeds.shape[1]
+        self._prefix[(key, speaker)] = self.generator.snapshot(length)
+        return length
+
+    def _encode_clip(self, audio: np.ndarray):
+        import torch
+
+        with torch.inference_mode():
+            values = torch.from_numpy(audio)[None, None].to(self.model.device, self.model.codec_model.dtype)
+            codes = self.model.codec_model.encode(values).audio_codes  # [1, codebooks, frames]
+        return codes[0].T[:, : self.model.config.num_codebooks]
+
+    def _context_embeds(self, speaker: str, text: str, codes):
+        """Embeddings of one context segment: [speaker]text + the clip's frames + end-of-audio."""
+        import torch
+
+        message = {"role": speaker, "content": [{"type": "text", "text": text}, {"type": "audio", "path": ""}]}
+        rendered = self.processor.apply_chat_template([message], tokenize=False)
+        audio_token = self.processor.audio_token
+        if rendered.count(audio_token) != 1:
+            raise NotAvailable("csm_template", "This CSM model's chat template has no audio slot: voices need sesame/csm-1b.")
+        rendered = rendered.replace(audio_token, audio_token * codes.shape[0])
+        ids = self._tokenize(rendered)
+        cfg = self.model.config
+        with torch.inference_mode():
+            embeds = self.model.embed_text_tokens(ids)
+            audio_positions = ids[0] == cfg.audio_token_id
+            embeds[0, audio_positions] = self.model.backbone_model.embed_tokens(codes[None])[0].to(embeds.dtype)
+            eos = torch.full((1, 1, cfg.num_codebooks), cfg.codebook_eos_token_id, device=ids.device)
+            embeds[0, ids[0] == cfg.audio_eos_token_id] = self.model.backbone_model.embed_tokens(eos)[0].to(embeds.dtype)
+        return embeds
+
+    # -- housekeeping --------------------------------------------------------------------------
+
+    def _free_memory(self) -> None:
+        import torch
+
+        self._prefix.clear()
+        if self.device.startswith("cuda"):
+            torch.cuda.empty_cache()
+
+    def close(self) -> None:
+        if self.generator is not None:
+            self.generator.release_graphs()
+        self.model = self.processor = self.generator = self.stream = None
+        self._prefix.clear()
+        if self.device.startswith("cuda"):
+            try:
+                import torch
+                torch.cuda.empty_cache()
+            except Exception:
+                pass
