@@ -19,10 +19,10 @@ from jarvis.config import CsmSettings, TtsSettings
 from jarvis.errors import BadInput, NotAvailable
 from jarvis.events import Degraded, EventBus, TtsFirstChunk
 from jarvis.speak.chain import TtsChain
-from jarvis.speak.csm.engine import CHUNK_FRAMES, FIRST_CHUNK_FRAMES, CsmEngine
+from jarvis.speak.csm.engine import CsmEngine
 from jarvis.speak.csm.generator import FrameGenerator, Sampling
 from jarvis.speak.csm.loading import choose_device, choose_dtype, resolve_model
-from jarvis.speak.csm.mimi_stream import MimiStream
+from jarvis.speak.csm.mimi_stream import CHUNK_FRAMES, FIRST_CHUNK_FRAMES, MimiStream
 from tests.core.test_cli_bad_input import assert_one_clear_line, jarvis
 from tests.csm_tiny import CODEC_CODEBOOK, NUM_CODEBOOKS, VOCAB, build_tiny_csm
 
@@ -328,3 +328,19 @@ def test_doctor_lists_csm_down_first_when_it_cannot_run(tmp_path):
 def test_say_with_an_unknown_engine_is_one_clear_line(tmp_path):
     assert_one_clear_line(jarvis("say", "hi", "--engine", "nope", "--out", str(tmp_path / "x.wav")),
                           "Unknown TTS engine 'nope'")
+
+
+# -- the benchmark (a functional check here; its numbers come from a GPU run) -------------------
+
+def test_bench_tts_runs_both_paths_and_writes_json(tmp_path):
+    out = tmp_path / "bench.json"
+    result = jarvis("bench", "tts", "--tiny", "--frames", "6", "--runs", "1", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert report["frames"] == 6 and report["device"].startswith("cpu") and report["dtype"] == "float32"
+    for path in ("plain_generate", "fast_path"):
+        assert report[path]["samples_per_run"] == 6 * SAMPLES_PER_FRAME   # both made exactly 6 frames of audio
+        assert report[path]["rtf"] > 0 and report[path]["time_to_first_audio_ms"] > 0
+    assert report["fast_path"]["cuda_graphs"] is False
+    assert report["speedup_rtf"] == round(report["plain_generate"]["rtf"] / report["fast_path"]["rtf"], 2)
+    assert "(b) Jarvis fast path" in result.stdout

@@ -2,7 +2,7 @@
 
 Per sentence: build the prompt (the voice's context segment, whose backbone KV is cached, plus the
 sentence), prefill, then generate frames with ``FrameGenerator`` and decode them with
-``MimiStream``: the first chunk after ``FIRST_CHUNK_FRAMES`` frames, then every ``CHUNK_FRAMES``.
+``stream_chunks``: the first chunk after two frames, then every four.
 ``cancel`` is checked before every frame, so barge-in stops it within one frame (80 ms of audio).
 """
 from __future__ import annotations
@@ -20,8 +20,6 @@ from jarvis.speak.base import TtsEngine
 
 log = logging.getLogger(__name__)
 
-FIRST_CHUNK_FRAMES = 2   # 160 ms of audio: the first chunk goes out as soon as these exist
-CHUNK_FRAMES = 4         # then 320 ms per chunk
 MIN_GUARD_S, GUARD_S_PER_CHAR = 3.0, 0.15   # length guard: sentence length, capped by tts.csm.max_seconds
 
 
@@ -118,23 +116,11 @@ class CsmEngine(TtsEngine):
         return max(1, int(seconds * self.frame_rate))
 
     def _generate(self, text: str, budget: int, cancel) -> Iterator[np.ndarray]:
+        from jarvis.speak.csm.mimi_stream import stream_chunks
+
         start, sentence = self._prompt(text)
         self.generator.prefill(sentence, start=start)
-        self.stream.reset()
-        pending, target = [], FIRST_CHUNK_FRAMES
-        for frame in self.generator.frames(budget, cancel):
-            pending.append(frame)
-            if len(pending) >= target:
-                yield self._decode(pending)
-                pending, target = [], CHUNK_FRAMES
-        if pending and not (cancel is not None and cancel.is_set()):
-            yield self._decode(pending)
-
-    def _decode(self, frames) -> np.ndarray:
-        import torch
-
-        audio = self.stream.push(torch.stack(frames))
-        return audio.float().cpu().numpy()
+        yield from stream_chunks(self.generator, self.stream, budget, cancel)
 
     # -- prompts -------------------------------------------------------------------------------
 

@@ -123,6 +123,7 @@ class FrameGenerator:
             torch.tensor([p], device=dev) for p in range(2, self.num_codebooks)]
         self._backbone_graph = None
         self._depth_graph = None
+        self.graph_error = ""
 
     # -- one frame, as plain tensor code (captured into graphs on CUDA) -------------------------
 
@@ -209,12 +210,29 @@ class FrameGenerator:
         else:
             self._depth_pass()
 
+    @property
+    def graphs_captured(self) -> bool:
+        return self._depth_graph is not None
+
     @torch.inference_mode()
     def capture(self) -> None:
-        """Record the two CUDA graphs (no-op off CUDA). Call once after a warm-up utterance."""
+        """Record the two CUDA graphs (no-op off CUDA). Call once after a warm-up utterance.
+
+        A capture failure is logged and the same code keeps running eagerly: slower, never silent.
+        """
         if not self.use_cuda_graphs or self._depth_graph is not None:
             return
         saved_position = self.position.clone()
+        try:
+            self._capture(saved_position)
+        except Exception as exc:
+            self.release_graphs()
+            self.position.copy_(saved_position)
+            self.graph_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+            log.warning("CSM: CUDA graph capture failed (%s); generating without graphs", self.graph_error,
+                        exc_info=True)
+
+    def _capture(self, saved_position: torch.Tensor) -> None:
         stream = torch.cuda.Stream(self.device)
         stream.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(stream):

@@ -8,11 +8,17 @@ frames, the SEANet the last transformer steps. The tests check the result agains
 """
 from __future__ import annotations
 
+import threading
+from typing import Iterator
+
+import numpy as np
 import torch
 from transformers.cache_utils import DynamicCache
 
 LATENT_CONTEXT = 2    # latent frames kept for the upsampler (it needs 1)
 HIDDEN_CONTEXT = 8    # transformer steps kept for the SEANet (it needs 2 at Mimi's kernel sizes)
+FIRST_CHUNK_FRAMES = 2   # 160 ms of audio: the first chunk goes out as soon as these exist
+CHUNK_FRAMES = 4         # then 320 ms per chunk
 
 
 class MimiStream:
@@ -45,3 +51,16 @@ class MimiStream:
         self._hidden = hidden[..., -HIDDEN_CONTEXT:]
         audio = self.decoder.decoder_seanet(hidden)
         return audio[0, 0, -n * self.samples_per_frame:]
+
+
+def stream_chunks(generator, stream, max_frames: int, cancel: threading.Event | None = None) -> Iterator[np.ndarray]:
+    """Frames (after ``generator.prefill``) decoded into float32 chunks: 2 frames first, then 4."""
+    stream.reset()
+    pending, target = [], FIRST_CHUNK_FRAMES
+    for frame in generator.frames(max_frames, cancel):
+        pending.append(frame)
+        if len(pending) >= target:
+            yield stream.push(torch.stack(pending)).float().cpu().numpy()
+            pending, target = [], CHUNK_FRAMES
+    if pending and not (cancel is not None and cancel.is_set()):
+        yield stream.push(torch.stack(pending)).float().cpu().numpy()
