@@ -55,13 +55,27 @@ class ModelHost:
             self.encoder.load()
             self.encoder.warmup()
 
-        parts = {"listen": listen, "speakers": speakers, "tts": self.tts.load}
+        def tts() -> None:
+            self.tts.load(progress=lambda engine, state: self.progress(f"tts:{engine}", state))
+
+        parts = {"listen": listen, "speakers": speakers, "tts": tts}
         with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="load") as pool:
             futures = {name: pool.submit(self._timed, name, fn) for name, fn in parts.items()}
             errors = [f.exception() for f in futures.values() if f.exception() is not None]
         if errors:
             self.close()
             raise errors[0]
+        for gpu in self.gpu_memory():
+            log.info("GPU %s: %s used of %s (this process %s, its children %s)", gpu["name"],
+                     _gib(gpu["used_bytes"]), _gib(gpu["total_bytes"]), _gib(gpu["process_bytes"]),
+                     _gib(gpu["children_bytes"]))
+
+    @staticmethod
+    def gpu_memory() -> list[dict]:
+        """Per NVIDIA GPU: device-wide use (torch once CUDA is up, else NVML) and, from NVML, this
+        process's and its children's share (RealtimeSTT's Whisper worker is a child). ``[]`` without a GPU."""
+        from jarvis.devices import gpu_memory
+        return gpu_memory()
 
     def _timed(self, name: str, fn: Callable[[], None]) -> None:
         self.progress(name, "loading")
@@ -79,3 +93,7 @@ class ModelHost:
             self.listener.close()
         if self.tts is not None:
             self.tts.close()
+
+
+def _gib(n: int | None) -> str:
+    return "n/a" if n is None else f"{n / 2**30:.2f} GiB"

@@ -56,14 +56,26 @@ class TtsChain:
 
     # -- loading and health -------------------------------------------------------------------
 
-    def load(self) -> None:
-        """Load and warm every engine; raise ``NotAvailable`` only when none can run."""
+    def load(self, progress: Callable[[str, str], None] | None = None) -> None:
+        """Load and warm every engine; raise ``NotAvailable`` only when none can run.
+
+        ``progress(engine name, state)`` hears "loading", "ready", "failed: reason", and whatever an
+        engine with a ``progress`` attribute reports meanwhile (CSM: download percentages).
+        """
         if not self._slots:
             raise NotAvailable("tts_unavailable", "No TTS engine is configured: set tts.engines, "
                                                   "for example [\"piper\", \"system\"].")
         for slot in self._slots:
-            if not slot.healthy:
-                self._try_load(slot)
+            if slot.healthy:
+                continue
+            name = slot.engine.name
+            if progress is not None:
+                progress(name, "loading")
+                if hasattr(slot.engine, "progress"):
+                    slot.engine.progress = lambda line, name=name: progress(name, line)
+            ok = self._try_load(slot)
+            if progress is not None:
+                progress(name, "ready" if ok else f"failed: {slot.reason}")
         if not any(slot.healthy for slot in self._slots):
             raise NotAvailable("tts_unavailable", f"No TTS engine could start ({self._reasons()}). "
                                                   f"Run `jarvis doctor` for the fix.")

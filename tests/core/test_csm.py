@@ -162,8 +162,11 @@ def test_cancel_stops_within_one_frame(greedy):
 
 
 def test_warmup_runs_and_the_engine_speaks_after_it(tiny):
-    engine = engine_for(tiny)
+    lines = []
+    engine = CsmEngine(CsmSettings(model=str(tiny)), progress=lines.append)
+    engine.load()
     engine.warmup()
+    assert lines == ["loading tiny-csm on cpu (float32)", "warming up"]
     assert sum(map(len, engine.synthesize("Ready."))) > 0
     engine.close()
 
@@ -251,9 +254,12 @@ def test_missing_model_folder_hands_over_to_the_next_engine_loudly(tmp_path):
     settings = TtsSettings(engines=["csm", "system"])
     settings.csm.model = str(tmp_path / "no-such-model")
     chain = TtsChain.from_settings(settings, bus)
-    chain.load()
+    progress = []
+    chain.load(progress=lambda engine, state: progress.append((engine, state)))
     degraded = [e for e in seen if isinstance(e, Degraded)]
     assert [d.engine for d in degraded] == ["csm"] and "no-such-model" in degraded[0].reason
+    assert progress == [("csm", "loading"), ("csm", f"failed: {degraded[0].reason}"),
+                        ("system", "loading"), ("system", "ready")]
     assert chain.active_engine == "system"
     assert list(chain.speak("Still talking."))
     assert [e.engine for e in seen if isinstance(e, TtsFirstChunk)] == ["system"]

@@ -60,6 +60,7 @@ class CsmEngine(TtsEngine):
         folder = resolve_model(s.model, s.allow_download, self.progress)
         self.device = choose_device(s.device)
         dtype = choose_dtype(self.device, s.dtype)
+        self._report(f"loading {folder.name} on {self.device} ({str(dtype).replace('torch.', '')})")
         model, processor = load_model(folder, self.device, dtype)
         model.requires_grad_(False)  # inference only: no autograd graphs anywhere
         codec = model.codec_model.config
@@ -78,11 +79,18 @@ class CsmEngine(TtsEngine):
 
     def warmup(self) -> None:
         """Two short utterances: the first picks kernels, then the CUDA graphs are captured and used."""
+        self._report("warming up")
         for _ in self.synthesize("Ready."):
             pass
+        if self.generator.use_cuda_graphs:
+            self._report("capturing CUDA graphs")
         self.generator.capture()
         for _ in self.synthesize("Ready."):
             pass
+
+    def _report(self, line: str) -> None:
+        if self.progress is not None:
+            self.progress(line)
 
     # -- speaking ------------------------------------------------------------------------------
 
