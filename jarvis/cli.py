@@ -30,9 +30,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("say", help="speak TEXT, or write it to a WAV")
     p.add_argument("text", metavar="TEXT")
-    p.add_argument("--engine", metavar="NAME", help="TTS engine (default: the chain from settings)")
+    p.add_argument("--engine", metavar="NAME",
+                   help="try this TTS engine first; the rest of the settings chain stays as fallback")
     p.add_argument("--out", metavar="FILE.wav", help="write a WAV instead of playing")
     p.add_argument("--output-device", metavar="S", help="speaker: name substring")
+    p.add_argument("--csm-model", metavar="ID_OR_FOLDER", help="CSM model: Hugging Face id or folder")
+    p.add_argument("--voice", metavar="NAME", help="CSM voice from `jarvis voices` (a cloned reference clip)")
+    p.add_argument("--download", action="store_true", help="let CSM download its weights if they are missing")
+
+    p = sub.add_parser("bench", help="measure speed and memory (see benchmarks/)")
+    bench = p.add_subparsers(dest="bench", metavar="WHAT", required=True)
+    from jarvis.bench import tts as bench_tts
+    bench_tts.add_arguments(bench.add_parser("tts", help="CSM: first audio, RTF, frames/s, peak memory"))
+
+    p = sub.add_parser("voices", help="list, add or remove CSM voices (reference clip + transcript)")
+    p.add_argument("action", nargs="?", default="list", choices=["list", "add", "remove"])
+    p.add_argument("name", nargs="?", metavar="NAME")
+    p.add_argument("clip", nargs="?", metavar="CLIP.wav")
+    p.add_argument("--text", metavar="TRANSCRIPT", help="what is said in the clip (for add)")
 
     p = sub.add_parser("transcribe", help="print the transcript of a 16 kHz mono WAV")
     p.add_argument("wav", metavar="FILE.wav")
@@ -52,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("doctor", help="audio devices, compute devices, models, keyring, versions")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("secret", help="API keys in the OS keyring: set NAME (value from stdin or a prompt), "
+                                      "delete NAME, status")
+    p.add_argument("action", choices=["set", "delete", "status"])
+    p.add_argument("name", nargs="?", metavar="NAME", help="e.g. openai_api_key")
     return parser
 
 
@@ -169,8 +189,17 @@ def cmd_say(args, settings) -> int:
     text = args.text.strip()
     if not text:
         raise BadInput("empty_text", "Nothing to say: give some text, e.g. jarvis say \"Hello\".")
-    names = [args.engine] if args.engine else list(settings.tts.engines)
-    engines = [create(name, settings.tts) for name in names]  # unknown names fail here, before loading
+    tts = settings.tts
+    if args.csm_model:
+        tts.csm.model = args.csm_model
+    if args.voice is not None:
+        tts.csm.voice = args.voice
+    if args.download:
+        tts.csm.allow_download = True
+    names = list(tts.engines)
+    if args.engine:
+        names = [args.engine] + [n for n in names if n != args.engine.strip().lower()]
+    engines = [create(name, tts) for name in names]  # unknown names fail here, before loading
     if args.out:
         _check_writable(args.out)
     player = None
@@ -204,6 +233,48 @@ def cmd_say(args, settings) -> int:
         chain.close()
         if player is not None:
             player.close()
+    return 0
+
+
+# -- bench --------------------------------------------------------------------------------------
+def cmd_bench(args, settings) -> int:
+    from jarvis.bench import tts
+
+    return tts.main(args)
+
+
+# -- voices -------------------------------------------------------------------------------------
+def cmd_voices(args, settings) -> int:
+    from jarvis.speak.csm.voices import find_voice, read_clip
+
+    voices = settings.tts.voices
+    if args.action == "list":
+        if not voices:
+            print("No voices yet. Add one: jarvis voices add NAME CLIP.wav --text \"what the clip says\"")
+        for name in sorted(voices):
+            entry = voices[name] if isinstance(voices[name], dict) else {}
+            active = " (active)" if name == settings.tts.csm.voice else ""
+            print(f"{name}{active}: {entry.get('clip', '?')} \"{entry.get('text', '')}\"")
+        return 0
+    name = (args.name or "").strip()
+    if not name:
+        raise BadInput("bad_voice", f"Give a voice name: jarvis voices {args.action} NAME")
+    if args.action == "remove":
+        find_voice(name, voices)
+        del voices[name]
+        if settings.tts.csm.voice == name:
+            settings.tts.csm.voice = ""
+        config.save(settings)
+        print(f"removed voice {name}")
+        return 0
+    if not args.clip or not (args.text or "").strip():
+        raise BadInput("bad_voice", f"Usage: jarvis voices add {name} CLIP.wav --text \"what the clip says\"")
+    from pathlib import Path
+    clip = Path(args.clip).expanduser().resolve()
+    read_clip(clip, 24000)  # refuse missing, corrupt, silent or badly sized clips now
+    voices[name] = {"clip": str(clip), "text": args.text.strip()}
+    config.save(settings)
+    print(f"added voice {name}; use it with: jarvis say --engine csm --voice {name} \"Hello\"")
     return 0
 
 
@@ -304,7 +375,43 @@ def cmd_doctor(args, settings) -> int:
     return 0
 
 
+# -- secret -------------------------------------------------------------------------------------
+def cmd_secret(args, settings) -> int:
+    """Values are read from stdin (piped) or a hidden prompt, never from argv, and never printed."""
+    from jarvis import secrets
+
+    if args.action == "status":
+        if args.name:
+            raise BadInput("bad_args", "Usage: jarvis secret status")
+        status = secrets.backend_status()
+        print(f"keyring: {status['name']} ({status['backend']})")
+        secrets.check_keyring()  # no secure keyring: one line on stderr, exit 3
+        for name, purpose in secrets.KNOWN.items():
+            print(f"{name}: {'set' if secrets.get_secret(name) else 'not set'} - {purpose}")
+        return 0
+    name = (args.name or "").strip()
+    if not name:
+        raise BadInput("bad_args", f"Usage: jarvis secret {args.action} NAME  (known: {', '.join(secrets.KNOWN)})")
+    if args.action == "delete":
+        removed = secrets.delete_secret(name)
+        print(f"deleted {name}" if removed else f"{name} was not set")
+        return 0
+    if name not in secrets.KNOWN:
+        raise BadInput("unknown_secret", f"Unknown secret '{name}'. Known: {', '.join(secrets.KNOWN)}.")
+    backend = secrets.check_keyring()  # fail before asking for the value
+    if sys.stdin is not None and not sys.stdin.isatty():
+        value = sys.stdin.read()
+    else:
+        import getpass
+        value = getpass.getpass(f"{name} (input hidden): ")
+    secrets.set_secret(name, value)
+    print(f"stored {name} in the OS keyring ({backend})")
+    return 0
+
+
 COMMANDS = {
     "listen": cmd_listen, "say": cmd_say, "transcribe": cmd_transcribe, "enroll": cmd_enroll,
-    "speakers": cmd_speakers, "identify": cmd_identify, "doctor": cmd_doctor,
+    "speakers": cmd_speakers, "identify": cmd_identify, "doctor": cmd_doctor, "voices": cmd_voices,
+    "bench": cmd_bench,
+    "secret": cmd_secret,
 }

@@ -18,7 +18,7 @@ import jarvis
 from jarvis import paths
 
 # Distribution names (as pip knows them), in the order shown.
-DISTRIBUTIONS = ("torch", "faster-whisper", "ctranslate2", "realtimestt", "resemblyzer",
+DISTRIBUTIONS = ("torch", "transformers", "faster-whisper", "ctranslate2", "realtimestt", "resemblyzer",
                  "piper-tts", "onnxruntime", "sounddevice", "numpy")
 FAIL_KEYRING = "no usable OS keyring; cloud API keys cannot be stored"
 
@@ -94,13 +94,12 @@ def _audio() -> dict[str, Any]:
 
 
 def _keyring() -> dict[str, Any]:
-    import keyring
-    backend = keyring.get_keyring()
-    cls = type(backend)
-    usable = cls.__module__ != "keyring.backends.fail"
-    return {"backend": f"{cls.__module__}.{cls.__qualname__}",
-            "name": str(getattr(backend, "name", cls.__name__)), "usable": usable,
-            "note": None if usable else FAIL_KEYRING}
+    """The backend secrets would go to; insecure ones (fail, null, plaintext files) are not usable."""
+    from jarvis.secrets import backend_status
+    status = backend_status()
+    usable = status["secure"]
+    return {"backend": status["backend"], "name": status["name"], "usable": usable, "secure": usable,
+            "note": None if usable else FAIL_KEYRING, "fix": status["note"]}
 
 
 def _folders() -> dict[str, Any]:
@@ -176,6 +175,26 @@ def _espeak() -> dict[str, Any]:
     return {"found": True, "path": name, "reason": None}
 
 
+def _csm() -> dict[str, Any]:
+    """The CSM weights named by tts.csm.model: a folder, or a Hugging Face id in the local cache."""
+    from jarvis import config
+    from jarvis.speak.csm.loading import _looks_like_folder
+
+    model = config.load().tts.csm.model.strip()
+    if _looks_like_folder(model):
+        folder = Path(model).expanduser()
+        return _found(folder / "config.json", f"no CSM model in {folder} (tts.csm.model)")
+    if importlib.util.find_spec("huggingface_hub") is None:
+        return _found(None, "package huggingface-hub is not installed")
+    from huggingface_hub import try_to_load_from_cache
+    cached = try_to_load_from_cache(model, "model.safetensors")
+    if not isinstance(cached, str):
+        cached = try_to_load_from_cache(model, "model.safetensors.index.json")
+    return _found(Path(cached) if isinstance(cached, str) else None,
+                  f"{model} is not downloaded (the voice falls back to Piper): "
+                  f"jarvis say --engine csm --download \"Hello\"")
+
+
 MODEL_CHECKS: dict[str, Callable[[], dict[str, Any]]] = {
     "faster-whisper tiny.en": _whisper,
     "silero-vad": _silero,
@@ -183,6 +202,7 @@ MODEL_CHECKS: dict[str, Callable[[], dict[str, Any]]] = {
     "resemblyzer": _resemblyzer,
     "piper voice en_US-joe-medium": _piper_voice,
     "libespeak-ng": _espeak,
+    "CSM voice (tts.csm.model)": _csm,
 }
 
 
@@ -262,7 +282,9 @@ def format_text(report: dict[str, Any]) -> str:
         lines.append(f"  error: {keyring['error']}")
     else:
         lines.append(f"  backend: {keyring['name']} ({keyring['backend']})"
-                     + (f" - {keyring['note']}" if keyring.get("note") else ""))
+                     + (" - secure" if keyring.get("usable") else f" - NOT SECURE: {keyring.get('note')}"))
+        if keyring.get("fix"):
+            lines.append(f"  fix: {keyring['fix']}")
 
     lines.append("TTS engines (fallback order)")
     if report.get("tts") is None:

@@ -11,7 +11,7 @@ want_test=0
 # libportaudio2: sounddevice; portaudio19-dev + gcc: PyAudio (RealtimeSTT); libespeak-ng1: system voice.
 pkgs=(python3-venv python3-dev gcc libportaudio2 portaudio19-dev libespeak-ng1 espeak-ng-data)
 # Tests: a private PulseAudio with virtual devices, ALSA's pulse plugin, espeak-ng + sox for speech.
-[ "$want_test" = 1 ] && pkgs+=(pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox)
+[ "$want_test" = 1 ] && pkgs+=(pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox dbus-daemon gnome-keyring)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,9 +1,18 @@
 """Shared fixtures: a fresh JARVIS_HOME per test, one private PulseAudio for the session."""
 from __future__ import annotations
 
+import atexit
+import os
 import shutil
+import tempfile
 
 import pytest
+
+# Nothing comes from a model hub in tests: the hub is offline and its cache is private and empty
+# (set before anything imports huggingface_hub, which reads these once).
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="jarvis-test-hf-")
+atexit.register(shutil.rmtree, os.environ["HF_HOME"], True)
 
 
 @pytest.fixture(autouse=True)
@@ -36,3 +45,43 @@ def virtual_audio():
         finally:
             audio.stop()
     devices.refresh()
+
+
+@pytest.fixture(scope="module")
+def secret_service():
+    """A private, unlocked GNOME Keyring on its own D-Bus session bus, used by ``keyring`` in this process.
+
+    Module-scoped: the environment and keyring backend are restored after the module. Child processes
+    reach it with ``env=secret_service.subprocess_env()``. The user's own keyring is never touched.
+    """
+    import keyring
+    from tests.keyring_server import PrivateKeyring
+
+    try:
+        server = PrivateKeyring()
+    except FileNotFoundError as exc:
+        pytest.fail(f"{exc} (scripts/setup.sh --test installs gnome-keyring and dbus-daemon)")
+    previous = keyring.get_keyring()
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.delenv("PYTHON_KEYRING_BACKEND", raising=False)
+            for name, value in server.client_env.items():
+                mp.setenv(name, value)
+            _forget_viable_keyrings()
+            keyring.core.init_backend()
+            if type(keyring.get_keyring()).__module__ != "keyring.backends.SecretService":
+                pytest.fail(f"keyring picked {keyring.get_keyring()!r}, not the private Secret Service")
+            yield server
+    finally:
+        server.stop()
+        _forget_viable_keyrings()
+        keyring.set_keyring(previous)
+
+
+def _forget_viable_keyrings() -> None:
+    """keyring caches which backends were viable at its first use; make it look again."""
+    import contextlib
+
+    import keyring.backend
+    with contextlib.suppress(KeyError):  # nothing cached yet
+        keyring.backend.get_all_keyring.reset()

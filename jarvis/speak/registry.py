@@ -18,8 +18,12 @@ def _cls(module: str, name: str) -> type[TtsEngine]:
 
 
 ENGINES: dict[str, Callable[[TtsSettings], TtsEngine]] = {
+    "csm": lambda s: _cls("csm.engine", "CsmEngine")(s.csm, s.voices),
     "piper": lambda s: _cls("piper_engine", "PiperEngine")(s.piper_voice),
     "system": lambda s: _cls("system_engine", "SystemEngine")(s.system_voice, s.system_rate),
+    "openai": lambda s: _cls("openai_engine", "OpenAiEngine")(s.cloud.openai_model, s.cloud.openai_voice,
+                                                               s.cloud.openai_base_url),
+    "edge": lambda s: _cls("edge_engine", "EdgeEngine")(s.cloud.edge_voice),
 }
 
 

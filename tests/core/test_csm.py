@@ -70,13 +70,10 @@ def test_device_and_precision_on_a_cpu_machine():
         choose_dtype("cpu", "int3")
 
 
-def test_missing_folder_and_undownloaded_hub_model_say_what_to_do(tmp_path, monkeypatch):
+def test_missing_folder_and_undownloaded_hub_model_say_what_to_do(tmp_path):
     with pytest.raises(NotAvailable, match="not found or has no config.json"):
         resolve_model(str(tmp_path / "nowhere"))
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hf-cache"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    import huggingface_hub.constants as hub_constants
-    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "empty-hf-cache"))
+    # tests/conftest.py gives the hub an empty private cache and no network
     with pytest.raises(NotAvailable) as err:
         resolve_model("sesame/csm-1b", allow_download=False)
     assert err.value.code == "csm_not_downloaded" and "--download" in err.value.message

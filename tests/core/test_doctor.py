@@ -32,7 +32,10 @@ def test_collect_is_json_serialisable(report):
 def test_finds_the_bundled_models_without_loading_them(report):
     models = report["models"]
     assert set(models) == {"faster-whisper tiny.en", "silero-vad", "porcupine 'jarvis'", "resemblyzer",
-                           "piper voice en_US-joe-medium", "libespeak-ng"}
+                           "piper voice en_US-joe-medium", "libespeak-ng", "CSM voice (tts.csm.model)"}
+    csm = models.pop("CSM voice (tts.csm.model)")  # the one model that never comes from PyPI
+    assert csm["found"] is False and "jarvis say --engine csm --download" in csm["reason"]
+    assert any("CSM voice" in w for w in report["warnings"])
     for name, model in models.items():
         assert model["found"] is True, (name, model)
         assert model["reason"] is None
@@ -42,6 +45,16 @@ def test_finds_the_bundled_models_without_loading_them(report):
     assert models["resemblyzer"]["path"].endswith("pretrained.pt")
     assert models["piper voice en_US-joe-medium"]["path"].endswith("en_US-joe-medium.onnx")
     assert "espeak-ng" in models["libespeak-ng"]["path"]
+
+
+def test_csm_weights_in_a_folder_are_found(tmp_path, monkeypatch):
+    from jarvis import config, doctor
+    settings = config.Settings()
+    settings.tts.csm.model = str(tmp_path)
+    config.save(settings)
+    assert doctor._csm()["found"] is False and str(tmp_path) in doctor._csm()["reason"]
+    (tmp_path / "config.json").write_text("{}")
+    assert doctor._csm() == {"found": True, "path": str(tmp_path / "config.json"), "reason": None}
 
 
 def test_reports_the_keyring_backend(report):

@@ -84,8 +84,8 @@ def test_incremental_splitter_emits_long_text_without_a_full_stop():
 
 # -- registry ----------------------------------------------------------------------------------
 
-def test_registry_knows_piper_and_system_and_builds_without_loading():
-    assert registry.names() == ["piper", "system"]
+def test_registry_knows_every_engine_and_builds_without_loading():
+    assert registry.names() == ["csm", "piper", "system", "openai", "edge"]
     settings = TtsSettings(piper_voice="/nowhere/voice.onnx", system_voice="en-us", system_rate=150)
     piper, system = registry.create("piper", settings), registry.create("system", settings)
     assert (piper.name, piper.voice_path) == ("piper", "/nowhere/voice.onnx")
@@ -96,7 +96,7 @@ def test_unknown_engine_is_bad_input():
     with pytest.raises(BadInput) as err:
         registry.create("nope", TtsSettings())
     assert err.value.code == "unknown_engine"
-    assert str(err.value) == "Unknown TTS engine 'nope'. Available: piper, system."
+    assert str(err.value) == "Unknown TTS engine 'nope'. Available: csm, piper, system, openai, edge."
     with pytest.raises(BadInput):
         TtsChain.from_settings(TtsSettings(engines=["system", "nope"]), EventBus())
 
