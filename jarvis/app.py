@@ -44,6 +44,23 @@ def main(argv: list[str] | None = None) -> int:
     _prepare_environment()
     argv = sys.argv[1:] if argv is None else argv
     _setup_logging(verbose="-v" in argv or "--verbose" in argv)
+    if _wants_tray(argv):
+        from jarvis.ui.app import run as run_tray
+        return run_tray()
     from jarvis.cli import run
 
     return run(argv)
+
+
+def _wants_tray(argv: list[str]) -> bool:
+    """``jarvis`` alone (or ``jarvis tray``) opens the tray app where there is a screen and Qt;
+    otherwise the CLI runs (headless voice loop for a bare ``jarvis``, with a notice)."""
+    args = [a for a in argv if a not in ("-v", "--verbose")]
+    if args not in ([], ["tray"]):
+        return False
+    try:
+        import PySide6.QtWidgets  # noqa: F401
+    except ImportError:
+        return False
+    from jarvis.ui.app import display_available
+    return display_available()

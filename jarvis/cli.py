@@ -10,11 +10,11 @@ import sys
 import threading
 
 from jarvis import config, events
-from jarvis.errors import BadInput, JarvisError
+from jarvis.errors import BadInput, JarvisError, NotAvailable
 
 log = logging.getLogger(__name__)
 
-HEADLESS_NOTICE = ("Jarvis is running headless: the tray app is not built yet. "
+HEADLESS_NOTICE = ("Jarvis is running headless: there is no screen for the tray app here. "
                    "Say \"Jarvis\" and a command; press Ctrl+C to stop.")
 
 
@@ -27,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-device", metavar="S", help="microphone: name substring (default: system default)")
     p.add_argument("--output-device", metavar="S", help="speaker: name substring (default: system default)")
     p.add_argument("--events", choices=["jsonl"], help="print one JSON object per event on stdout")
+
+    sub.add_parser("tray", help="the tray app (what `jarvis` starts when there is a screen)")
 
     p = sub.add_parser("say", help="speak TEXT, or write it to a WAV")
     p.add_argument("text", metavar="TEXT")
@@ -409,7 +411,13 @@ def cmd_secret(args, settings) -> int:
     return 0
 
 
+def cmd_tray(args, settings) -> int:
+    raise NotAvailable("no_display", "The tray app needs a desktop session (DISPLAY or WAYLAND_DISPLAY) and PySide6; "
+                                     "without one, run: jarvis listen")
+
+
 COMMANDS = {
+    "tray": cmd_tray,
     "listen": cmd_listen, "say": cmd_say, "transcribe": cmd_transcribe, "enroll": cmd_enroll,
     "speakers": cmd_speakers, "identify": cmd_identify, "doctor": cmd_doctor, "voices": cmd_voices,
     "bench": cmd_bench,

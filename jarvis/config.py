@@ -85,11 +85,17 @@ class TtsSettings:
 
 
 @dataclass
+class UiSettings:
+    first_run_done: bool = False    # the guided first run (mic check, enroll, pick a voice) was completed or skipped
+
+
+@dataclass
 class Settings:
     audio: AudioSettings = field(default_factory=AudioSettings)
     listen: ListenSettings = field(default_factory=ListenSettings)
     speakers: SpeakerSettings = field(default_factory=SpeakerSettings)
     tts: TtsSettings = field(default_factory=TtsSettings)
+    ui: UiSettings = field(default_factory=UiSettings)
     schema_version: int = SCHEMA_VERSION
     notice: str = field(default="", compare=False, repr=False)  # not saved: shown to the user once
 

@@ -32,6 +32,8 @@ class VoiceLoop:
         self._speech_cancel = threading.Event()
         self._speaker_thread: threading.Thread | None = None
         self._loop_thread: threading.Thread | None = None
+        self.muted = False
+        self._taps: list = []  # callables that also get every microphone block (level meter, enrollment)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -45,7 +47,7 @@ class VoiceLoop:
         resolve_output(audio.output_device)
         self.host.load(on_wake=self._barge_in)
         self.player = Player(audio.output_device)
-        self.capture = MicCapture(self.host.listener.feed, device=audio.input_device, block_ms=audio.block_ms)
+        self.capture = MicCapture(self._on_block, device=audio.input_device, block_ms=audio.block_ms)
         self.capture.on_error = self._on_capture_error
         self.capture.start()
         self._loop_thread = threading.Thread(target=self._run, name="voice-loop", daemon=True)
@@ -76,6 +78,56 @@ class VoiceLoop:
             return True
         self._loop_thread.join(timeout)
         return not self._loop_thread.is_alive()
+
+    # -- settings changed while running ---------------------------------------------------------
+    def apply_settings(self, new: Settings) -> bool:
+        """Apply what can change live; True when the loop must restart (devices, listening models).
+
+        TTS changes build and warm a new chain before swapping it in, so speech never stops midway
+        without a voice; the speaker threshold applies to the next turn.
+        """
+        old = self.settings
+        restart = new.audio != old.audio or new.listen != old.listen
+        if not restart and new.tts != old.tts and self.host.tts is not None:
+            from jarvis.speak.chain import TtsChain
+            chain = TtsChain.from_settings(new.tts, self.bus)
+            chain.load(progress=lambda engine, state: self.host.progress(f"tts:{engine}", state))
+            previous, self.host.tts = self.host.tts, chain
+            previous.close()
+        if self.host.identifier is not None:
+            self.host.identifier.threshold = new.speakers.threshold
+        self.settings = self.host.settings = new
+        return restart
+
+    # -- microphone: one stream feeds the listener and any taps ---------------------------------
+    def _on_block(self, block) -> None:
+        for tap in list(self._taps):
+            try:
+                tap(block)
+            except Exception:
+                log.exception("microphone tap failed; removing it")
+                self.remove_tap(tap)
+        if not self.muted:
+            self.host.listener.feed(block)
+
+    def add_tap(self, tap) -> None:
+        """``tap(int16 block)`` is called for every 16 kHz mono microphone block, muted or not."""
+        self._taps.append(tap)
+
+    def remove_tap(self, tap) -> None:
+        if tap in self._taps:
+            self._taps.remove(tap)
+
+    def set_muted(self, muted: bool) -> None:
+        """Muted: the listener hears nothing (no wake word, no commands); taps still get audio."""
+        self.muted = bool(muted)
+
+    def push_to_talk(self) -> None:
+        """Listen for a command now, without the wake word (stops any reply first)."""
+        if self.muted or self.host.listener is None:
+            return
+        self._barge_in()
+        self.host.listener.wakeup()
 
     # -- the loop ----------------------------------------------------------------------------
     def _run(self) -> None:

@@ -10,8 +10,12 @@ want_test=0
 # -- Debian packages ---------------------------------------------------------------------------
 # libportaudio2: sounddevice; portaudio19-dev + gcc: PyAudio (RealtimeSTT); libespeak-ng1: system voice.
 pkgs=(python3-venv python3-dev gcc libportaudio2 portaudio19-dev libespeak-ng1 espeak-ng-data)
+# Qt's X11 platform plugin (the tray app): the xcb libraries PySide6 does not bundle.
+pkgs+=(libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-shape0 libxcb-xkb1
+       libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1 libdbus-1-3)
 # Tests: a private PulseAudio with virtual devices, ALSA's pulse plugin, espeak-ng + sox for speech.
-[ "$want_test" = 1 ] && pkgs+=(pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox dbus-daemon gnome-keyring)
+[ "$want_test" = 1 ] && pkgs+=(pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox dbus-daemon gnome-keyring
+  xvfb trayer xdotool imagemagick)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -111,6 +111,12 @@ class Listener:
         return Utterance(text=strip_wake_word(raw), raw_text=raw.strip(),
                          audio=np.asarray(audio, dtype=np.float32), t_speech_end=self._t_speech_end)
 
+    def wakeup(self) -> None:
+        """Start listening for a command now, as if the wake word was heard (push-to-talk)."""
+        recorder = self._recorder
+        if recorder is not None:
+            recorder.wakeup()
+
     def interrupt(self) -> None:
         """Make a blocked ``next_utterance`` return (used at shutdown)."""
         self._closed.set()

@@ -1,0 +1,124 @@
+"""The model host's thread: the voice loop loads, listens and speaks here, never on the GUI thread.
+
+``HostWorker`` lives in a ``QThread``. The GUI talks to it only through queued signals (the
+controller's requests), and it answers only through signals.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
+
+from jarvis import events
+from jarvis.config import Settings
+from jarvis.errors import JarvisError
+
+log = logging.getLogger(__name__)
+
+
+class HostWorker(QObject):
+    progress = Signal(str, str)        # (part, state) while models load
+    started = Signal()                 # models warm, listening
+    failed = Signal(str)               # start failed: one line for the user
+    stopped = Signal()
+    gpu_memory = Signal(list)          # jarvis.devices.gpu_memory() rows, about once a second
+    tts_status = Signal(list)          # TtsChain.status() after load or a settings change
+    settings_applied = Signal(object)  # the Settings now in use
+
+    def __init__(self, settings: Settings, bus: events.EventBus):
+        super().__init__()
+        self.settings = settings
+        self.bus = bus
+        self.loop = None
+        self._timer: QTimer | None = None
+
+    @Slot()
+    def start_loop(self) -> None:
+        from jarvis.pipeline import VoiceLoop
+
+        if self.loop is not None:
+            return
+        self._start_gpu_timer()
+        loop = VoiceLoop(copy.deepcopy(self.settings), self.bus)
+        loop.host.progress = lambda part, state: self.progress.emit(part, state)
+        try:
+            loop.start()
+        except JarvisError as exc:
+            loop.stop()
+            self.bus.emit(events.Error(code="start_failed", message=exc.message))
+            self.failed.emit(exc.message)
+            return
+        except Exception as exc:
+            log.exception("voice loop failed to start")
+            loop.stop()
+            message = f"Jarvis could not start ({type(exc).__name__}: {exc}). Run: jarvis doctor"
+            self.bus.emit(events.Error(code="start_failed", message=message))
+            self.failed.emit(message)
+            return
+        self.loop = loop
+        self.started.emit()
+        self.tts_status.emit(loop.host.tts.status())
+        self._emit_gpu()
+
+    @Slot()
+    def stop_loop(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        if self.loop is not None:
+            self.loop.stop()
+            self.loop = None
+        self.stopped.emit()
+
+    @Slot(object)
+    def apply_settings(self, settings: Settings) -> None:
+        self.settings = copy.deepcopy(settings)
+        if self.loop is not None:
+            try:
+                restart = self.loop.apply_settings(copy.deepcopy(settings))
+            except JarvisError as exc:
+                self.bus.emit(events.Error(code=exc.code, message=exc.message))
+                restart = False
+            if restart:
+                self.progress.emit("restart", "applying audio and listening settings")
+                self.loop.stop()
+                self.loop = None
+                self.start_loop()
+            elif self.loop is not None:
+                self.tts_status.emit(self.loop.host.tts.status())
+        self.settings_applied.emit(copy.deepcopy(self.settings))
+
+    @Slot(bool)
+    def set_muted(self, muted: bool) -> None:
+        if self.loop is not None:
+            self.loop.set_muted(muted)
+
+    @Slot()
+    def push_to_talk(self) -> None:
+        if self.loop is not None:
+            self.loop.push_to_talk()
+
+    @Slot(object)
+    def add_tap(self, tap) -> None:
+        if self.loop is not None:
+            self.loop.add_tap(tap)
+
+    @Slot(object)
+    def remove_tap(self, tap) -> None:
+        if self.loop is not None:
+            self.loop.remove_tap(tap)
+
+    def _start_gpu_timer(self) -> None:
+        if self._timer is None:
+            self._timer = QTimer(self)
+            self._timer.setInterval(1000)
+            self._timer.timeout.connect(self._emit_gpu)
+        self._timer.start()
+
+    @Slot()
+    def _emit_gpu(self) -> None:
+        from jarvis.devices import gpu_memory
+        try:
+            self.gpu_memory.emit(gpu_memory())
+        except Exception:
+            log.debug("GPU memory probe failed", exc_info=True)

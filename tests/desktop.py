@@ -1,0 +1,86 @@
+"""A private X display (Xvfb) with a system tray host (trayer): real windows and a real tray icon.
+
+Start-up: Xvfb on a free display number, then trayer docked on it; ``QSystemTrayIcon`` then reports a
+tray. ``screenshot(path)`` grabs the whole screen with ImageMagick's ``import``.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+
+class Desktop:
+    def __init__(self, width: int = 1280, height: int = 800):
+        for tool in ("Xvfb", "trayer", "xdotool"):
+            if shutil.which(tool) is None:
+                raise FileNotFoundError(f"{tool} is not installed (scripts/setup.sh --test installs it)")
+        self.display = self._free_display()
+        self.xvfb = subprocess.Popen(["Xvfb", self.display, "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._wait_for(lambda: Path(f"/tmp/.X11-unix/X{self.display[1:]}").exists(), "Xvfb")
+        self.env = dict(os.environ, DISPLAY=self.display)
+        self.trayer = subprocess.Popen(["trayer", "--edge", "top", "--align", "right", "--widthtype", "pixel",
+                                        "--width", "160", "--heighttype", "pixel", "--height", "32",
+                                        "--transparent", "false", "--tint", "0x303030"],
+                                       env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._wait_for(self._trayer_mapped, "trayer")
+        # Qt exits the process when its X server goes away, so the display must outlive this Python
+        # process: a watchdog stops Xvfb and trayer once the test process has ended.
+        subprocess.Popen(["sh", "-c", f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 0.5; done; "
+                                      f"kill {self.trayer.pid} {self.xvfb.pid} 2>/dev/null"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+    @staticmethod
+    def _free_display() -> str:
+        for n in range(90, 140):
+            if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists():
+                return f":{n}"
+        raise RuntimeError("no free X display number")
+
+    def _trayer_mapped(self) -> bool:
+        out = subprocess.run(["xdotool", "search", "--onlyvisible", "--class", "trayer"], env=self.env,
+                             capture_output=True, text=True)
+        return bool(out.stdout.strip())
+
+    @staticmethod
+    def _wait_for(check, what: str, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if check():
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"{what} did not start within {timeout:.0f} s")
+
+    def tray_icon_centre(self, app_class: str) -> tuple[int, int]:
+        """Screen position of an application's icon docked in trayer (Qt reports no geometry for it)."""
+        found = subprocess.run(["xdotool", "search", "--onlyvisible", "--class", app_class], env=self.env,
+                               capture_output=True, text=True).stdout.split()
+        for window in found:
+            geo = subprocess.run(["xdotool", "getwindowgeometry", "--shell", window], env=self.env,
+                                 capture_output=True, text=True).stdout
+            values = dict(line.split("=", 1) for line in geo.split() if "=" in line)
+            x, y, w, h = (int(values[k]) for k in ("X", "Y", "WIDTH", "HEIGHT"))
+            if 0 < w <= 64 and 0 < h <= 64 and y < 40 and x > 0:  # small and inside the panel at the top
+                return x + w // 2, y + h // 2
+        raise RuntimeError(f"no tray icon of {app_class} is docked")
+
+    def click(self, x: int, y: int, button: int = 1) -> None:
+        subprocess.run(["xdotool", "mousemove", "--sync", str(x), str(y), "click", str(button)],
+                       env=self.env, check=True, timeout=10)
+
+    def screenshot(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["import", "-window", "root", str(path)], env=self.env, check=True, timeout=20)
+        return path
+
+    def stop(self) -> None:
+        """Only for a Desktop no Qt application is connected to (see the watchdog above)."""
+        for proc in (self.trayer, self.xvfb):
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
