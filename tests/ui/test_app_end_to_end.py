@@ -1,0 +1,63 @@
+"""The whole tray app with the real pipeline behind it: real models, virtual mic and speaker, Xvfb + trayer.
+
+Alice is enrolled; "Jarvis, what time is it" is played into the virtual microphone; the status window
+must then show what she said, that it was her, the reply and the latency of the turn.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from PySide6.QtWidgets import QLabel
+
+from jarvis.config import Settings
+from tests.speech import concat_wavs, espeak_wav
+from tests.ui.conftest import ROOT, save_screenshot
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+ALICE = "en-us+f3"
+
+
+def _texts(widget) -> str:
+    return "\n".join(label.text() for label in widget.findChildren(QLabel))
+
+
+def test_spoken_command_shows_up_in_the_status_window(qapp, desktop, virtual_audio, qtbot, tmp_path, jarvis_home):
+    lines = ["The quick brown fox jumps over the lazy dog.", "I would like a cup of tea this afternoon.",
+             "Please remind me to call my sister tomorrow."]
+    samples = [espeak_wav(t, tmp_path / f"alice{i}.wav", ALICE) for i, t in enumerate(lines)]
+    enrolled = subprocess.run([sys.executable, "-m", "jarvis", "enroll", "alice", *map(str, samples)], cwd=ROOT,
+                              env=virtual_audio.subprocess_env(JARVIS_HOME=str(jarvis_home)),
+                              capture_output=True, text=True, timeout=300)
+    assert enrolled.returncode == 0, enrolled.stderr
+    command = concat_wavs([espeak_wav("Jarvis", tmp_path / "wake.wav", ALICE),
+                           espeak_wav("what time is it", tmp_path / "body.wav", ALICE)], tmp_path / "cmd.wav")
+
+    from jarvis.ui.app import TrayApp
+    settings = Settings()
+    settings.audio.input_device, settings.audio.output_device = "jarvis_mic", "jarvis_speaker"
+    settings.tts.engines = ["piper", "system"]
+    settings.ui.first_run_done = True
+    app = TrayApp(settings, qapp)
+    seen = []
+    app.controller.event.connect(lambda e: seen.append(e.type))
+    try:
+        assert app.tray is not None and app.tray.icon.isVisible()  # trayer is a real tray
+        app.start()
+        qtbot.waitUntil(lambda: app.controller.running or "error" in seen, timeout=240_000)
+        assert app.controller.running, _texts(app.status)
+        assert app.tray.state == "listening"
+        app.open_status()
+        virtual_audio.play_into_mic(cmd := command)
+        qtbot.waitUntil(lambda: "playback_end" in seen, timeout=60_000)
+        qtbot.wait(200)
+        shown = _texts(app.status)
+        assert "time" in shown.lower() and "alice" in shown.lower(), shown   # transcript and who spoke
+        assert "It's" in shown, shown                                        # the reply
+        assert " ms" in shown, shown                                         # per-stage latency
+        assert app.tray.state == "listening"
+        save_screenshot(app.status, "status-window-live")
+        assert cmd.exists()
+    finally:
+        app.shutdown()
