@@ -53,6 +53,7 @@ class VoiceLoop:
         self._loop_thread = threading.Thread(target=self._run, name="voice-loop", daemon=True)
         self._loop_thread.start()
         self.bus.emit(events.Ready())
+        log.info("voice loop ready: listening on %s", audio.input_device or "the default microphone")
 
     def stop(self) -> None:
         self._stopping.set()
