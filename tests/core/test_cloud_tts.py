@@ -29,6 +29,7 @@ from jarvis.errors import NotAvailable
 from jarvis.events import Degraded, Error, EventBus, TtsFirstChunk
 from jarvis.speak import registry
 from jarvis.speak.chain import TtsChain
+from tests.core.test_speak import Recorder
 
 RATE = 24000
 FAKE_KEY = "sk-test-fake-key-for-the-loopback-server"  # never a real key anywhere
@@ -146,14 +147,6 @@ def openai_engine(base_url: str, **cloud):
     settings = TtsSettings(cloud=CloudTtsSettings(openai_base_url=base_url, openai_voice="nova", **cloud))
     return registry.create("openai", settings)
 
-
-class Recorder:
-    def __init__(self, bus: EventBus):
-        self.events = []
-        bus.subscribe(self.events.append)
-
-    def of(self, kind):
-        return [e for e in self.events if isinstance(e, kind)]
 
 
 def closed_port() -> int:
