@@ -46,7 +46,7 @@ class Desktop:
         return bool(out.stdout.strip())
 
     @staticmethod
-    def _wait_for(check, what: str, timeout: float = 10.0) -> None:
+    def _wait_for(check, what: str, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if check():

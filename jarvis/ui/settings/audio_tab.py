@@ -1,0 +1,94 @@
+"""Audio tab: microphone and speaker, wake-word sensitivity, end-of-speech timing."""
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QVBoxLayout, QWidget
+
+from jarvis.config import Settings
+from jarvis.errors import JarvisError
+from jarvis.ui.settings.common import align_forms, combo_value, hint, select_data, spin
+
+log = logging.getLogger(__name__)
+
+DEFAULT = "System default"
+
+
+def device_names(kind: str) -> list[str]:
+    """Names of the input (or output) devices PortAudio sees; empty when it cannot list them."""
+    from jarvis.audio.devices import list_devices
+    try:
+        devices = list_devices()
+    except JarvisError as exc:
+        log.warning("cannot list audio devices: %s", exc)
+        return []
+    return list(dict.fromkeys(d["name"] for d in devices if d[f"max_{kind}_channels"] > 0))
+
+
+def device_combo(kind: str) -> QComboBox:
+    combo = QComboBox()
+    fill_devices(combo, kind)
+    return combo
+
+
+def fill_devices(combo: QComboBox, kind: str) -> None:
+    combo.clear()
+    combo.addItem(DEFAULT, "")
+    for name in device_names(kind):
+        combo.addItem(name, name)
+
+
+def select_device(combo: QComboBox, name: str) -> None:
+    select_data(combo, name, f"{name} (not connected)")
+
+
+class AudioTab(QWidget):
+    def __init__(self, controller, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.controller = controller
+        self.input_device = device_combo("input")
+        self.output_device = device_combo("output")
+        devices = QGroupBox("Devices")
+        device_form = QFormLayout(devices)
+        device_form.addRow("Microphone:", self.input_device)
+        device_form.addRow("Speaker:", self.output_device)
+
+        self.wake_sensitivity = spin(0.0, 1.0, 0.05)
+        self.wake_sensitivity.setToolTip("Higher wakes more easily, but also on words that only sound like it")
+        self.silero_sensitivity = spin(0.0, 1.0, 0.05)
+        self.silero_sensitivity.setToolTip("How readily a sound counts as speech")
+        self.post_speech_silence = spin(0.1, 5.0, 0.1, suffix=" s")
+        self.post_speech_silence.setToolTip("Silence that ends a command")
+        self.min_recording = spin(0.0, 5.0, 0.1, suffix=" s")
+        self.min_recording.setToolTip("Shorter sounds are ignored")
+        listening = QGroupBox("Listening")
+        form = QFormLayout(listening)
+        form.addRow("Wake-word sensitivity:", self.wake_sensitivity)
+        form.addRow("Speech detection sensitivity:", self.silero_sensitivity)
+        form.addRow("End of speech after:", self.post_speech_silence)
+        form.addRow("Shortest command:", self.min_recording)
+        align_forms(device_form, form)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(devices)
+        layout.addWidget(listening)
+        layout.addWidget(hint("Changes on this tab restart the listener when you press OK or Apply."))
+        layout.addStretch(1)
+
+    def load(self, settings: Settings) -> None:
+        select_device(self.input_device, settings.audio.input_device)
+        select_device(self.output_device, settings.audio.output_device)
+        listen = settings.listen
+        self.wake_sensitivity.setValue(listen.wake_sensitivity)
+        self.silero_sensitivity.setValue(listen.silero_sensitivity)
+        self.post_speech_silence.setValue(listen.post_speech_silence)
+        self.min_recording.setValue(listen.min_recording)
+
+    def apply_to(self, settings: Settings) -> None:
+        settings.audio.input_device = combo_value(self.input_device)
+        settings.audio.output_device = combo_value(self.output_device)
+        listen = settings.listen
+        listen.wake_sensitivity = round(self.wake_sensitivity.value(), 2)
+        listen.silero_sensitivity = round(self.silero_sensitivity.value(), 2)
+        listen.post_speech_silence = round(self.post_speech_silence.value(), 2)
+        listen.min_recording = round(self.min_recording.value(), 2)

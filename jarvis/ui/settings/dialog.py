@@ -1,0 +1,113 @@
+"""The settings window: Voices, Backends, Audio and Models tabs; OK / Apply / Cancel.
+
+OK and Apply build a new ``Settings`` (a deep copy of the controller's, with every tab's edits) and
+hand it to ``Controller.apply_settings``, which saves it atomically and applies it. A bad value is one
+line at the bottom and nothing is saved. Cancel drops the edits. A typed-but-unsaved API key is
+stored in the OS keyring first (off the GUI thread); if that fails, nothing is saved either.
+"""
+from __future__ import annotations
+
+import copy
+
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTabWidget, QVBoxLayout, QWidget
+
+from jarvis.config import Settings
+from jarvis.errors import BadInput
+from jarvis.ui.settings.audio_tab import AudioTab
+from jarvis.ui.settings.backends_tab import BackendsTab
+from jarvis.ui.settings.common import message_label, show_message
+from jarvis.ui.settings.models_tab import ModelsTab
+from jarvis.ui.settings.voices_tab import VoicesTab
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, controller, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.controller = controller
+        self.setWindowTitle("Jarvis settings")
+        self.voices_tab = VoicesTab(controller, self.draft)
+        self.backends_tab = BackendsTab(controller)
+        self.audio_tab = AudioTab(controller)
+        self.models_tab = ModelsTab(controller)
+        self.tabs = QTabWidget()
+        for tab, title in ((self.voices_tab, "Voices"), (self.backends_tab, "Backends"),
+                           (self.audio_tab, "Audio"), (self.models_tab, "Models")):
+            self.tabs.addTab(tab, title)
+        self.message = message_label()
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Apply
+                                        | QDialogButtonBox.StandardButton.Cancel)
+        self.ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.apply_button = self.buttons.button(QDialogButtonBox.StandardButton.Apply)
+        self.cancel_button = self.buttons.button(QDialogButtonBox.StandardButton.Cancel)
+        self.ok_button.clicked.connect(lambda: self.commit(close=True))
+        self.apply_button.clicked.connect(lambda: self.commit(close=False))
+        self.cancel_button.clicked.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.tabs)
+        layout.addWidget(self.message)
+        layout.addWidget(self.buttons)
+        self.resize(680, 600)
+        self.reload()
+
+    @property
+    def _tabs(self):
+        return (self.voices_tab, self.backends_tab, self.audio_tab, self.models_tab)
+
+    def reload(self) -> None:
+        """Show the settings in effect (every time the window opens)."""
+        settings = self.controller.settings
+        for tab in self._tabs:
+            tab.load(settings)
+        show_message(self.message, "")
+
+    def draft(self) -> Settings:
+        """A new Settings: the controller's with every tab's edits; BadInput (one line) for a bad value."""
+        settings = copy.deepcopy(self.controller.settings)
+        for tab in self._tabs:
+            tab.apply_to(settings)
+        return settings
+
+    def commit(self, close: bool) -> bool:
+        """Validate, store a pending API key, save and apply. False (with one line shown) when it failed."""
+        try:
+            settings = self.draft()
+        except BadInput as exc:
+            show_message(self.message, exc.message, error=True)
+            return False
+        if self.backends_tab.key_pending:
+            self._set_busy(True)
+            self.backends_tab.save_key(then=lambda ok: self._key_stored(ok, settings, close))
+            return True
+        self._finish(settings, close)
+        return True
+
+    def _key_stored(self, ok: bool, settings: Settings, close: bool) -> None:
+        self._set_busy(False)
+        if not ok:
+            show_message(self.message, "The API key was not stored, so nothing was saved: "
+                         + self.backends_tab.key_status.text(), error=True)
+            return
+        self._finish(settings, close)
+
+    def _finish(self, settings: Settings, close: bool) -> None:
+        try:
+            self.controller.apply_settings(settings)
+        except OSError as exc:
+            show_message(self.message, f"Could not save the settings ({exc.strerror or exc}).", error=True)
+            return
+        show_message(self.message, "" if close else "Saved and applied.", ok=True)
+        if close:
+            self.accept()
+
+    def _set_busy(self, busy: bool) -> None:
+        for button in (self.ok_button, self.apply_button):
+            button.setEnabled(not busy)
+
+    def showEvent(self, event) -> None:
+        if not event.spontaneous():
+            self.reload()
+        super().showEvent(event)
+
+    def done(self, result: int) -> None:
+        self.voices_tab.stop()
+        super().done(result)
