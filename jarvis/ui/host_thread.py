@@ -63,8 +63,10 @@ class HostWorker(QObject):
 
     @Slot()
     def stop_loop(self) -> None:
-        if self._timer is not None:
+        if self._timer is not None:  # a timer must be stopped and freed in its own thread
             self._timer.stop()
+            self._timer.setParent(None)
+            self._timer = None
         if self.loop is not None:
             self.loop.stop()
             self.loop = None

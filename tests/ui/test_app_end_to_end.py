@@ -34,7 +34,9 @@ def test_spoken_command_shows_up_in_the_status_window(qapp, desktop, virtual_aud
     command = concat_wavs([espeak_wav("Jarvis", tmp_path / "wake.wav", ALICE),
                            espeak_wav("what time is it", tmp_path / "body.wav", ALICE)], tmp_path / "cmd.wav")
 
-    from jarvis.ui.app import TrayApp
+    import multiprocessing
+    multiprocessing.set_start_method("spawn", force=True)  # as jarvis.app sets it: RealtimeSTT's worker
+    from jarvis.ui.app import TrayApp                      # must not fork a process full of Qt threads
     settings = Settings()
     settings.audio.input_device, settings.audio.output_device = "jarvis_mic", "jarvis_speaker"
     settings.tts.engines = ["piper", "system"]
@@ -58,7 +60,20 @@ def test_spoken_command_shows_up_in_the_status_window(qapp, desktop, virtual_aud
         assert " ms" in shown, shown                                         # per-stage latency
         assert app.tray.state == "listening"
         save_screenshot(app.status, "status-window-live")
-        assert cmd.exists()
+
+        # Settings with the pipeline running: a listening change is saved and restarts the listener.
+        app.open_settings()
+        dialog = app.settings_dialog
+        dialog.audio_tab.wake_sensitivity.setValue(0.7)
+        restarted = []
+        app.controller.started.connect(lambda: restarted.append(1))
+        dialog.apply_button.click()
+        qtbot.waitUntil(lambda: bool(restarted), timeout=240_000)
+        assert app.controller.running and app.controller.settings.listen.wake_sensitivity == 0.7
+        from jarvis import config
+        assert config.load().listen.wake_sensitivity == 0.7
+        qtbot.waitUntil(lambda: app.tray.state == "listening", timeout=10_000)
+        dialog.close()
     finally:
         app.shutdown()
 
