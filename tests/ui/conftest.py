@@ -64,6 +64,20 @@ def qapp(desktop, qapp_args):
     yield app
 
 
+@pytest.fixture
+def controller(qapp):
+    """A Controller over default settings that is never started: no models load."""
+    from jarvis import events
+    from jarvis.config import Settings
+    from jarvis.ui.controller import Controller
+    from jarvis.ui.settings.workers import wait_all
+
+    ctl = Controller(Settings(), events.EventBus())
+    yield ctl
+    wait_all()  # background jobs (recordings, keyring calls) end before the host thread stops
+    ctl.shutdown()
+
+
 def save_screenshot(widget, name: str) -> Path:
     """A widget's own pixels (``QWidget.grab``) saved under docs/screenshots/NAME.png."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

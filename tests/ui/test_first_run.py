@@ -6,21 +6,10 @@ import json
 import pytest
 from PySide6.QtCore import Qt
 
-from jarvis import events
-from jarvis.config import Settings
-from jarvis.ui.controller import Controller
 from jarvis.ui.first_run import FirstRunDialog
-from jarvis.ui.settings.workers import wait_all
 from tests.speech import espeak_wav
 from tests.ui.conftest import save_screenshot
 
-
-@pytest.fixture
-def controller(qapp):
-    ctl = Controller(Settings(), events.EventBus())  # not started: the guide opens its own microphone
-    yield ctl
-    wait_all()
-    ctl.shutdown()
 
 
 @pytest.fixture

@@ -11,12 +11,9 @@ import keyring
 import pytest
 from PySide6.QtCore import Qt
 
-from jarvis import events, secrets
-from jarvis.config import Settings
+from jarvis import secrets
 from jarvis.speakers.store import SpeakerStore
-from jarvis.ui.controller import Controller
 from jarvis.ui.settings.dialog import SettingsDialog
-from jarvis.ui.settings.workers import wait_all
 from tests.core.test_cli_bad_input import jarvis
 from tests.speech import espeak_wav
 from tests.ui.conftest import save_screenshot
@@ -24,13 +21,6 @@ from tests.ui.conftest import save_screenshot
 PHRASES = ["Jarvis, what is the weather like today?", "Jarvis, set a timer for ten minutes.",
            "Jarvis, play some quiet music in the kitchen."]
 
-
-@pytest.fixture
-def controller(qapp):
-    ctl = Controller(Settings(), events.EventBus())  # not started: the dialog opens its own microphone
-    yield ctl
-    wait_all()
-    ctl.shutdown()
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import pytest
 from PySide6.QtCore import Qt
 
 from jarvis import events
-from jarvis.config import Settings
 from jarvis.ui.controller import Controller
 from jarvis.ui.icons import COLOURS
 from jarvis.ui.latency import HEADLINE
@@ -31,12 +30,6 @@ A10 = {"index": 1, "name": "NVIDIA A10", "total_bytes": 24 * GIB, "used_bytes": 
 TTS_OK = [{"name": "csm", "healthy": True, "reason": ""}, {"name": "piper", "healthy": True, "reason": ""},
           {"name": "system", "healthy": True, "reason": ""}]
 
-
-@pytest.fixture
-def controller(qapp):
-    ctl = Controller(Settings(), events.EventBus())  # never started: no models load in these tests
-    yield ctl
-    ctl.shutdown()
 
 
 @pytest.fixture

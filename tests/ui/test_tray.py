@@ -9,18 +9,10 @@ from PySide6.QtWidgets import QSystemTrayIcon
 
 from jarvis import events
 from jarvis.config import Settings
-from jarvis.ui.controller import Controller
 from jarvis.ui.state import DESCRIPTIONS, STATES, TrayState
 from jarvis.ui.tray import Tray
 from tests.ui.conftest import SCREENSHOTS, save_screenshot
 
-
-@pytest.fixture
-def controller(qapp):
-    bus = events.EventBus()
-    ctl = Controller(Settings(), bus)  # not started: these tests need no models
-    yield ctl
-    ctl.shutdown()
 
 
 @pytest.fixture

@@ -44,6 +44,14 @@ class CsmEngine(TtsEngine):
     def load(self) -> None:
         if self.generator is not None:
             return
+        from jarvis.speak.csm.loading import resolve_model
+        from jarvis.speak.csm.voices import VoiceCodes, find_voice
+
+        # The cheap checks first: without weights (most machines) CSM is down in milliseconds,
+        # at start and at every retry, instead of after importing torch and transformers.
+        s = self.settings
+        voice = find_voice(s.voice, self.voices) if s.voice.strip() else None  # bad voice: fail before loading
+        folder = resolve_model(s.model, s.allow_download, self.progress)
         try:
             import torch  # noqa: F401
             import transformers  # noqa: F401
@@ -51,13 +59,9 @@ class CsmEngine(TtsEngine):
             raise NotAvailable("csm_missing_lib", f"CSM needs torch and transformers ({exc}): run scripts/setup.sh.") \
                 from exc
         from jarvis.speak.csm.generator import FrameGenerator, Sampling
-        from jarvis.speak.csm.loading import choose_device, choose_dtype, load_model, resolve_model
+        from jarvis.speak.csm.loading import choose_device, choose_dtype, load_model
         from jarvis.speak.csm.mimi_stream import MimiStream
-        from jarvis.speak.csm.voices import VoiceCodes, find_voice
 
-        s = self.settings
-        voice = find_voice(s.voice, self.voices) if s.voice.strip() else None  # bad voice: fail before loading
-        folder = resolve_model(s.model, s.allow_download, self.progress)
         self.device = choose_device(s.device)
         dtype = choose_dtype(self.device, s.dtype)
         self._report(f"loading {folder.name} on {self.device} ({str(dtype).replace('torch.', '')})")
