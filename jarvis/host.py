@@ -1,4 +1,4 @@
-"""The model host: one Qt-free owner of every ML model (STT, speaker encoder, TTS).
+"""The model host: one Qt-free owner of every ML model (STT, speaker encoder, TTS, the local LLM).
 
 It preloads and warms everything at start so the first command is as fast as the tenth,
 reports load progress, and hands the loaded parts to the pipeline. The tray app runs it in a
@@ -28,13 +28,16 @@ class ModelHost:
         self.encoder = None
         self.identifier = None
         self.tts = None
+        self.llm = None                 # the brain's backend (jarvis.brain.backends); None when off or failed
+        self.llm_failure = None         # LlmFailure saying why the LLM is unavailable
         self.load_seconds: dict[str, float] = {}
 
     def load(self, on_wake: Callable[[], None] | None = None) -> None:
-        """Load and warm the listener, speaker encoder and TTS chain in parallel.
+        """Load and warm the listener, speaker encoder, TTS chain and LLM in parallel.
 
         Raises the first part's error (``NotAvailable``/``BadInput``) if a required part fails;
-        TTS engines that fail individually only degrade the chain.
+        TTS engines that fail individually only degrade the chain, and a failed LLM leaves the
+        skills working (each open question then gets a spoken apology).
         """
         from jarvis.listen.listener import Listener
         from jarvis.speak.chain import TtsChain
@@ -58,7 +61,7 @@ class ModelHost:
         def tts() -> None:
             self.tts.load(progress=lambda engine, state: self.progress(f"tts:{engine}", state))
 
-        parts = {"listen": listen, "speakers": speakers, "tts": tts}
+        parts = {"listen": listen, "speakers": speakers, "tts": tts, "brain": self.load_brain}
         with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="load") as pool:
             futures = {name: pool.submit(self._timed, name, fn) for name, fn in parts.items()}
             errors = [f.exception() for f in futures.values() if f.exception() is not None]
@@ -77,18 +80,49 @@ class ModelHost:
         from jarvis.devices import gpu_memory
         return gpu_memory()
 
+    def load_brain(self, settings=None) -> str:
+        """(Re)load the LLM backend named by ``settings`` (a ``BrainSettings``); never raises.
+
+        Returns the state for progress: "ready", "off" or "failed: why"."""
+        from jarvis.brain import backends
+        from jarvis.errors import JarvisError
+
+        settings = settings or self.settings.brain
+        previous, self.llm, self.llm_failure = self.llm, None, None
+        if previous is not None:
+            previous.close()
+        try:
+            backend = backends.create(settings)
+            if backend is None:
+                return "off"
+            backend.load()
+            backend.warmup()
+        except JarvisError as exc:
+            self.llm_failure = backends.LlmFailure(exc.code, exc.message, "Sorry, my language model isn't available.")
+        except Exception as exc:
+            log.exception("loading the LLM failed")
+            self.llm_failure = backends.LlmFailure("llm_unavailable", f"The LLM could not start ({exc}).",
+                                                   "Sorry, my language model isn't available.")
+        else:
+            self.llm = backend
+            return "ready"
+        self.bus.emit(events.Degraded(engine="llm", reason=self.llm_failure.message))
+        return f"failed: {self.llm_failure.message}"
+
     def _timed(self, name: str, fn: Callable[[], None]) -> None:
         self.progress(name, "loading")
         start = time.monotonic()
         try:
-            fn()
+            state = fn() or "ready"
         except Exception as exc:
             self.progress(name, f"failed: {exc}")
             raise
         self.load_seconds[name] = time.monotonic() - start
-        self.progress(name, "ready")
+        self.progress(name, state)
 
     def close(self) -> None:
+        if self.llm is not None:
+            self.llm.close()
         if self.listener is not None:
             self.listener.close()
         if self.tts is not None:

@@ -12,6 +12,7 @@ import threading
 
 from jarvis import events
 from jarvis.brain.brain import Brain
+from jarvis.brain.llm import LlmResponder
 from jarvis.brain.types import Turn
 from jarvis.config import Settings
 from jarvis.errors import JarvisError
@@ -24,7 +25,8 @@ class VoiceLoop:
     def __init__(self, settings: Settings, bus: events.EventBus, brain: Brain | None = None):
         self.settings = settings
         self.bus = bus
-        self.brain = brain or Brain()
+        self.responder = LlmResponder(settings.brain, bus)
+        self.brain = brain or Brain(fallback=self.responder)
         self.host = ModelHost(settings, bus)
         self.capture = None
         self.player = None
@@ -46,6 +48,7 @@ class VoiceLoop:
         resolve_input(audio.input_device)    # fail fast with a clear line before loading models
         resolve_output(audio.output_device)
         self.host.load(on_wake=self._barge_in)
+        self._use_llm()
         self.player = Player(audio.output_device)
         self.capture = MicCapture(self._on_block, device=audio.input_device, block_ms=audio.block_ms)
         self.capture.on_error = self._on_capture_error
@@ -95,10 +98,19 @@ class VoiceLoop:
             chain.load(progress=lambda engine, state: self.host.progress(f"tts:{engine}", state))
             previous, self.host.tts = self.host.tts, chain
             previous.close()
+        if not restart and new.brain != old.brain and self.host.listener is not None:
+            self.responder.apply_settings(new.brain)
+            if _backend_fields(new.brain) != _backend_fields(old.brain):
+                self.host.progress("brain", "loading")
+                self.host.progress("brain", self.host.load_brain(new.brain))
+                self._use_llm()
         if self.host.identifier is not None:
             self.host.identifier.threshold = new.speakers.threshold
         self.settings = self.host.settings = new
         return restart
+
+    def _use_llm(self) -> None:
+        self.responder.backend, self.responder.unavailable = self.host.llm, self.host.llm_failure
 
     # -- microphone: one stream feeds the listener and any taps ---------------------------------
     def _on_block(self, block) -> None:
@@ -154,12 +166,14 @@ class VoiceLoop:
         self.bus.emit(events.Transcript(text=utterance.text))
         match = self._identify(utterance.audio)
         self.bus.emit(events.Speaker(name=match.name, score=round(float(match.score), 4)))
-        response = self.brain.respond(Turn(text=utterance.text, speaker=match.name, speaker_score=match.score))
+        cancel = threading.Event()  # this turn's: barge-in stops its speech and its LLM generation
+        turn = Turn(text=utterance.text, speaker=match.name, speaker_score=match.score)
+        response = self.brain.respond(turn, cancel=cancel)
         if response.action == "stop":
             self._barge_in()
             self.bus.emit(events.Reply(text=""))
             return
-        self._speak_async(response)
+        self._speak_async(response, cancel)
 
     def _identify(self, audio):
         from jarvis.speakers.identify import Match
@@ -171,20 +185,23 @@ class VoiceLoop:
             return Match(name="unknown", score=0.0)
 
     # -- speaking ----------------------------------------------------------------------------
-    def _speak_async(self, response) -> None:
+    def _speak_async(self, response, cancel: threading.Event) -> None:
         self._barge_in()
         if self._speaker_thread is not None:
             self._speaker_thread.join(timeout=1)
-        self._speech_cancel = cancel = threading.Event()
+        self._speech_cancel = cancel
         self._speaker_thread = threading.Thread(target=self._speak, args=(response, cancel),
                                                 name="speaker", daemon=True)
         self._speaker_thread.start()
 
     def _speak(self, response, cancel: threading.Event) -> None:
-        text = response.text
-        self.bus.emit(events.Reply(text=text))
-        if not text.strip() or cancel.is_set():
-            return
+        """Speak the reply as it is produced. A reply known up front (skills) is shown at once; a
+        generated one (LLM) when it has been generated, or cut off."""
+        known = isinstance(response.text_chunks, (list, tuple))
+        if known:
+            self.bus.emit(events.Reply(text=response.text))
+            if not response.text.strip() or cancel.is_set():
+                return
         started = False
 
         def on_start() -> None:
@@ -193,12 +210,18 @@ class VoiceLoop:
             self.bus.emit(events.PlaybackStart())
 
         try:
-            self.player.play_stream(self.host.tts.speak(text, cancel), on_start=on_start)
+            self.player.play_stream(self.host.tts.speak_stream(response, cancel), on_start=on_start)
         except JarvisError as exc:
             self.bus.emit(events.Error(code=exc.code, message=exc.message))
         finally:
+            interrupted = cancel.is_set()
+            # The turn is over: stop a generation still running (speech failed or ended early). The
+            # player's feed thread may still be inside the reply's generator, so it is told, not closed.
+            cancel.set()
+            if not known:
+                self.bus.emit(events.Reply(text=response.text_so_far))
             if started:
-                self.bus.emit(events.PlaybackEnd(interrupted=cancel.is_set()))
+                self.bus.emit(events.PlaybackEnd(interrupted=interrupted))
 
     def _barge_in(self) -> None:
         """Stop speaking now (wake word heard, stop command, or shutdown)."""
@@ -210,3 +233,8 @@ class VoiceLoop:
         self.bus.emit(events.Error(code="audio_device_lost",
                                    message=f"The microphone stopped ({exc}). Check the device, then run: jarvis doctor"))
 
+
+def _backend_fields(brain) -> tuple:
+    """The brain settings that need the LLM backend rebuilt (the rest apply to the next turn)."""
+    return (brain.backend, brain.local_model, brain.local_threads, brain.context_tokens, brain.base_url,
+            brain.model, brain.timeout_s)

@@ -19,7 +19,9 @@ log = logging.getLogger(__name__)
 SERVICE = "jarvis"
 OPENAI_API_KEY = "openai_api_key"
 # Names Jarvis reads, with what each is for (``jarvis secret status`` lists them).
-KNOWN: dict[str, str] = {OPENAI_API_KEY: "OpenAI API key (the \"openai\" TTS engine)"}
+LLM_API_KEY = "llm_api_key"
+KNOWN: dict[str, str] = {OPENAI_API_KEY: "OpenAI API key (the \"openai\" TTS engine)",
+                         LLM_API_KEY: "API key for the OpenAI-compatible LLM server (brain.backend \"openai\")"}
 
 _REFUSED_MODULES = ("keyring.backends.fail", "keyring.backends.null")
 _FIX = "on Linux install and unlock GNOME Keyring or KWallet (a Secret Service provider)"

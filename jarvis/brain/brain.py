@@ -1,15 +1,16 @@
 """The brain: turns a transcript (and who said it) into a Response.
 
 Skills are tried in order; the first that matches answers. Otherwise the ``fallback``
-responder answers. That parameter is the LLM hook: an LLM responder is any callable
-``(turn, context) -> Response`` whose ``text_chunks`` is a generator of sentences (tokens ->
-sentence splitter), so the pipeline can speak the first sentence while the rest is generated.
-Per-speaker memory belongs in that responder, keyed by ``turn.speaker``.
+responder answers: ``jarvis.brain.llm.LlmResponder`` (an LLM with per-speaker memory) or, with the
+LLM off, the honest "can't answer that offline" reply. A responder is any callable
+``(turn, context) -> Response``; the LLM's ``text_chunks`` is a generator of sentences, so the
+pipeline speaks the first sentence while the rest is generated.
 """
 from __future__ import annotations
 
 import dataclasses
 import re
+import threading
 from datetime import datetime
 from typing import Callable, Iterable
 
@@ -36,10 +37,11 @@ class Brain:
         self.fallback = fallback
         self.last_reply: Response | None = None
 
-    def respond(self, turn: Turn) -> Response:
+    def respond(self, turn: Turn, cancel: threading.Event | None = None) -> Response:
+        """The answer to ``turn``; setting ``cancel`` stops an answer that is still being generated."""
         if not turn.text.strip():
             return Response([DIDNT_CATCH])
-        context = Context(now=self.clock(), last_reply=self.last_reply)
+        context = Context(now=self.clock(), last_reply=self.last_reply, cancel=cancel)
         skill, turn = self._match(turn)
         response = skill.respond(turn, context) if skill else self.fallback(turn, context)
         # Only answers are remembered, so "repeat" after "stop", "repeat" or "didn't catch that"

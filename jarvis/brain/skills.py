@@ -14,6 +14,7 @@ answers only the question it can answer truthfully; anything near it goes to the
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Protocol
@@ -58,9 +59,11 @@ def _phrases(*patterns: str) -> re.Pattern[str]:
 
 @dataclass(frozen=True)
 class Context:
-    """What a skill may use besides the turn: the current local time and the last reply."""
+    """What a skill may use besides the turn: the current local time, the last reply, and the turn's
+    cancel event (set on barge-in or "stop"; long-running answers such as the LLM's watch it)."""
     now: datetime
     last_reply: Response | None = None
+    cancel: threading.Event | None = None
 
 
 class Skill(Protocol):

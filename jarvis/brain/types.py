@@ -44,8 +44,13 @@ class Response:
             yield chunk
 
     @property
+    def text_so_far(self) -> str:
+        """The reply as far as it has been read, without generating more."""
+        return " ".join(c.strip() for c in self._read if c.strip())
+
+    @property
     def text(self) -> str:
         """The whole reply. Reads any chunks not yet consumed (for an LLM: generates them)."""
         for _ in self:
             pass
-        return " ".join(c.strip() for c in self._read if c.strip())
+        return self.text_so_far

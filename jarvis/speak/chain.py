@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -107,7 +107,18 @@ class TtsChain:
             raise BadInput("empty_text", "Nothing to say: give some text.")
         return self._speak(sentences, cancel)
 
-    def _speak(self, sentences: list[str], cancel: threading.Event | None) -> Iterator[tuple[int, np.ndarray]]:
+    def speak_stream(self, chunks: Iterable[str], cancel: threading.Event | None = None
+                     ) -> Iterator[tuple[int, np.ndarray]]:
+        """Like ``speak`` for text that is still being produced (an LLM's sentences): each chunk is
+        spoken as soon as it arrives. An empty stream says nothing."""
+        def sentences() -> Iterator[str]:
+            for chunk in chunks:
+                if cancel is not None and cancel.is_set():
+                    return
+                yield from split_sentences(normalize_for_speech(chunk))
+        return self._speak(sentences(), cancel)
+
+    def _speak(self, sentences: Iterable[str], cancel: threading.Event | None) -> Iterator[tuple[int, np.ndarray]]:
         first_sent = False
         for sentence in sentences:
             for slot in self._slots:

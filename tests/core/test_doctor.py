@@ -32,7 +32,8 @@ def test_collect_is_json_serialisable(report):
 def test_finds_the_bundled_models_without_loading_them(report):
     models = report["models"]
     assert set(models) == {"faster-whisper tiny.en", "silero-vad", "porcupine 'jarvis'", "resemblyzer",
-                           "piper voice en_US-joe-medium", "libespeak-ng", "CSM voice (tts.csm.model)"}
+                           "piper voice en_US-joe-medium", "libespeak-ng", "CSM voice (tts.csm.model)",
+                           "LLM (brain.local_model)"}
     csm = models.pop("CSM voice (tts.csm.model)")  # the one model that never comes from PyPI
     assert csm["found"] is False and "jarvis say --engine csm --download" in csm["reason"]
     assert any("CSM voice" in w for w in report["warnings"])

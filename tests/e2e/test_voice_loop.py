@@ -23,6 +23,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 ALICE, BOB = "en-us+f3", "en-us+m3"   # voices resemblyzer tells apart; Porcupine always hears f3
+CAROL = "en-us+f5"                     # Porcupine hears f5 too (not m1-m7): the second voice that can wake Jarvis
 
 
 class EventStream:
@@ -170,9 +171,10 @@ def speech(tmp_path_factory):
     folder = tmp_path_factory.mktemp("speech")
     wake = espeak_wav("Jarvis", folder / "wake.wav", ALICE)
 
-    def command(name: str, text: str) -> Path:
-        body = espeak_wav(text, folder / f"{name}.body.wav", ALICE)
-        return concat_wavs([wake, body], folder / f"{name}.wav", gap_s=0.3)
+    def command(name: str, text: str, voice: str = ALICE) -> Path:
+        body = espeak_wav(text, folder / f"{name}.body.wav", voice)
+        start = wake if voice == ALICE else espeak_wav("Jarvis", folder / f"{name}.wake.wav", voice)
+        return concat_wavs([start, body], folder / f"{name}.wav", gap_s=0.3)
 
     lines = ["The quick brown fox jumps over the lazy dog.", "I would like a cup of tea this afternoon.",
              "Please remind me to call my sister tomorrow."]
@@ -180,8 +182,12 @@ def speech(tmp_path_factory):
         "time": command("time", "what time is it"),
         "whoami": command("whoami", "whats my name"),
         "story": command("story", "tell me a long story about dragons"),
+        "tell_secret": command("tell_secret", "the secret word is banana"),
+        "ask_secret": command("ask_secret", "what is the secret word"),
+        "carol_asks_secret": command("carol_asks_secret", "what is the secret word", CAROL),
         "wake": wake,
         "alice": [espeak_wav(t, folder / f"alice{i}.wav", ALICE) for i, t in enumerate(lines)],
+        "carol": [espeak_wav(t, folder / f"carol{i}.wav", CAROL) for i, t in enumerate(lines)],
         "bob": [espeak_wav(t, folder / f"bob{i}.wav", BOB) for i, t in enumerate(lines)],
     }
 
@@ -201,10 +207,13 @@ def _jarvis(*args: str, env: dict) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def listening(virtual_audio, speech, tmp_path_factory):
-    """`jarvis listen --events jsonl` on the virtual devices, with alice and bob enrolled."""
+    """`jarvis listen --events jsonl` on the virtual devices, with alice, bob and carol enrolled.
+
+    The local LLM answers greedily (brain.temperature 0), so its answers are repeatable."""
     home = tmp_path_factory.mktemp("listen_home")
+    (home / "settings.json").write_text(json.dumps({"schema_version": 2, "brain": {"temperature": 0.0}}))
     env = virtual_audio.subprocess_env(JARVIS_HOME=str(home))
-    for name in ("alice", "bob"):
+    for name in ("alice", "bob", "carol"):
         enrolled = _jarvis("enroll", name, *map(str, speech[name]), env=env)
         assert enrolled.returncode == 0, enrolled.stderr
     log = home / "stderr.log"
@@ -284,13 +293,30 @@ def test_spoken_question_is_answered_aloud_and_the_speaker_is_named(listening, v
     assert not listening.bad_lines, f"non-JSON on stdout: {listening.bad_lines[:3]}"
 
 
+def test_spoken_conversation_remembers_the_previous_turn_for_the_same_speaker_only(listening, virtual_audio,
+                                                                                    speech, tmp_path):
+    """The local LLM answers open questions aloud, and remembers per identified speaker."""
+    turns = {}
+    for name in ("tell_secret", "ask_secret", "carol_asks_secret"):
+        turn, _, _ = _turn(listening, virtual_audio, speech[name], tmp_path, name)
+        turns[name] = {e["type"]: e for e in turn}
+        assert "llm_first_token" in turns[name], [e["type"] for e in turn]
+        print(f"\n{name}: {turns[name]['transcript']['text']!r} ({turns[name]['speaker']['name']}) -> "
+              f"{turns[name]['reply']['text']!r}; first token {turns[name]['llm_first_token']['seconds']} s")
+    assert [turns[n]["speaker"]["name"] for n in turns] == ["alice", "alice", "carol"]
+    assert "secret" in turns["ask_secret"]["transcript"]["text"].lower()
+    assert "banana" in turns["ask_secret"]["reply"]["text"].lower(), "alice's previous turn was forgotten"
+    assert "secret" in turns["carol_asks_secret"]["transcript"]["text"].lower()
+    assert "banana" not in turns["carol_asks_secret"]["reply"]["text"].lower(), "carol heard alice's secret"
+
+
 def test_wake_word_during_a_reply_stops_playback_and_listens(listening, virtual_audio, speech, tmp_path):
     """Barge-in: "Jarvis" while Jarvis speaks a long reply cuts the reply off and takes the next command."""
     mark = len(listening.events)
     with virtual_audio.record_speaker(tmp_path / "barge.wav") as speaker:
         virtual_audio.play_into_mic(speech["story"])
         listening.wait_for("playback_start", after=mark, timeout=90)
-        time.sleep(1.0)  # the honest "can't answer that" reply lasts several seconds
+        time.sleep(1.0)  # the story (from the local LLM) lasts several seconds
         virtual_audio.play_into_mic(speech["wake"])
         end = listening.wait_for("playback_end", after=mark, timeout=30)
         wake = [e for e in listening.events[mark:] if e["type"] == "wake"][-1]

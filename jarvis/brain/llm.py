@@ -1,0 +1,151 @@
+"""The LLM responder: open questions (no skill matched) answered by a backend, sentence by sentence.
+
+Tokens are generated on their own thread and cut into sentences as they arrive, so the first
+sentence can be spoken while the rest is still being generated. Setting the turn's cancel event
+(barge-in, "stop", shutdown) stops both the speech and the generation. A failure becomes a short
+spoken apology plus an ``Error`` event with the fix; skills are unaffected.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import Iterator
+
+from jarvis import events
+from jarvis.brain.backends import ChatBackend, LlmFailure, Messages
+from jarvis.brain.memory import AnswerCache, ConversationMemory
+from jarvis.brain.skills import Context, clean, honest_fallback
+from jarvis.brain.types import Response, Turn
+from jarvis.speak.sentences import SentenceSplitter, split_sentences
+
+log = logging.getLogger(__name__)
+
+NO_ANSWER = "Sorry, I have no answer to that."
+UNKNOWN_LISTENER = "someone whose name you do not know"
+
+
+class LlmResponder:
+    """``(turn, context) -> Response`` for the brain's fallback slot.
+
+    ``backend`` is set by whoever loads it (the model host); until then, or when loading failed
+    (``unavailable`` holds why), the turn gets an apology, or the skills-only answer when the brain
+    is off.
+    """
+
+    def __init__(self, settings, bus: events.EventBus | None = None, backend: ChatBackend | None = None):
+        self.settings = settings
+        self.bus = bus
+        self.backend = backend
+        self.unavailable: LlmFailure | None = None
+        self.memory = ConversationMemory(settings.memory_turns, settings.memory_idle_s)
+        self.cache = AnswerCache(settings.cache_size, settings.cache_ttl_s)
+
+    def apply_settings(self, settings) -> None:
+        """Limits apply from the next turn; the conversations and cached answers are kept."""
+        self.settings = settings
+        self.memory.max_turns, self.memory.idle_s = max(0, settings.memory_turns), settings.memory_idle_s
+        self.cache.size, self.cache.ttl_s = max(0, settings.cache_size), settings.cache_ttl_s
+
+    def system_prompt(self, speaker: str) -> str:
+        name = speaker if speaker and speaker != "unknown" else UNKNOWN_LISTENER
+        return self.settings.system_prompt.replace("{speaker}", name)
+
+    def messages(self, turn: Turn) -> Messages:
+        """System prompt, the speaker's remembered turns, then the question."""
+        return [{"role": "system", "content": self.system_prompt(turn.speaker)},
+                *self.memory.history(turn.speaker),
+                {"role": "user", "content": turn.text.strip()}]
+
+    def __call__(self, turn: Turn, context: Context) -> Response:
+        backend = self.backend
+        if backend is None:
+            if self.unavailable is None:
+                return honest_fallback(turn, context)  # brain.backend is "off"
+            self._report(self.unavailable)
+            return Response([self.unavailable.apology], source="llm")
+        question = turn.text.strip()
+        fresh = not self.memory.history(turn.speaker)
+        key = (backend.label, turn.speaker, clean(question))
+        cached = self.cache.get(key) if fresh else None
+        if cached is not None:
+            self.memory.remember(turn.speaker, question, cached)
+            return Response(split_sentences(cached), source="llm-cache")
+        cancel = context.cancel or threading.Event()
+        chunks = self._sentences(backend, self.messages(turn), turn, key if fresh else None, cancel)
+        return Response(chunks, source="llm")
+
+    def _sentences(self, backend: ChatBackend, messages: Messages, turn: Turn, cache_key,
+                   cancel: threading.Event) -> Iterator[str]:
+        """Sentences as the backend generates them (on a thread of its own); stops on ``cancel``."""
+        out: queue.Queue = queue.Queue()
+        abandoned = threading.Event()  # the consumer stopped reading: stop generating too
+
+        looping = threading.Event()  # small models repeat themselves: a repeated sentence ends the answer
+
+        def stopped() -> bool:
+            return cancel.is_set() or abandoned.is_set() or looping.is_set()
+
+        def produce() -> None:
+            splitter, said, started, first = SentenceSplitter(), [], time.monotonic(), True
+
+            def emit(sentences: list[str]) -> None:
+                for sentence in sentences:
+                    if looping.is_set() or sentence.lower() in (s.lower() for s in said):
+                        looping.set()
+                        return
+                    said.append(sentence)
+                    out.put(("sentence", sentence))
+
+            try:
+                for piece in backend.stream(messages, stopped, self.settings.max_tokens, self.settings.temperature):
+                    if first and self.bus is not None:
+                        self.bus.emit(events.LlmFirstToken(backend=backend.label,
+                                                           seconds=round(time.monotonic() - started, 4)))
+                    first = False
+                    emit(splitter.feed(piece))
+                if not (cancel.is_set() or abandoned.is_set()):
+                    emit(splitter.flush())
+                    answer = " ".join(said)
+                    self.memory.remember(turn.speaker, turn.text.strip(), answer)
+                    if cache_key is not None:
+                        self.cache.put(cache_key, answer)
+                out.put(("end", None))
+            except LlmFailure as exc:
+                out.put(("failed", exc))
+            except Exception as exc:  # a bug or an odd backend error: still apologise, never hang
+                log.exception("LLM generation failed")
+                out.put(("failed", LlmFailure("llm_failed", f"The LLM failed ({type(exc).__name__}: {exc}).",
+                                              "Sorry, something went wrong while I was thinking.")))
+
+        threading.Thread(target=produce, name="llm", daemon=True).start()
+        said = False
+        try:
+            while True:
+                try:
+                    kind, value = out.get(timeout=0.05)
+                except queue.Empty:
+                    if cancel.is_set():
+                        return
+                    continue
+                if kind == "sentence":
+                    if cancel.is_set():  # generated before the cancel but not yet read: not to be said
+                        return
+                    said = True
+                    yield value
+                    continue
+                if kind == "failed":
+                    self._report(value)
+                    if not cancel.is_set():
+                        yield value.apology
+                elif not said and not cancel.is_set():
+                    yield NO_ANSWER
+                return
+        finally:
+            abandoned.set()
+
+    def _report(self, failure: LlmFailure) -> None:
+        log.warning("LLM: %s", failure.message)
+        if self.bus is not None:
+            self.bus.emit(events.Error(code=failure.code, message=failure.message))
