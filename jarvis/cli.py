@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--voice", metavar="NAME", help="CSM voice from `jarvis voices` (a cloned reference clip)")
     p.add_argument("--download", action="store_true", help="let CSM download its weights if they are missing")
 
+    from jarvis import ask
+    ask.add_arguments(sub.add_parser("ask", help="answer TEXT (skills, then the LLM) and print it; --say speaks it"))
+
     p = sub.add_parser("bench", help="measure speed and memory (see benchmarks/)")
     bench = p.add_subparsers(dest="bench", metavar="WHAT", required=True)
     from jarvis.bench import tts as bench_tts
@@ -422,4 +425,5 @@ COMMANDS = {
     "speakers": cmd_speakers, "identify": cmd_identify, "doctor": cmd_doctor, "voices": cmd_voices,
     "bench": cmd_bench,
     "secret": cmd_secret,
+    "ask": lambda args, settings: __import__("jarvis.ask", fromlist=["run"]).run(args, settings),
 }
