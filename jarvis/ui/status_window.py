@@ -27,9 +27,14 @@ WARN_COLOUR = "#c7820e"
 BAD_COLOUR = "#d64545"
 
 PART_NAMES = {"listen": "Speech recognition", "speakers": "Speaker ID", "tts": "Voice",
-              "restart": "Restart"}
+              "brain": "Language model", "restart": "Restart"}
 
 NO_TURN = "Nothing yet. Say \u201cJarvis\u201d and a command."
+
+
+def settled(state: str) -> bool:
+    """A part's load progress has ended: ready, off, or failed."""
+    return state in ("ready", "off") or state.startswith("failed")
 
 
 def part_name(part: str) -> str:
@@ -485,7 +490,7 @@ class StatusWindow(QWidget):
         elif kind == "ready":
             self.clear_error()
             for part, state in list(self.progress_states.items()):
-                if state != "ready" and not state.startswith("failed"):
+                if not settled(state):
                     self._on_progress(part, "ready")
         if kind in ("wake", "speech_start", "speech_end", "transcript", "speaker", "reply",
                     "tts_first_chunk", "playback_start"):
@@ -532,10 +537,10 @@ class StatusWindow(QWidget):
             self.models_grid.addWidget(text, row, 2)
             self.model_rows[part] = (glyph, name, text)
         glyph, _name, text = self.model_rows[part]
-        if state == "ready":
-            glyph.setText("\u2713")
+        if state in ("ready", "off"):
+            glyph.setText("\u2713" if state == "ready" else "\u2013")
             glyph.setStyleSheet(f"color: {OK_COLOUR}; font-weight: bold;")
-            text.setText("ready")
+            text.setText(state)
         elif state.startswith("failed"):
             glyph.setText("\u2715")
             glyph.setStyleSheet(f"color: {BAD_COLOUR}; font-weight: bold;")
@@ -549,14 +554,14 @@ class StatusWindow(QWidget):
 
     @property
     def models_loading(self) -> bool:
-        return any(s != "ready" and not s.startswith("failed") for s in self.progress_states.values())
+        return any(not settled(s) for s in self.progress_states.values())
 
     def _refresh_models(self) -> None:
         states = self.progress_states
         self.models_box.setVisible(bool(states))
         failed = [p for p, s in states.items() if s.startswith("failed")]
         if self.models_loading:
-            busy = sum(1 for s in states.values() if s != "ready" and not s.startswith("failed"))
+            busy = sum(1 for s in states.values() if not settled(s))
             self.models_summary.setText(f"Loading\u2026 {len(states) - busy} of {len(states)} done")
             self.models_summary.setStyleSheet("")
         elif failed:

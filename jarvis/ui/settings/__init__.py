@@ -1,1 +1,1 @@
-"""The settings dialog (``dialog.SettingsDialog``) and its tabs: voices, backends, audio, models."""
+"""The settings dialog (``dialog.SettingsDialog``) and its tabs: voices, backends, brain, audio, models."""

@@ -1,20 +1,19 @@
 """Backends tab: the TTS fallback order (on/off, up/down, health), cloud keys (OS keyring only), cloud voices.
 
-API keys never touch settings.json: they go to ``jarvis.secrets`` (the OS keyring) on a pool thread,
-and the key field is cleared once stored.
+API keys never touch settings.json: the key box (``key_box.KeyBox``) stores them in the OS keyring.
 """
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QFormLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton,
+from PySide6.QtWidgets import (QFormLayout, QGroupBox, QHBoxLayout, QHeaderView, QLineEdit, QPushButton,
                                QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from jarvis import secrets
 from jarvis.config import Settings
 from jarvis.errors import BadInput
 from jarvis.speak import registry
-from jarvis.ui.settings.common import hint, show_message
-from jarvis.ui.settings.workers import run_async
+from jarvis.ui.settings.common import hint
+from jarvis.ui.settings.key_box import KeyBox
 
 DESCRIPTIONS = {
     "csm": "Sesame CSM-1b, on this machine",
@@ -25,25 +24,10 @@ DESCRIPTIONS = {
 }
 
 
-def _store_key(value: str) -> str:
-    secrets.set_secret(secrets.OPENAI_API_KEY, value)
-    return "set"
-
-
-def _key_state() -> str:
-    return "set" if secrets.get_secret(secrets.OPENAI_API_KEY) else "not set"
-
-
-def _delete_key() -> str:
-    secrets.delete_secret(secrets.OPENAI_API_KEY)
-    return "not set"
-
-
 class BackendsTab(QWidget):
     def __init__(self, controller, parent: QWidget | None = None):
         super().__init__(parent)
         self.controller = controller
-        self.key_state = "unknown"      # "set" | "not set" | "unavailable" | "unknown"
         layout = QVBoxLayout(self)
         layout.addWidget(self._engines_box())
         layout.addWidget(self._cloud_box())
@@ -141,81 +125,25 @@ class BackendsTab(QWidget):
     # -- cloud -------------------------------------------------------------------------------------
     def _cloud_box(self) -> QGroupBox:
         box = QGroupBox("Cloud voices (used only when ticked above)")
-        self.key_edit = QLineEdit()
-        self.key_edit.setEchoMode(QLineEdit.EchoMode.Password)
-        self.key_edit.setPlaceholderText("paste a key to store it in the OS keyring")
-        self.save_key_button = QPushButton("Save key")
-        self.remove_key_button = QPushButton("Remove key")
-        self.save_key_button.clicked.connect(self.save_key)
-        self.remove_key_button.clicked.connect(self.remove_key)
-        key_row = QHBoxLayout()
-        key_row.addWidget(self.key_edit, 1)
-        key_row.addWidget(self.save_key_button)
-        key_row.addWidget(self.remove_key_button)
-        self.key_status = QLabel("checking the keyring…")   # "key set" / "key not set" / why not, in red
-        self.key_status.setWordWrap(True)
+        self.key_box = KeyBox(secrets.OPENAI_API_KEY, "OpenAI API key")
+        self.key_edit, self.key_status = self.key_box.edit, self.key_box.status
+        self.save_key_button, self.remove_key_button = self.key_box.save_button, self.key_box.remove_button
         self.openai_model = QLineEdit()
         self.openai_voice = QLineEdit()
         self.openai_url = QLineEdit()
         self.openai_url.setPlaceholderText("https://api.openai.com/v1")
         self.edge_voice = QLineEdit()
         form = QFormLayout(box)
-        form.addRow("OpenAI API key:", key_row)
-        form.addRow("", self.key_status)
+        form.addRow("OpenAI API key:", self.key_box)
         form.addRow("OpenAI model:", self.openai_model)
         form.addRow("OpenAI voice:", self.openai_voice)
         form.addRow("OpenAI server:", self.openai_url)
         form.addRow("Edge voice:", self.edge_voice)
         return box
 
-    def check_key(self) -> None:
-        run_async(_key_state, self._key_done, self._key_unavailable, self)
-
-    def save_key(self, then=None) -> None:
-        """Store the typed key (off the GUI thread); ``then(ok)`` runs when the keyring answered."""
-        value = self.key_edit.text()
-        if not value.strip():
-            show_message(self.key_status, "Paste the key first.", error=True)
-            if then:
-                then(False)
-            return
-        self._busy_key(True)
-
-        def stored(state: str) -> None:
-            self.key_edit.clear()
-            self._key_done(state)
-            if then:
-                then(True)
-
-        def failed(line: str) -> None:
-            self._key_unavailable(line)
-            if then:
-                then(False)
-
-        run_async(lambda: _store_key(value), stored, failed, self)
-
-    def remove_key(self) -> None:
-        self._busy_key(True)
-        run_async(_delete_key, self._key_done, self._key_unavailable, self)
-
     @property
-    def key_pending(self) -> bool:
-        return bool(self.key_edit.text().strip())
-
-    def _busy_key(self, busy: bool) -> None:
-        self.save_key_button.setEnabled(not busy)
-        self.remove_key_button.setEnabled(not busy and self.key_state == "set")
-
-    def _key_done(self, state: str) -> None:
-        self.key_state = state
-        show_message(self.key_status, "key set (in the OS keyring)" if state == "set" else "key not set")
-        self._busy_key(False)
-
-    def _key_unavailable(self, line: str) -> None:
-        if self.key_state == "unknown":
-            self.key_state = "unavailable"
-        show_message(self.key_status, line, error=True)
-        self._busy_key(False)
+    def key_state(self) -> str:
+        return self.key_box.state
 
     # -- settings ----------------------------------------------------------------------------------
     def load(self, settings: Settings) -> None:
@@ -225,8 +153,7 @@ class BackendsTab(QWidget):
         self.openai_voice.setText(cloud.openai_voice)
         self.openai_url.setText(cloud.openai_base_url)
         self.edge_voice.setText(cloud.edge_voice)
-        self.key_edit.clear()
-        self.check_key()
+        self.key_box.check()
 
     def apply_to(self, settings: Settings) -> None:
         engines = self.enabled_engines()

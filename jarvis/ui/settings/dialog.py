@@ -1,9 +1,10 @@
-"""The settings window: Voices, Backends, Audio and Models tabs; OK / Apply / Cancel.
+"""The settings window: Voices, Backends, Brain, Audio and Models tabs; OK / Apply / Cancel.
 
 OK and Apply build a new ``Settings`` (a deep copy of the controller's, with every tab's edits) and
 hand it to ``Controller.apply_settings``, which saves it atomically and applies it. A bad value is one
 line at the bottom and nothing is saved. Cancel drops the edits. A typed-but-unsaved API key is
-stored in the OS keyring first (off the GUI thread); if that fails, nothing is saved either.
+(Backends: the OpenAI TTS key; Brain: the LLM server key) is stored in the OS keyring first, off the GUI
+thread; if that fails, nothing is saved either.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from jarvis.config import Settings
 from jarvis.errors import BadInput
 from jarvis.ui.settings.audio_tab import AudioTab
 from jarvis.ui.settings.backends_tab import BackendsTab
+from jarvis.ui.settings.brain_tab import BrainTab
 from jarvis.ui.settings.common import message_label, show_message
 from jarvis.ui.settings.models_tab import ModelsTab
 from jarvis.ui.settings.voices_tab import VoicesTab
@@ -27,10 +29,11 @@ class SettingsDialog(QDialog):
         self.setWindowTitle("Jarvis settings")
         self.voices_tab = VoicesTab(controller, self.draft)
         self.backends_tab = BackendsTab(controller)
+        self.brain_tab = BrainTab(controller)
         self.audio_tab = AudioTab(controller)
         self.models_tab = ModelsTab(controller)
         self.tabs = QTabWidget()
-        for tab, title in ((self.voices_tab, "Voices"), (self.backends_tab, "Backends"),
+        for tab, title in ((self.voices_tab, "Voices"), (self.backends_tab, "Backends"), (self.brain_tab, "Brain"),
                            (self.audio_tab, "Audio"), (self.models_tab, "Models")):
             self.tabs.addTab(tab, title)
         self.message = message_label()
@@ -51,7 +54,11 @@ class SettingsDialog(QDialog):
 
     @property
     def _tabs(self):
-        return (self.voices_tab, self.backends_tab, self.audio_tab, self.models_tab)
+        return (self.voices_tab, self.backends_tab, self.brain_tab, self.audio_tab, self.models_tab)
+
+    @property
+    def key_boxes(self):
+        return (self.backends_tab.key_box, self.brain_tab.key_box)
 
     def reload(self) -> None:
         """Show the settings in effect (every time the window opens)."""
@@ -68,26 +75,33 @@ class SettingsDialog(QDialog):
         return settings
 
     def commit(self, close: bool) -> bool:
-        """Validate, store a pending API key, save and apply. False (with one line shown) when it failed."""
+        """Validate, store the typed API keys, save and apply. False (with one line shown) when it failed."""
         try:
             settings = self.draft()
         except BadInput as exc:
             show_message(self.message, exc.message, error=True)
             return False
-        if self.backends_tab.key_pending:
-            self._set_busy(True)
-            self.backends_tab.save_key(then=lambda ok: self._key_stored(ok, settings, close))
-            return True
-        self._finish(settings, close)
+        self._set_busy(True)
+        self._store_keys([box for box in self.key_boxes if box.pending], settings, close)
         return True
 
-    def _key_stored(self, ok: bool, settings: Settings, close: bool) -> None:
-        self._set_busy(False)
-        if not ok:
-            show_message(self.message, "The API key was not stored, so nothing was saved: "
-                         + self.backends_tab.key_status.text(), error=True)
+    def _store_keys(self, boxes: list, settings: Settings, close: bool) -> None:
+        """Store each typed key in turn, then save; the first failure stops it (nothing saved)."""
+        if not boxes:
+            self._set_busy(False)
+            self._finish(settings, close)
             return
-        self._finish(settings, close)
+        box = boxes[0]
+
+        def stored(ok: bool) -> None:
+            if ok:
+                self._store_keys(boxes[1:], settings, close)
+                return
+            self._set_busy(False)
+            show_message(self.message, f"The {box.what} was not stored, so nothing was saved: {box.status.text()}",
+                         error=True)
+
+        box.save_key(then=stored)
 
     def _finish(self, settings: Settings, close: bool) -> None:
         try:
