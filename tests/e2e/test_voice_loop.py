@@ -211,7 +211,8 @@ def listening(virtual_audio, speech, tmp_path_factory):
 
     The local LLM answers greedily (brain.temperature 0), so its answers are repeatable."""
     home = tmp_path_factory.mktemp("listen_home")
-    (home / "settings.json").write_text(json.dumps({"schema_version": 2, "brain": {"temperature": 0.0}}))
+    (home / "config").mkdir()
+    (home / "config" / "settings.json").write_text(json.dumps({"schema_version": 2, "brain": {"temperature": 0.0}}))
     env = virtual_audio.subprocess_env(JARVIS_HOME=str(home))
     for name in ("alice", "bob", "carol"):
         enrolled = _jarvis("enroll", name, *map(str, speech[name]), env=env)
