@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = p.add_subparsers(dest="bench", metavar="WHAT", required=True)
     from jarvis.bench import tts as bench_tts
     bench_tts.add_arguments(bench.add_parser("tts", help="CSM: first audio, RTF, frames/s, peak memory"))
+    from jarvis.bench import brain as bench_brain
+    bench_brain.add_arguments(bench.add_parser("brain", help="LLM: time to first token and to first spoken audio"))
 
     p = sub.add_parser("voices", help="list, add or remove CSM voices (reference clip + transcript)")
     p.add_argument("action", nargs="?", default="list", choices=["list", "add", "remove"])
@@ -243,8 +245,10 @@ def cmd_say(args, settings) -> int:
 
 # -- bench --------------------------------------------------------------------------------------
 def cmd_bench(args, settings) -> int:
+    if args.bench == "brain":
+        from jarvis.bench import brain
+        return brain.main(args, settings)
     from jarvis.bench import tts
-
     return tts.main(args)
 
 

@@ -128,8 +128,9 @@ class LocalBackend:
                              "Sorry, my language model isn't ready yet.")
         with self._lock:
             messages = self._fit(messages, max_tokens)
+            # repeat_penalty 1.1 (llama.cpp's own default; the Python binding's is 1.0): fewer loops.
             chunks = self._llm.create_chat_completion(messages=messages, stream=True, max_tokens=max_tokens,
-                                                      temperature=temperature)
+                                                      temperature=temperature, repeat_penalty=1.1)
             try:
                 for chunk in chunks:
                     if cancelled():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import queue
+from collections import deque
 import threading
 import time
 from typing import Iterator
@@ -23,6 +24,7 @@ from jarvis.speak.sentences import SentenceSplitter, split_sentences
 log = logging.getLogger(__name__)
 
 NO_ANSWER = "Sorry, I have no answer to that."
+LOOP_TOKENS = 12
 UNKNOWN_LISTENER = "someone whose name you do not know"
 
 
@@ -82,13 +84,16 @@ class LlmResponder:
         out: queue.Queue = queue.Queue()
         abandoned = threading.Event()  # the consumer stopped reading: stop generating too
 
-        looping = threading.Event()  # small models repeat themselves: a repeated sentence ends the answer
+        # Small models loop: a sentence said again, or the same one or two tokens over and over
+        # ("no no no no ..."), ends the answer; the looping text is not spoken.
+        looping = threading.Event()
 
         def stopped() -> bool:
             return cancel.is_set() or abandoned.is_set() or looping.is_set()
 
         def produce() -> None:
             splitter, said, started, first = SentenceSplitter(), [], time.monotonic(), True
+            recent: deque[str] = deque(maxlen=LOOP_TOKENS)
 
             def emit(sentences: list[str]) -> None:
                 for sentence in sentences:
@@ -98,12 +103,17 @@ class LlmResponder:
                     said.append(sentence)
                     out.put(("sentence", sentence))
 
+            pieces = backend.stream(messages, stopped, self.settings.max_tokens, self.settings.temperature)
             try:
-                for piece in backend.stream(messages, stopped, self.settings.max_tokens, self.settings.temperature):
+                for piece in pieces:
                     if first and self.bus is not None:
                         self.bus.emit(events.LlmFirstToken(backend=backend.label,
                                                            seconds=round(time.monotonic() - started, 4)))
                     first = False
+                    recent.append(piece.strip().lower())
+                    if len(recent) == LOOP_TOKENS and len(set(recent)) <= 2:
+                        looping.set()
+                        break
                     emit(splitter.feed(piece))
                 if not (cancel.is_set() or abandoned.is_set()):
                     emit(splitter.flush())
@@ -118,6 +128,8 @@ class LlmResponder:
                 log.exception("LLM generation failed")
                 out.put(("failed", LlmFailure("llm_failed", f"The LLM failed ({type(exc).__name__}: {exc}).",
                                               "Sorry, something went wrong while I was thinking.")))
+            finally:
+                pieces.close()  # ends the request (and frees the local model) even after a break
 
         threading.Thread(target=produce, name="llm", daemon=True).start()
         said = False

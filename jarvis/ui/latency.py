@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Iterable, Protocol
 
 START = "start"  # the turn's opening event: wake, or speech_start without one
+ANSWER = "answer"  # the answer's start: a skill's reply, or the LLM's first token (its reply comes at the end)
 
 HEADLINE = "end of speech → voice"
 
@@ -17,13 +18,13 @@ STAGES: tuple[tuple[str, str, str], ...] = (
     ("listening", START, "speech_end"),
     ("speech-to-text", "speech_end", "transcript"),
     ("speaker ID", "transcript", "speaker"),
-    ("answer", "speaker", "reply"),
-    ("first audio", "reply", "tts_first_chunk"),
+    ("answer", "speaker", ANSWER),
+    ("first audio", ANSWER, "tts_first_chunk"),
     (HEADLINE, "speech_end", "playback_start"),
 )
 
 TURN_EVENTS = frozenset({"wake", "speech_start", "speech_end", "transcript", "speaker", "reply",
-                         "tts_first_chunk", "playback_start", "playback_end"})
+                         "llm_first_token", "tts_first_chunk", "playback_start", "playback_end"})
 
 
 class _Event(Protocol):
@@ -66,6 +67,8 @@ class TurnTracker:
         if new:
             self.times = {START: event.t}
         self.times.setdefault(kind, event.t)
+        if kind in ("reply", "llm_first_token"):
+            self.times.setdefault(ANSWER, event.t)
         return new
 
     def latencies(self) -> list[tuple[str, int | None]]:

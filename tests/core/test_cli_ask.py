@@ -101,3 +101,15 @@ def test_ask_say_speaks_the_streamed_reply(virtual_audio):
 
     heard = Transcriber(ListenSettings()).transcribe(_to_16k(speaker.samples, speaker.rate))
     assert "paris" in result.stdout.lower() and "paris" in heard.lower(), (result.stdout, heard)
+
+
+def test_bench_brain_runs_and_writes_its_json(tmp_path):
+    out = tmp_path / "brain.json"
+    result = jarvis("bench", "brain", "--questions", "1", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    data = json.loads(out.read_text())
+    assert data["questions"] == 1 and data["tts_engine"] == "piper" and "SmolLM2" in data["llm"]
+    run = data["runs"][0]
+    assert 0 < run["first_token_s"] <= run["first_sentence_s"] <= run["first_audio_s"] <= run["total_s"]
+    assert run["audio_s"] > 0.5 and run["reply"]
+    assert "first audio" in result.stdout

@@ -74,3 +74,13 @@ def test_empty_stream_and_no_qt():
     code = ("import sys, jarvis.ui.latency; "
             "sys.exit(1 if [m for m in sys.modules if m.startswith(('PySide6', 'qasync'))] else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_an_llm_answer_starts_at_its_first_token_not_at_its_reply():
+    """The LLM's reply event comes when it has been spoken; its answer starts at the first token."""
+    turn = a_turn(1000.0)
+    reply = turn.index(next(e for e in turn if e.type == "reply"))
+    turn[reply] = events.LlmFirstToken(backend="local", seconds=0.06, t=1000.0 + 1.835)
+    turn.append(events.Reply(text="The sky is blue because ...", t=1000.0 + 3.000))
+    latencies = dict(turn_latencies(turn))
+    assert latencies["answer"] == 60 and latencies["first audio"] == 77
