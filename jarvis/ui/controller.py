@@ -112,7 +112,9 @@ class Controller(QObject):
         before = self.tray_state.state
         after = self.tray_state.on_event(event)
         self.event.emit(event)
-        if event.type == "degraded":
+        if event.type == "degraded" and event.engine == "llm":
+            self.notify.emit("Jarvis language model unavailable", event.reason)
+        elif event.type == "degraded":
             self.notify.emit("Jarvis voice degraded", f"{event.engine} is down: {event.reason}")
         elif event.type == "error" and event.code in ("audio_device_lost", "listener_failed", "start_failed"):
             self.notify.emit("Jarvis needs attention", event.message)

@@ -1,7 +1,7 @@
 """What the tray shows: one state from the event stream (no Qt here, so it is easy to test).
 
 States: loading, listening (for the wake word), hearing (a command), thinking, speaking, muted,
-degraded (a TTS engine is down; Jarvis still works) and error (something needs the user).
+degraded (a TTS engine or the LLM is down; Jarvis still works) and error (something needs the user).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ DESCRIPTIONS = {
     "thinking": "Thinking…",
     "speaking": "Speaking",
     "muted": "Microphone muted",
-    "degraded": "Listening (a voice engine is down)",
+    "degraded": "Listening (a voice engine or the language model is down)",
     "error": "Needs attention",
 }
 
@@ -25,7 +25,7 @@ class TrayState:
     def __init__(self) -> None:
         self.activity = "loading"      # loading / listening / hearing / thinking / speaking / error
         self.muted = False
-        self.degraded: dict[str, str] = {}  # engine -> reason, until it speaks again
+        self.degraded: dict[str, str] = {}  # engine (or "llm") -> reason, until it works again
         self.error = ""
 
     @property
@@ -52,6 +52,8 @@ class TrayState:
             self.activity = "listening"
         elif kind == "tts_first_chunk":
             self.degraded.pop(getattr(event, "engine", ""), None)
+        elif kind == "llm_first_token":
+            self.degraded.pop("llm", None)
         elif kind == "degraded":
             self.degraded[event.engine] = event.reason
         elif kind == "error":

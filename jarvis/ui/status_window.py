@@ -269,7 +269,8 @@ class StatusWindow(QWidget):
             self._on_progress(part, state)
         self._on_tts_status(controller.last_tts_status)
         for engine, reason in controller.tray_state.degraded.items():
-            self._mark_engine(engine, False, reason)
+            if engine != "llm":  # the language model's state is its row under Models
+                self._mark_engine(engine, False, reason)
         self._refresh_voice()
         if controller.last_gpu:
             self._on_gpu(controller.last_gpu)
@@ -482,7 +483,7 @@ class StatusWindow(QWidget):
             self.spoke = event.engine
             self._mark_engine(event.engine, True, "")
             self._refresh_voice()
-        elif kind == "degraded":
+        elif kind == "degraded" and event.engine != "llm":
             self._mark_engine(event.engine, False, event.reason)
             self._refresh_voice()
         elif kind == "error":

@@ -46,6 +46,14 @@ def test_state_machine_follows_a_turn():
     assert set(DESCRIPTIONS) == set(STATES)
 
 
+def test_a_failed_language_model_degrades_until_it_answers_again():
+    s = TrayState()
+    s.on_event(events.Ready())
+    assert s.on_event(events.Degraded(engine="llm", reason="Cannot reach the LLM server")) == "degraded"
+    assert s.on_event(events.TtsFirstChunk(engine="piper")) == "degraded", "speech working says nothing about the LLM"
+    assert s.on_event(events.LlmFirstToken(backend="local", seconds=0.1)) == "listening"
+
+
 def test_icon_tooltip_and_menu_follow_events(controller, tray, qtbot):
     assert tray.icon.isVisible() and tray.state == "loading"
     assert [a.text() for a in tray.menu.actions() if a.text()] == [
@@ -74,6 +82,9 @@ def test_degraded_backend_raises_a_notification(controller, tray, qtbot):
     with qtbot.waitSignal(controller.notify, timeout=3000) as seen:
         controller.bus.emit(events.Degraded(engine="csm", reason="CSM weights are not downloaded"))
     assert seen.args == ["Jarvis voice degraded", "csm is down: CSM weights are not downloaded"]
+    with qtbot.waitSignal(controller.notify, timeout=3000) as seen:
+        controller.bus.emit(events.Degraded(engine="llm", reason="Cannot reach the LLM server at http://x/v1"))
+    assert seen.args == ["Jarvis language model unavailable", "Cannot reach the LLM server at http://x/v1"]
 
 
 def test_clicking_the_icon_opens_the_status_window(controller, tray, qtbot, qapp, desktop):
