@@ -179,7 +179,8 @@ def test_openai_streams_the_servers_pcm_as_it_arrives(fake_openai):
     fake_openai.release.clear()  # the server stops after its first piece until we have audio
     chunks = engine.synthesize("Hello from the cloud.")
     first = next(chunks)
-    assert fake_openai.paused.is_set() and not fake_openai.release.is_set()  # audio before the response ended
+    # Audio arrived while the server still held the rest back (it may reach its pause just after our first chunk).
+    assert fake_openai.paused.wait(5) and not fake_openai.release.is_set()
     fake_openai.release.set()
     out = [first, *chunks]
     engine.close()
