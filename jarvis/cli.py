@@ -49,6 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench_tts.add_arguments(bench.add_parser("tts", help="CSM: first audio, RTF, frames/s, peak memory"))
     from jarvis.bench import brain as bench_brain
     bench_brain.add_arguments(bench.add_parser("brain", help="LLM: time to first token and to first spoken audio"))
+    from jarvis.bench import components as bench_components
+    bench_components.add_arguments(bench.add_parser("components", help="VAD, wake word, speaker ID, STT and TTS "
+                                                                       "one at a time"))
+    from jarvis.bench import idle as bench_idle
+    bench_idle.add_arguments(bench.add_parser("idle", help="CPU and memory while listening to silence"))
+    from jarvis.bench import pipeline as bench_pipeline
+    bench_pipeline.add_arguments(bench.add_parser("pipeline", help="spoken turns through the voice loop on virtual "
+                                                                   "devices: per-stage latency, peer comparison"))
 
     p = sub.add_parser("voices", help="list, add or remove CSM voices (reference clip + transcript)")
     p.add_argument("action", nargs="?", default="list", choices=["list", "add", "remove"])
@@ -248,6 +256,9 @@ def cmd_bench(args, settings) -> int:
     if args.bench == "brain":
         from jarvis.bench import brain
         return brain.main(args, settings)
+    if args.bench in ("pipeline", "components", "idle"):
+        import importlib
+        return importlib.import_module(f"jarvis.bench.{args.bench}").main(args, settings)
     from jarvis.bench import tts
     return tts.main(args)
 

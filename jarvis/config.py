@@ -35,10 +35,17 @@ class ListenSettings:
     stt_model: str = "tiny.en"  # "tiny.en" = the bundled offline model; or any model name / folder
     stt_device: str = "cpu"
     stt_compute_type: str = "int8"
-    beam_size: int = 5
+    beam_size: int = 1              # greedy: as accurate as 5 on our test speech, and faster (benchmarks/)
     language: str = "en"
     silero_sensitivity: float = 0.4
+    # End of a command: Silero (not WebRTC, which hears quiet word endings as speech for ~0.3 s more)
+    # decides the voice stopped; after post_speech_silence more silence the command ends. Transcription
+    # starts after early_transcription of that silence, so the transcript is ready when it ends; if the
+    # speaker goes on, that early result is dropped. See benchmarks/ for the measurements.
     post_speech_silence: float = 0.4
+    end_of_speech_vad: str = "silero"  # silero | webrtc (RealtimeSTT's default)
+    end_confirmation: float = 0.0      # extra silence before the silence timer starts (RealtimeSTT: 0.16)
+    early_transcription: float = 0.01  # 0 = transcribe only once the command has ended
     min_recording: float = 0.3
     pre_recording_buffer: float = 1.2
     wake_word_timeout: float = 5.0

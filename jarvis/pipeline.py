@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from jarvis import events
 from jarvis.brain.brain import Brain
@@ -35,7 +36,9 @@ class VoiceLoop:
         self._speaker_thread: threading.Thread | None = None
         self._loop_thread: threading.Thread | None = None
         self.muted = False
-        self._taps: list = []  # callables that also get every microphone block (level meter, enrollment)
+        self._taps: list = []
+        self._early_speaker: Future | None = None  # speaker ID started when the command ended
+        self._id_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="speaker-id")  # callables that also get every microphone block (level meter, enrollment)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -48,6 +51,7 @@ class VoiceLoop:
         resolve_input(audio.input_device)    # fail fast with a clear line before loading models
         resolve_output(audio.output_device)
         self.host.load(on_wake=self._barge_in)
+        self.host.listener.on_recorded = self._identify_early
         self._use_llm()
         self.player = Player(audio.output_device)
         self.capture = MicCapture(self._on_block, device=audio.input_device, block_ms=audio.block_ms)
@@ -68,6 +72,7 @@ class VoiceLoop:
         if self._loop_thread is not None:
             self._loop_thread.join(timeout=2)
         self.host.close()
+        self._id_pool.shutdown(wait=False)
         if self.player is not None:
             self.player.close()
 
@@ -153,6 +158,7 @@ class VoiceLoop:
                                            message=f"Speech recognition stopped ({exc}). Restart Jarvis."))
                 return
             if utterance is None or self._stopping.is_set():
+                self._early_speaker = None
                 continue
             try:
                 self._handle(utterance)
@@ -164,7 +170,8 @@ class VoiceLoop:
 
     def _handle(self, utterance) -> None:
         self.bus.emit(events.Transcript(text=utterance.text))
-        match = self._identify(utterance.audio)
+        early, self._early_speaker = self._early_speaker, None
+        match = early.result() if early is not None else self._identify(utterance.audio)
         self.bus.emit(events.Speaker(name=match.name, score=round(float(match.score), 4)))
         cancel = threading.Event()  # this turn's: barge-in stops its speech and its LLM generation
         turn = Turn(text=utterance.text, speaker=match.name, speaker_score=match.score)
@@ -174,6 +181,10 @@ class VoiceLoop:
             self.bus.emit(events.Reply(text=""))
             return
         self._speak_async(response, cancel)
+
+    def _identify_early(self, audio) -> None:
+        """The command just ended: identify its speaker while Whisper transcribes the same recording."""
+        self._early_speaker = self._id_pool.submit(self._identify, audio)
 
     def _identify(self, audio):
         from jarvis.speakers.identify import Match

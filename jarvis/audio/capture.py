@@ -60,6 +60,12 @@ class MicCapture:
         return self._stream is not None
 
     # -- life cycle -------------------------------------------------------------------------------
+    @property
+    def latency_s(self) -> float:
+        """The input latency PortAudio reports for the open stream (0 when closed)."""
+        stream = self._stream
+        return float(stream.latency) if stream is not None else 0.0
+
     def start(self) -> "MicCapture":
         sd = devices._sd()
         with self._lock:

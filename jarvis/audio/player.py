@@ -77,6 +77,12 @@ class Player:
         self._last_callback = 0.0
 
     @property
+    def latency_s(self) -> float:
+        """The output latency PortAudio reports for the open stream (0 when none is open)."""
+        stream = self._stream
+        return float(stream.latency) if stream is not None else 0.0
+
+    @property
     def is_playing(self) -> bool:
         pb = self._current
         return pb is not None and not pb.stopped and not pb.done.is_set()

@@ -12,11 +12,13 @@ Every question starts a fresh conversation with the answer cache off, after one 
 """
 from __future__ import annotations
 
-import platform
-import statistics
 import sys
 import time
 from typing import Any
+
+from jarvis.bench.stats import hardware as _hardware
+from jarvis.bench.stats import stats as _stats
+from jarvis.bench.stats import versions
 
 QUESTIONS = [
     "Why is the sky blue?", "What is the capital of Italy?", "How do plants make food?",
@@ -105,38 +107,8 @@ def bench(settings, questions: list[str], engine: str | None = None, progress=pr
     }
 
 
-def _stats(seconds: list[float | None]) -> dict[str, float]:
-    ms = sorted(s * 1000 for s in seconds if s is not None)
-    if not ms:
-        return {}
-    p95 = ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))]
-    return {"p50": round(statistics.median(ms), 1), "p95": round(p95, 1), "mean": round(statistics.fmean(ms), 1),
-            "min": round(ms[0], 1), "max": round(ms[-1], 1), "n": len(ms)}
-
-
-def _hardware() -> str:
-    import os
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as info:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in info if ln.startswith("model name")), cpu)
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{cpu}, {cores} cores available, no GPU used"
-
-
 def _versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    out = {"python": platform.python_version()}
-    for dist in ("llama-cpp-python", "openai", "piper-tts", "onnxruntime"):
-        try:
-            out[dist] = md.version(dist)
-        except md.PackageNotFoundError:
-            out[dist] = "not installed"
-    return out
+    return versions(("llama-cpp-python", "openai", "piper-tts", "onnxruntime"))
 
 
 def format_text(result: dict[str, Any]) -> str:

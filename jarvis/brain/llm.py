@@ -92,7 +92,8 @@ class LlmResponder:
             return cancel.is_set() or abandoned.is_set() or looping.is_set()
 
         def produce() -> None:
-            splitter, said, started, first = SentenceSplitter(), [], time.monotonic(), True
+            # The first clause goes to speech as soon as it is complete: the voice starts sooner.
+            splitter, said, started, first = SentenceSplitter(eager_first=True), [], time.monotonic(), True
             recent: deque[str] = deque(maxlen=LOOP_TOKENS)
 
             def emit(sentences: list[str]) -> None:

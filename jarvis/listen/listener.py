@@ -37,6 +37,9 @@ class Listener:
         self.settings = settings
         self.bus = bus
         self.on_wake = on_wake
+        # Called (on RealtimeSTT's thread: be quick) with the recording (float32, 16 kHz) the moment the
+        # command ends, before its transcript is ready: speaker ID runs while Whisper does.
+        self.on_recorded: Callable[[np.ndarray], None] | None = None
         self._recorder = None
         self._closed = threading.Event()
         self._t_speech_end = 0.0
@@ -69,6 +72,9 @@ class Listener:
                 wakeword_backend="pvporcupine", wake_words=wake_word,
                 wake_words_sensitivity=float(s.wake_sensitivity), wake_word_timeout=s.wake_word_timeout,
                 silero_sensitivity=s.silero_sensitivity, post_speech_silence_duration=s.post_speech_silence,
+                deactivity_silence_confirmation_duration=s.end_confirmation,
+                silero_deactivity_detection=s.end_of_speech_vad.strip().lower() != "webrtc",
+                early_transcription_on_silence=s.early_transcription,
                 min_length_of_recording=s.min_recording, pre_recording_buffer_duration=s.pre_recording_buffer,
                 faster_whisper_vad_filter=False, no_log_file=True, level=logging.WARNING,
                 on_wakeword_detected=self._on_wake, on_recording_start=self._on_speech_start,
@@ -136,3 +142,7 @@ class Listener:
     def _on_speech_end(self) -> None:
         self._t_speech_end = events.now()
         self.bus.emit(events.SpeechEnd(t=self._t_speech_end))
+        frames = getattr(self._recorder, "last_frames", None) if self.on_recorded is not None else None
+        if frames:
+            audio = np.frombuffer(b"".join(frames), dtype=np.int16).astype(np.float32) / 32768.0
+            self.on_recorded(audio)

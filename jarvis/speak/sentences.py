@@ -32,20 +32,43 @@ def split_sentences(text: str, max_chars: int = MAX_CHARS) -> list[str]:
 
 
 class SentenceSplitter:
-    """Incremental splitter: ``feed`` pieces of text, get complete sentences; ``flush`` the rest."""
+    """Incremental splitter: ``feed`` pieces of text, get complete sentences; ``flush`` the rest.
 
-    def __init__(self, max_chars: int = MAX_CHARS) -> None:
+    With ``eager_first`` the first piece is let go at the first clause break (a comma, semicolon, colon
+    or dash followed by a space) once it has ``EAGER_WORDS`` words, so speech can start before a long
+    first sentence is finished.
+    """
+
+    def __init__(self, max_chars: int = MAX_CHARS, eager_first: bool = False) -> None:
         self.max_chars = max_chars
         self._buffer = ""
+        self._eager = eager_first
 
     def feed(self, text_piece: str) -> list[str]:
         self._buffer += text_piece or ""
         sentences, self._buffer = _cut(self._buffer, final=False, max_chars=self.max_chars)
+        if self._eager and not sentences:
+            clause = _first_clause(self._buffer)
+            if clause:
+                sentences, self._buffer = [clause.strip()], self._buffer[len(clause):]
+        self._eager = self._eager and not sentences
         return sentences
 
     def flush(self) -> list[str]:
         sentences, self._buffer = _cut(self._buffer, final=True, max_chars=self.max_chars)
         return sentences
+
+
+EAGER_WORDS = 4
+
+
+def _first_clause(text: str) -> str | None:
+    """The text up to and including the first clause break that follows at least ``EAGER_WORDS`` words."""
+    for m in _CLAUSE.finditer(text):
+        head = text[:m.end()]
+        if len(head.split()) >= EAGER_WORDS and m.end() < len(text) and _SPEAKABLE.search(head):
+            return head
+    return None
 
 
 def _cut(text: str, final: bool, max_chars: int) -> tuple[list[str], str]:

@@ -82,6 +82,22 @@ def test_incremental_splitter_emits_long_text_without_a_full_stop():
     assert " ".join(out).split() == ["word"] * 100
 
 
+def test_eager_splitter_lets_the_first_clause_go_then_waits_for_whole_sentences():
+    text = "Well, the sky looks blue because air scatters blue light, mostly. Sunsets are red, too."
+    splitter, out = SentenceSplitter(eager_first=True), []
+    for i in range(0, len(text), 4):
+        out += splitter.feed(text[i:i + 4])
+    out += splitter.flush()
+    # "Well," is too short to say alone; the first clause of four words or more goes first.
+    assert out == ["Well, the sky looks blue because air scatters blue light,", "mostly.",
+                   "Sunsets are red, too."]
+    assert " ".join(out) == text
+    short = SentenceSplitter(eager_first=True)
+    assert short.feed("It's 3 PM. ") == [] and short.feed("Bye") == ["It's 3 PM."]  # a sentence ends first
+    assert SentenceSplitter(eager_first=True).feed("It costs 1,000 dollars, roughly ") == \
+        ["It costs 1,000 dollars,"]  # a thousands comma is not a clause break
+
+
 # -- registry ----------------------------------------------------------------------------------
 
 def test_registry_knows_every_engine_and_builds_without_loading():

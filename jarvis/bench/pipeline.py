@@ -1,0 +1,520 @@
+"""`jarvis bench pipeline`: a scripted spoken conversation through the real voice loop, per-stage latency,
+and RealtimeSTT's documented defaults (the peer) on the same audio.
+
+Speech comes from espeak-ng in four voices Porcupine wakes on, each enrolled as a speaker; each turn is
+"Jarvis" + a command played into a private PulseAudio's virtual microphone while the real ``VoiceLoop``
+listens on it and speaks to its virtual speaker. Every few turns a sentence without the wake word is played
+(false wakes are counted during it). A microphone tap timestamps the audio as Jarvis receives it, so all
+times are on one monotonic clock:
+
+- input side: the arrival of the block holding a voiced sample, minus the input latency PortAudio reports;
+- output side: ``playback_start`` (the first audible block taken by the output callback) plus the reported
+  output latency.
+
+Voice-to-voice = last voiced input sample → first output sample, endpointing silence included.
+The peer (``AudioToTextRecorder`` with its documented defaults and the same tiny.en model) is fed the
+same utterances at real-time pace after Jarvis has stopped; its end of speech → transcript is measured
+from the last voiced sample fed to the moment ``text()`` returns.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jarvis.bench.stats import command, date, hardware, stats_ms, versions
+
+
+RATE = 16000
+# Voices Porcupine wakes on: three espeak-ng voices and Piper's neural joe (resemblyzer tells espeak-ng's
+# variants apart only roughly; the result counts wrong speakers).
+VOICES = {"alice": "en-us+f3", "carol": "en-us+f5", "fiona": "en-gb-scotland+f3", "joe": "piper"}
+ENROLL_LINES = ["The quick brown fox jumps over the lazy dog.", "I would like a cup of tea this afternoon.",
+                "Please remind me to call my sister tomorrow."]
+# Commands tiny.en hears reliably in these voices (it mangles "who am I" and "what's the date" from espeak-ng).
+COMMANDS = ["what time is it", "tell me the time", "what day is it", "what is the time"]
+QUESTIONS = ["why is the sky blue", "what is the capital of Italy", "what causes rain"]
+DISTRACTORS = ["I think we should paint the kitchen blue this weekend.",
+               "The train to the city leaves at half past nine."]
+VOICED_RMS = 0.003   # about -50 dBFS: espeak-ng's quiet word endings count as voice
+STAGES = ("wake_delay", "endpointing", "stt", "end_of_speech_to_transcript", "speaker_id", "brain",
+          "tts_first_chunk", "first_output_sample", "voice_to_voice")
+
+
+# -- the script --------------------------------------------------------------------------------------
+
+@dataclass
+class Turn:
+    speaker: str
+    text: str
+    wav: Path
+    samples: np.ndarray
+    wake_end_s: float      # end of the voiced "Jarvis" within the WAV
+    first_voiced_s: float
+    last_voiced_s: float
+    llm: bool = False
+    distractor: Path | None = None  # played before the turn, must not wake Jarvis
+
+
+_PIPER = None
+
+
+def espeak(text: str, voice: str, out: Path) -> np.ndarray:
+    """``text`` spoken in ``voice`` (an espeak-ng voice, or "piper"), 16 kHz mono float32, also written to ``out``."""
+    from jarvis.bench.components import espeak as speak
+
+    samples = _piper(text) if voice == "piper" else speak(text, voice)
+    write_wav(out, samples)
+    return samples
+
+
+def _piper(text: str) -> np.ndarray:
+    global _PIPER
+    import soxr
+
+    from jarvis.speak.piper_engine import PiperEngine
+    if _PIPER is None:
+        _PIPER = PiperEngine()
+        _PIPER.load()
+    audio = np.concatenate([np.asarray(c, np.float32) for c in _PIPER.synthesize(text)])
+    return soxr.resample(audio, _PIPER.sample_rate, RATE).astype(np.float32)
+
+
+def voiced_bounds(samples: np.ndarray, threshold: float = VOICED_RMS) -> tuple[float, float] | None:
+    """Seconds of the first and last 10 ms window above ``threshold`` RMS, or None if silent."""
+    win = RATE // 100
+    n = len(samples) // win
+    if n == 0:
+        return None
+    rms = np.sqrt(np.mean(samples[: n * win].reshape(n, win) ** 2, axis=1))
+    voiced = np.flatnonzero(rms > threshold)
+    if not voiced.size:
+        return None
+    return voiced[0] * win / RATE, (voiced[-1] + 1) * win / RATE
+
+
+def write_wav(path: Path, samples: np.ndarray) -> Path:
+    from jarvis.audio.wav import write_wav as write
+    write(str(path), samples, RATE)
+    return path
+
+
+def build_script(folder: Path, turns: int, llm_every: int = 5, distractor_every: int = 4) -> list[Turn]:
+    names = list(VOICES)
+    wakes = {name: espeak("Jarvis", VOICES[name], folder / f"wake-{name}.wav") for name in names}
+    gap = np.zeros(int(0.3 * RATE), np.float32)
+    script = []
+    for i in range(turns):
+        name = names[i % len(names)]
+        llm = llm_every > 0 and i % llm_every == llm_every - 1
+        text = QUESTIONS[(i // llm_every) % len(QUESTIONS)] if llm else COMMANDS[i % len(COMMANDS)]
+        body = espeak(text, VOICES[name], folder / f"turn{i}-body.wav")
+        samples = np.concatenate([wakes[name], gap, body])
+        wake_bounds, bounds = voiced_bounds(wakes[name]), voiced_bounds(samples)
+        distractor = None
+        if distractor_every > 0 and i % distractor_every == distractor_every - 1:
+            line = DISTRACTORS[(i // distractor_every) % len(DISTRACTORS)]
+            distractor = write_wav(folder / f"distractor{i}.wav", espeak(line, VOICES[name], folder / "d.wav"))
+        script.append(Turn(name, text, write_wav(folder / f"turn{i}.wav", samples), samples, wake_bounds[1],
+                           bounds[0], bounds[1], llm, distractor))
+    return script
+
+
+# -- timing the audio Jarvis hears -------------------------------------------------------------------------
+
+class VoicedTap:
+    """A microphone tap: when the first and last voiced sample of the current window arrived."""
+
+    def __init__(self) -> None:
+        self.first: float | None = None
+        self.last: float | None = None
+        self._lock = threading.Lock()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.first = self.last = None
+
+    def __call__(self, block: np.ndarray) -> None:
+        arrived = time.monotonic()
+        samples = block.astype(np.float32) / 32768.0
+        win = RATE // 100
+        n = len(samples) // win
+        if n == 0:
+            return
+        rms = np.sqrt(np.mean(samples[: n * win].reshape(n, win) ** 2, axis=1))
+        voiced = np.flatnonzero(rms > VOICED_RMS)
+        if not voiced.size:
+            return
+        behind = lambda end: (len(samples) - end) / RATE  # noqa: E731  (seconds after that sample, in the block)
+        with self._lock:
+            if self.first is None:
+                self.first = arrived - behind(voiced[0] * win)
+            self.last = arrived - behind((voiced[-1] + 1) * win)
+
+
+@dataclass
+class EventLog:
+    events: list = field(default_factory=list)
+    cond: threading.Condition = field(default_factory=threading.Condition)
+
+    def __call__(self, event) -> None:
+        with self.cond:
+            self.events.append(event)
+            self.cond.notify_all()
+
+    def wait_for(self, kind: str, after: int, timeout: float):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                found = next((e for e in self.events[after:] if e.type == kind), None)
+                if found is not None or time.monotonic() >= deadline:
+                    return found
+                self.cond.wait(min(0.1, deadline - time.monotonic()))
+
+
+def _stats(seconds: list[float]) -> dict[str, float]:
+    return {k.removesuffix("_ms"): v for k, v in stats_ms([float(x) for x in seconds], digits=1).items()}
+
+
+def _first(events: list, kind: str):
+    return next((e for e in events if e.type == kind), None)
+
+
+def _ms(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else round((b - a) * 1000, 1)
+
+
+def _rss_mb() -> float:
+    import psutil
+
+    me = psutil.Process()
+    total = me.memory_info().rss
+    for child in me.children(recursive=True):
+        try:
+            total += child.memory_info().rss
+        except psutil.Error:
+            pass
+    return round(total / 2**20, 1)
+
+
+# -- Jarvis -------------------------------------------------------------------------------------------------
+
+def run_jarvis(settings, audio, script: list[Turn], progress) -> dict[str, Any]:
+    from jarvis import events
+    from jarvis.pipeline import VoiceLoop
+
+    bus, log, tap = events.EventBus(), EventLog(), VoicedTap()
+    bus.subscribe(log)
+    loop = VoiceLoop(settings, bus)
+    started = time.monotonic()
+    loop.start()
+    load_s = time.monotonic() - started
+    loop.add_tap(tap)
+    rss = [_rss_mb()]
+    latency = {"input_latency_ms": round(loop.capture.latency_s * 1000, 1), "output_latency_ms": None}
+    time.sleep(1.0)
+    turns, false_wakes = [], 0
+    try:
+        for i, turn in enumerate(script):
+            if turn.distractor is not None:
+                mark = len(log.events)
+                audio.play_into_mic(turn.distractor)
+                time.sleep(1.5)
+                wakes = [e for e in log.events[mark:] if e.type == "wake"]
+                false_wakes += len(wakes)
+                if wakes:  # let the false turn finish before the next real one
+                    log.wait_for("playback_end", mark, 20)
+                    time.sleep(1.0)
+            tap.reset()
+            mark = len(log.events)
+            audio.play_into_mic(turn.wav)
+            end = log.wait_for("playback_end", mark, 60 if turn.llm else 30)
+            if end is None:
+                log.wait_for("reply", mark, 5)
+            time.sleep(0.8)
+            turns.append(_turn_figures(turn, log.events[mark:], tap, loop))
+            latency["output_latency_ms"] = round(loop.player.latency_s * 1000, 1)  # open once it has played
+            rss.append(_rss_mb())
+            r = turns[-1]
+            progress(f"turn {i + 1}/{len(script)} {turn.speaker}: {turn.text!r} -> "
+                     f"{(r['reply'] or '')[:40]!r}; voice-to-voice {r['voice_to_voice']} ms")
+    finally:
+        loop.stop()
+    missed = sum(1 for t in turns if not t["woke"])
+    return {"turns": turns, "load_s": round(load_s, 2), "false_wakes": false_wakes, "missed_wakes": missed,
+            "wrong_speaker": sum(1 for t in turns if t["woke"] and t["speaker"] != t["expected_speaker"]),
+            "rss_mb": {"after_warmup": rss[0], "after_turns": rss[-1], "per_turn": rss}, **latency}
+
+
+def _turn_figures(turn: Turn, evs: list, tap: VoicedTap, loop) -> dict[str, Any]:
+    in_lat = loop.capture.latency_s if loop.capture else 0.0
+    out_lat = loop.player.latency_s if loop.player else 0.0
+    first_voiced = tap.first - in_lat if tap.first is not None else None
+    last_voiced = tap.last - in_lat if tap.last is not None else None
+    wake_end = first_voiced + (turn.wake_end_s - turn.first_voiced_s) if first_voiced is not None else None
+    t = {kind: getattr(_first(evs, kind), "t", None) for kind in
+         ("wake", "speech_start", "speech_end", "transcript", "speaker", "reply", "llm_first_token",
+          "tts_first_chunk", "playback_start")}
+    answer = t["llm_first_token"] if t["llm_first_token"] is not None else t["reply"]
+    output = t["playback_start"] + out_lat if t["playback_start"] is not None else None
+    transcript, speaker, reply = _first(evs, "transcript"), _first(evs, "speaker"), _first(evs, "reply")
+    return {
+        "speaker": getattr(speaker, "name", None), "expected_speaker": turn.speaker, "said": turn.text,
+        "transcript": getattr(transcript, "text", None), "reply": getattr(reply, "text", None),
+        "llm": t["llm_first_token"] is not None, "asked_llm": turn.llm, "woke": t["wake"] is not None,
+        "wake_delay": _ms(wake_end, t["wake"]),
+        "endpointing": _ms(last_voiced, t["speech_end"]), "stt": _ms(t["speech_end"], t["transcript"]),
+        "end_of_speech_to_transcript": _ms(last_voiced, t["transcript"]),
+        "speaker_id": _ms(t["transcript"], t["speaker"]), "brain": _ms(t["speaker"], answer),
+        "tts_first_chunk": _ms(answer, t["tts_first_chunk"]),
+        "first_output_sample": _ms(t["tts_first_chunk"], output), "voice_to_voice": _ms(last_voiced, output),
+    }
+
+
+# -- the peer: RealtimeSTT as its docs show it ------------------------------------------------------------
+
+def run_peer(settings, script: list[Turn], progress) -> dict[str, Any]:
+    """``AudioToTextRecorder`` with its documented defaults (use_microphone=False, fed audio) and tiny.en."""
+    from RealtimeSTT import AudioToTextRecorder
+
+    from jarvis.listen.stt import resolve_model
+
+    recorder = AudioToTextRecorder(model=resolve_model(settings.listen.stt_model), device="cpu",
+                                   use_microphone=False, spinner=False, language="en", no_log_file=True)
+    block = 512
+    results = []
+    try:
+        feeder_stop = threading.Event()
+        state = {"audio": np.zeros(0, np.float32), "last_voiced": None}
+        lock = threading.Lock()
+
+        def feed() -> None:  # real-time pace, silence when there is nothing to say
+            next_at = time.monotonic()
+            while not feeder_stop.is_set():
+                with lock:
+                    chunk, state["audio"] = state["audio"][:block], state["audio"][block:]
+                if chunk.size < block:
+                    chunk = np.concatenate([chunk, np.zeros(block - chunk.size, np.float32)])
+                recorder.feed_audio((chunk * 32767).astype(np.int16).tobytes(), RATE)
+                fed = time.monotonic()
+                win = RATE // 100
+                rms = np.sqrt(np.mean(chunk[: block // win * win].reshape(-1, win) ** 2, axis=1))
+                voiced = np.flatnonzero(rms > VOICED_RMS)
+                if voiced.size:
+                    with lock:
+                        state["last_voiced"] = fed - (block - (voiced[-1] + 1) * win) / RATE
+                next_at += block / RATE
+                time.sleep(max(0.0, next_at - time.monotonic()))
+
+        feeder = threading.Thread(target=feed, daemon=True, name="peer-feed")
+        feeder.start()
+        time.sleep(1.0)
+        for i, turn in enumerate(script):
+            with lock:
+                state["audio"], state["last_voiced"] = turn.samples.astype(np.float32), None
+            text = recorder.text()
+            done = time.monotonic()
+            with lock:
+                last = state["last_voiced"]
+            results.append({"said": turn.text, "transcript": text, "end_of_speech_to_transcript": _ms(last, done)})
+            progress(f"peer {i + 1}/{len(script)}: {text!r} in {results[-1]['end_of_speech_to_transcript']} ms")
+            time.sleep(0.5)
+        feeder_stop.set()
+        feeder.join(2)
+    finally:
+        recorder.shutdown()
+    return {"turns": results, "settings": "AudioToTextRecorder defaults: post_speech_silence_duration 0.6, "
+                                          "beam_size 5, silero_sensitivity 0.4, webrtc_sensitivity 3, "
+                                          "faster_whisper_vad_filter on; model tiny.en, device cpu"}
+
+
+# -- the whole run ------------------------------------------------------------------------------------------
+
+def bench(settings, turns: int = 24, peer: bool = True, progress=print) -> dict[str, Any]:
+    from jarvis.audio import devices
+    from jarvis.bench.virtual_audio import VirtualAudio
+    from jarvis.speakers.encoder import SpeakerEncoder
+    from jarvis.speakers.enroll import enroll_from_wavs
+    from jarvis.speakers.store import SpeakerStore
+
+    work = Path(tempfile.mkdtemp(prefix="jarvis-bench-"))
+    os.environ["JARVIS_HOME"] = str(work / "home")  # enrolled bench voices never touch the user's
+    settings.audio.input_device, settings.audio.output_device = "jarvis_mic", "jarvis_speaker"
+    settings.brain.max_tokens = min(settings.brain.max_tokens, 48)  # keep LLM turns short
+    settings.tts.engines = [e for e in settings.tts.engines if e != "csm"] or ["piper"]
+    progress(f"making {turns} spoken turns with espeak-ng")
+    script = build_script(work, turns)
+    encoder = SpeakerEncoder()
+    encoder.load()
+    store = SpeakerStore()
+    for name, voice in VOICES.items():
+        clips = [write_wav(work / f"enroll-{name}{i}.wav", espeak(line, voice, work / "e.wav"))
+                 for i, line in enumerate(ENROLL_LINES)]
+        enroll_from_wavs(name, [str(c) for c in clips], store, encoder)
+    with VirtualAudio() as audio:
+        audio.apply()
+        devices.refresh()
+        progress("Jarvis: loading the voice loop")
+        jarvis = run_jarvis(settings, audio, script, progress)
+    result: dict[str, Any] = {
+        "benchmark": "pipeline", "hardware": hardware(),
+        "versions": versions(("realtimestt", "faster-whisper", "ctranslate2", "pvporcupine", "resemblyzer",
+                              "piper-tts", "llama-cpp-python", "sounddevice")),
+        "settings": {"listen": dataclasses.asdict(settings.listen), "tts": settings.tts.engines,
+                     "brain": settings.brain.backend, "brain_max_tokens": settings.brain.max_tokens},
+        "turns": len(script), "llm_turns": sum(r["llm"] for r in jarvis["turns"]),
+        "heard_as_said": sum(_heard_as_said(r) for r in jarvis["turns"]),
+        "jarvis": jarvis, "stages_ms": {}, "command": command(), "date": date(),
+    }
+    for stage in STAGES:
+        result["stages_ms"][stage] = _stats([r[stage] / 1000 for r in jarvis["turns"] if r[stage] is not None])
+    skills = [r["voice_to_voice"] / 1000 for r in jarvis["turns"] if r["voice_to_voice"] is not None and not r["llm"]]
+    llms = [r["voice_to_voice"] / 1000 for r in jarvis["turns"] if r["voice_to_voice"] is not None and r["llm"]]
+    result["voice_to_voice_ms"] = {"skills": _stats(skills), "llm": _stats(llms)}
+    if peer:
+        progress("peer: RealtimeSTT AudioToTextRecorder with its defaults")
+        result["peer"] = run_peer(settings, script, progress)
+        peer_stats = _stats([r["end_of_speech_to_transcript"] / 1000 for r in result["peer"]["turns"]
+                            if r["end_of_speech_to_transcript"] is not None])
+        result["peer"]["end_of_speech_to_transcript_ms"] = peer_stats
+        ours = result["stages_ms"]["end_of_speech_to_transcript"]
+        if peer_stats and ours:
+            result["ratio_end_of_speech_to_transcript"] = {k: round(ours[k] / peer_stats[k], 3)
+                                                           for k in ("p50", "p95") if peer_stats[k]}
+    result["targets"] = _targets(result)
+    return result
+
+
+def _heard_as_said(turn: dict) -> bool:
+    clean = lambda text: "".join(c for c in (text or "").lower() if c.isalnum() or c == " ").split()  # noqa: E731
+    return clean(turn["said"]) == clean(turn["transcript"])[-len(clean(turn["said"])):]
+
+
+def _targets(result: dict[str, Any]) -> dict[str, Any]:
+    v2v = result["voice_to_voice_ms"]["skills"] or result["stages_ms"]["voice_to_voice"]
+    out = {"voice_to_voice_p50_ms": {"goal": 800, "measured": v2v.get("p50"),
+                                     "met": bool(v2v.get("p50") is not None and v2v["p50"] <= 800)}}
+    ratio = result.get("ratio_end_of_speech_to_transcript", {}).get("p50")
+    if ratio is not None:
+        out["stt_vs_peer_p50"] = {"goal": 0.6, "measured": ratio, "met": bool(ratio <= 0.6)}
+    return out
+
+
+def format_text(result: dict[str, Any]) -> str:
+    lines = [f"Pipeline benchmark: {result['turns']} turns ({result['llm_turns']} to the LLM) on {result['hardware']}",
+             f"{'stage':32} {'P50':>8} {'P95':>8} {'P99':>8} {'max':>8}  (ms)"]
+    for stage, s in result["stages_ms"].items():
+        if s:
+            lines.append(f"{stage:32} {s['p50']:8.0f} {s['p95']:8.0f} {s['p99']:8.0f} {s['max']:8.0f}")
+    for kind, s in result["voice_to_voice_ms"].items():
+        if s:
+            lines.append(f"{'voice_to_voice (' + kind + ')':32} {s['p50']:8.0f} {s['p95']:8.0f} {s['p99']:8.0f} "
+                         f"{s['max']:8.0f}")
+    j = result["jarvis"]
+    lines.append(f"wake words missed {j['missed_wakes']}, false wakes {j['false_wakes']}, wrong speaker "
+                 f"{j['wrong_speaker']}; RSS {j['rss_mb']['after_warmup']:.0f} MB after warm-up, "
+                 f"{j['rss_mb']['after_turns']:.0f} MB after the turns")
+    if "peer" in result:
+        p = result["peer"]["end_of_speech_to_transcript_ms"]
+        lines.append(f"peer end of speech -> transcript P50 {p['p50']:.0f} ms, P95 {p['p95']:.0f} ms; "
+                     f"Jarvis/peer {result.get('ratio_end_of_speech_to_transcript')}")
+    for name, target in result["targets"].items():
+        lines.append(f"target {name}: goal {target['goal']}, measured {target['measured']}, "
+                     f"{'met' if target['met'] else 'NOT met'}")
+    return "\n".join(lines)
+
+
+def plot(result: dict[str, Any], path: str) -> None:
+    """Stage breakdown (P50, stacked, with the peer's end of speech → transcript) and distributions."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sequence = ["endpointing", "stt", "speaker_id", "brain", "tts_first_chunk", "first_output_sample"]
+    labels = ["endpointing", "speech-to-text", "speaker ID", "brain", "TTS first chunk", "output"]
+    turns = [r for r in result["jarvis"]["turns"] if not r["llm"]]
+    medians = [float(np.median([r[s] for r in turns if r[s] is not None] or [0])) for s in sequence]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7.5), gridspec_kw={"height_ratios": [1, 1.6]})
+    left = 0.0
+    colours = plt.cm.tab10.colors
+    for i, (label, ms) in enumerate(zip(labels, medians)):
+        top.barh("Jarvis (skills)", ms, left=left, color=colours[i], label=f"{label} {ms:.0f} ms")
+        left += ms
+    peer = result.get("peer", {}).get("end_of_speech_to_transcript_ms")
+    if peer:
+        top.barh("peer: end of speech\n→ transcript", peer["p50"], color="0.6",
+                 label=f"peer (RealtimeSTT defaults) {peer['p50']:.0f} ms")
+    top.axvline(800, color="red", linestyle="--", linewidth=1)
+    top.text(805, 0.35, "goal 800 ms", color="red", fontsize=8)
+    top.set_xlabel("milliseconds after the last voiced input sample (medians)")
+    top.legend(fontsize=7, loc="lower right", ncol=2)
+    top.set_title(f"Voice to voice, {result['turns']} spoken turns; {result['hardware']}", fontsize=9)
+    names = [s for s in STAGES if result["stages_ms"].get(s)]
+    data = [[r[s] for r in result["jarvis"]["turns"] if r[s] is not None] for s in names]
+    if peer:
+        names.append("peer: end of speech → transcript")
+        data.append([r["end_of_speech_to_transcript"] for r in result["peer"]["turns"]
+                     if r["end_of_speech_to_transcript"] is not None])
+    bottom.boxplot(data, vert=False, tick_labels=names, showfliers=True)
+    bottom.set_xlabel("milliseconds (all turns)")
+    bottom.tick_params(axis="y", labelsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _override(settings, assignment: str) -> None:
+    from jarvis.errors import BadInput
+
+    key, _, value = assignment.partition("=")
+    section, _, name = key.strip().partition(".")
+    target = getattr(settings, section, None)
+    if not _ or target is None or not dataclasses.is_dataclass(target) or not hasattr(target, name):
+        raise BadInput("bad_args", f"--set {assignment}: expected SECTION.KEY=VALUE with a known setting, "
+                                   "e.g. listen.post_speech_silence=0.3")
+    current = getattr(target, name)
+    try:
+        setattr(target, name, type(current)(value) if not isinstance(current, bool) else value.lower() == "true")
+    except ValueError as exc:
+        raise BadInput("bad_args", f"--set {assignment}: {name} should be {type(current).__name__}") from exc
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--turns", type=int, default=24, help="spoken turns (at least 20 for a result)")
+    parser.add_argument("--no-peer", action="store_true", help="skip RealtimeSTT's defaults on the same audio")
+    parser.add_argument("--json", metavar="FILE", help="write the result as JSON")
+    parser.add_argument("--plot", metavar="FILE.png", help="draw the stage breakdown and distributions")
+    parser.add_argument("--set", metavar="SECTION.KEY=VALUE", action="append", default=[],
+                        help="try a setting for this run only, e.g. --set listen.post_speech_silence=0.3")
+
+
+def main(args, settings) -> int:
+    from jarvis.errors import BadInput
+
+    if args.turns < 1:
+        raise BadInput("bad_args", "--turns must be at least 1.")
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError as exc:
+            raise BadInput("no_matplotlib", "--plot needs matplotlib: scripts/setup.sh --test installs it.") from exc
+    for assignment in args.set:
+        _override(settings, assignment)
+    result = bench(settings, args.turns, peer=not args.no_peer, progress=lambda line: print(line, file=sys.stderr))
+    print(format_text(result))
+    if args.json:
+        from jarvis.storage import atomic_write_json
+        atomic_write_json(Path(args.json), result, mode=0o644)
+        print(f"wrote {args.json}")
+    if args.plot:
+        plot(result, args.plot)
+        print(f"wrote {args.plot}")
+    return 0

@@ -1,0 +1,262 @@
+"""A private PulseAudio server with a virtual microphone and speaker, for end-to-end tests and benchmarks.
+
+Devices (PulseAudio names):
+  ``jarvis_speaker``  null sink Jarvis plays to; record it from ``jarvis_speaker.monitor``.
+  ``jarvis_micfeed``  null sink the tests play speech into.
+  ``jarvis_mic``      remap source on ``jarvis_micfeed.monitor``: the microphone Jarvis records.
+
+sounddevice sees them through ALSA (``libasound2-plugins``): the ``pulse`` and ``default`` devices follow
+``PULSE_SOURCE`` / ``PULSE_SINK``, and this module also defines ALSA devices named ``jarvis_mic`` and
+``jarvis_speaker`` so device selection by name can be tested.
+
+Null sinks render in ~2 s blocks unless a client asks for low latency, so two ``pacat --latency-msec=10``
+streams of silence keep both sinks busy; then capture callbacks arrive every block and playback runs
+in real time. Start-up takes well under a second.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+SPEAKER = "jarvis_speaker"
+MIC_FEED = "jarvis_micfeed"
+MIC = "jarvis_mic"
+RECORD_RATE = 48000
+
+_SCRIPT = f"""\
+load-module module-native-protocol-unix socket={{socket}} auth-anonymous=1
+load-module module-null-sink sink_name={SPEAKER} rate={RECORD_RATE} channels=2 sink_properties=device.description=Jarvis_Speaker
+load-module module-null-sink sink_name={MIC_FEED} rate={RECORD_RATE} channels=1 sink_properties=device.description=Jarvis_Mic_Feed
+load-module module-remap-source source_name={MIC} master={MIC_FEED}.monitor channels=1 source_properties=device.description=Jarvis_Mic
+set-default-sink {SPEAKER}
+set-default-source {MIC}
+"""
+
+_ASOUNDRC = f"""\
+pcm.{MIC} {{ type pulse device {MIC} hint {{ show on description "Jarvis virtual microphone" }} }}
+pcm.{SPEAKER} {{ type pulse device {SPEAKER} hint {{ show on description "Jarvis virtual speaker" }} }}
+"""
+
+
+class VirtualAudio:
+    """Start with ``VirtualAudio()`` (or as a context manager); ``stop()`` ends every process it started."""
+
+    def __init__(self, start: bool = True):
+        self.dir = Path(tempfile.mkdtemp(prefix="jarvis-pulse-"))
+        self.socket = self.dir / "native"
+        self.log = self.dir / "pulseaudio.log"
+        self._procs: list[subprocess.Popen] = []
+        self._daemon: subprocess.Popen | None = None
+        self.startup_s = 0.0
+        (self.dir / "runtime").mkdir(mode=0o700)
+        (self.dir / "client.conf").write_text("autospawn = no\n")
+        (self.dir / "asoundrc").write_text(_ASOUNDRC)
+        self.env = {
+            "PULSE_SERVER": f"unix:{self.socket}",
+            "PULSE_SOURCE": MIC,
+            "PULSE_SINK": SPEAKER,
+            "PULSE_CLIENTCONFIG": str(self.dir / "client.conf"),
+            "PULSE_RUNTIME_PATH": str(self.dir / "runtime"),
+            # The system ALSA config (which routes "default" to pulse when a server runs), plus our named devices.
+            "ALSA_CONFIG_PATH": f"{_alsa_conf()}:{self.dir / 'asoundrc'}",
+        }
+        if start:
+            self.start()
+
+    # -- life cycle -------------------------------------------------------------------------------
+    def start(self) -> "VirtualAudio":
+        if shutil.which("pulseaudio") is None:
+            raise FileNotFoundError("pulseaudio is not installed (Debian: apt-get install pulseaudio pulseaudio-utils)")
+        t0 = time.monotonic()
+        script = self.dir / "script.pa"
+        script.write_text(_SCRIPT.format(socket=self.socket))
+        daemon_env = {**os.environ, **self.env, "HOME": str(self.dir), "XDG_RUNTIME_DIR": str(self.dir / "runtime"),
+                      "PULSE_STATE_PATH": str(self.dir / "state")}
+        for var in ("PULSE_SOURCE", "PULSE_SINK"):
+            daemon_env.pop(var)
+        self._daemon = subprocess.Popen(
+            ["pulseaudio", "-n", "-F", str(script), "--daemonize=no", "--system=false", "--exit-idle-time=-1",
+             "--disallow-exit", "--disallow-module-loading=no", "--use-pid-file=no", "--realtime=no",
+             "--high-priority=no", "--log-target=file:" + str(self.log), "--log-level=notice"],
+            env=daemon_env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+        try:
+            self._wait_ready(t0 + 10)
+            for sink in (SPEAKER, MIC_FEED):
+                self._procs.append(self._popen(["pacat", "--playback", f"--device={sink}", "--latency-msec=10",
+                                                "--format=s16le", f"--rate={RECORD_RATE}", "--channels=1",
+                                                "/dev/zero"]))
+            self._restart_sink_clocks(t0 + 10)
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_s = time.monotonic() - t0
+        return self
+
+    def kill_server(self) -> None:
+        """Kill the PulseAudio daemon abruptly (a lost audio device, as clients see it)."""
+        if self._daemon is not None and self._daemon.poll() is None:
+            self._daemon.kill()
+            self._daemon.wait()
+
+    def stop(self) -> None:
+        """End every process this started and delete its folder (recordings included); not restartable."""
+        for proc in [*self._procs, self._daemon]:
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+        for proc in [*self._procs, self._daemon]:
+            if proc is None:
+                continue
+            try:
+                proc.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self._procs.clear()
+        self._daemon = None
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> "VirtualAudio":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._daemon is not None and self._daemon.poll() is None
+
+    def apply(self) -> None:
+        """Point this process at the server (call ``jarvis.audio.devices.refresh()`` afterwards)."""
+        os.environ.update(self.env)
+
+    def subprocess_env(self, **extra: str) -> dict[str, str]:
+        """``os.environ`` plus what a child process needs to reach this server."""
+        return {**os.environ, **self.env, **extra}
+
+    # -- test helpers -----------------------------------------------------------------------------
+    def paplay(self, wav_path: str | Path, device: str = MIC_FEED, block: bool = True) -> subprocess.Popen:
+        proc = self._popen(["paplay", f"--device={device}", "--latency-msec=100", str(wav_path)])
+        if block:
+            proc.wait(timeout=120)
+            if proc.returncode != 0:
+                raise RuntimeError(f"paplay {wav_path} failed with exit code {proc.returncode}")
+        else:
+            self._procs = [p for p in self._procs if p.poll() is None] + [proc]
+        return proc
+
+    def play_into_mic(self, wav_path: str | Path, block: bool = True) -> subprocess.Popen:
+        """Play a WAV into the virtual microphone (what a user would say)."""
+        return self.paplay(wav_path, MIC_FEED, block)
+
+    def record_speaker(self, path: str | Path | None = None) -> "Recording":
+        """Start recording what Jarvis plays; ``stop()`` (or leaving the ``with``) returns the samples."""
+        path = Path(path) if path else Path(tempfile.mkstemp(suffix=".wav", dir=self.dir)[1])
+        return Recording(self, f"{SPEAKER}.monitor", path)
+
+    def record_mic(self, path: str | Path | None = None) -> "Recording":
+        """Record the virtual microphone itself (to check what the tests fed in)."""
+        path = Path(path) if path else Path(tempfile.mkstemp(suffix=".wav", dir=self.dir)[1])
+        return Recording(self, MIC, path)
+
+    def _popen(self, cmd: list[str]) -> subprocess.Popen:
+        with open(self.dir / "clients.log", "ab") as log:  # a file, not a pipe nobody reads
+            return subprocess.Popen(cmd, env={**os.environ, **self.env}, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL, stderr=log)
+
+    def _wait_ready(self, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            if self._daemon.poll() is not None:
+                raise RuntimeError(f"pulseaudio exited with code {self._daemon.returncode}: {self._log_tail()}")
+            if self.socket.exists():
+                try:
+                    self._pactl("info")
+                    return
+                except subprocess.CalledProcessError:
+                    pass
+            time.sleep(0.02)
+        raise RuntimeError(f"pulseaudio did not start within 10 s: {self._log_tail()}")
+
+    def _restart_sink_clocks(self, deadline: float) -> None:
+        """Wait for the keep-alive streams, then suspend + resume each sink.
+
+        A fresh null sink sleeps its first ~2 s block before it notices a low-latency client; resuming
+        restarts its timer at the new latency, so the devices are real-time at once (no 2 s warm-up).
+        """
+        while time.monotonic() < deadline:
+            inputs = self._pactl("list", "short", "sink-inputs").stdout.count("\n")
+            if inputs >= 2:
+                break
+            if any(p.poll() is not None for p in self._procs):
+                raise RuntimeError("pacat keep-alive stream exited: "
+                                   + (self.dir / "clients.log").read_text(errors="replace")[-300:])
+            time.sleep(0.01)
+        for sink in (SPEAKER, MIC_FEED):
+            self._pactl("suspend-sink", sink, "1")
+            self._pactl("suspend-sink", sink, "0")
+
+    def _pactl(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["pactl", *args], env={**os.environ, **self.env}, capture_output=True,
+                              text=True, timeout=5, check=True)
+
+    def _log_tail(self) -> str:
+        try:
+            return " | ".join(self.log.read_text().strip().splitlines()[-5:])
+        except OSError:
+            return "(no log)"
+
+
+class Recording:
+    """``parec`` of one source into a WAV (48 kHz mono s16) until ``stop()``."""
+
+    def __init__(self, audio: VirtualAudio, source: str, path: Path):
+        self.path = path
+        self.rate = RECORD_RATE
+        self.samples: np.ndarray | None = None
+        self._proc = audio._popen(["parec", f"--device={source}", "--latency-msec=10", "--file-format=wav",
+                                   "--format=s16le", f"--rate={RECORD_RATE}", "--channels=1", str(path)])
+        self.started = time.monotonic()
+
+    def stop(self) -> np.ndarray:
+        """Stop recording; returns float32 samples at ``self.rate`` (also kept in ``self.samples``)."""
+        if self.samples is None:
+            if self._proc.poll() is None:
+                self._proc.send_signal(signal.SIGINT)
+                try:
+                    self._proc.wait(timeout=3)
+                except subprocess.TimeoutExpired:
+                    self._proc.kill()
+                    self._proc.wait()
+            self.samples = _read_wav(self.path)
+        return self.samples
+
+    def __enter__(self) -> "Recording":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _alsa_conf() -> str:
+    for candidate in ("/usr/share/alsa/alsa.conf", "/etc/alsa/alsa.conf"):
+        if Path(candidate).exists():
+            return candidate
+    return "/usr/share/alsa/alsa.conf"
+
+
+def _read_wav(path: Path) -> np.ndarray:
+    """Read a parec WAV; parec leaves the header's sizes unset when interrupted, so trust the file size."""
+    data = Path(path).read_bytes()
+    idx = data.find(b"data")
+    if idx < 0:
+        return np.zeros(0, np.float32)
+    pcm = data[idx + 8:]
+    pcm = pcm[: len(pcm) // 2 * 2]
+    return np.frombuffer(pcm, "<i2").astype(np.float32) / 32768.0

@@ -1,0 +1,28 @@
+"""`jarvis bench pipeline` works end to end on 2 turns (its own private audio server, the real models)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.core.test_cli_bad_input import jarvis
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def test_bench_pipeline_on_two_turns_writes_json_and_a_chart(tmp_path):
+    out, chart = tmp_path / "pipeline.json", tmp_path / "pipeline.png"
+    result = jarvis("bench", "pipeline", "--turns", "2", "--json", str(out), "--plot", str(chart), timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads(out.read_text())
+    assert data["turns"] == 2 and len(data["jarvis"]["turns"]) == 2 and len(data["peer"]["turns"]) == 2
+    assert data["jarvis"]["missed_wakes"] == 0, data["jarvis"]["turns"]
+    for turn in data["jarvis"]["turns"]:
+        for stage in ("endpointing", "end_of_speech_to_transcript", "speaker_id", "brain", "tts_first_chunk",
+                      "voice_to_voice"):
+            assert turn[stage] is not None and turn[stage] > 0, (stage, turn)
+        assert turn["voice_to_voice"] > turn["end_of_speech_to_transcript"]
+    assert data["stages_ms"]["voice_to_voice"]["p50"] > 0 and "p99" in data["stages_ms"]["voice_to_voice"]
+    assert data["ratio_end_of_speech_to_transcript"]["p50"] > 0
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 10_000
+    assert "voice_to_voice" in result.stdout and "peer" in result.stdout
