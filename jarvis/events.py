@@ -53,6 +53,13 @@ class SpeechStart(Event):
 
 
 @dataclass(frozen=True)
+class VadSilence(Event):
+    """The VAD heard the voice stop; the command ends after ``listen.post_speech_silence`` more silence
+    (several per command when the speaker pauses)."""
+    type: ClassVar[str] = "vad_silence"
+
+
+@dataclass(frozen=True)
 class SpeechEnd(Event):
     type: ClassVar[str] = "speech_end"
 
@@ -117,7 +124,7 @@ class Error(Event):
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
-    for cls in (Ready, Wake, SpeechStart, SpeechEnd, Transcript, Speaker, Reply, LlmFirstToken, TtsFirstChunk,
+    for cls in (Ready, Wake, SpeechStart, VadSilence, SpeechEnd, Transcript, Speaker, Reply, LlmFirstToken, TtsFirstChunk,
                 PlaybackStart, PlaybackEnd, Degraded, Error)
 }
 

@@ -45,7 +45,7 @@ QUESTIONS = ["why is the sky blue", "what is the capital of Italy", "what causes
 DISTRACTORS = ["I think we should paint the kitchen blue this weekend.",
                "The train to the city leaves at half past nine."]
 VOICED_RMS = 0.003   # about -50 dBFS: espeak-ng's quiet word endings count as voice
-STAGES = ("wake_delay", "endpointing", "stt", "end_of_speech_to_transcript", "speaker_id", "brain",
+STAGES = ("wake_delay", "vad_end_of_speech", "endpointing", "stt", "end_of_speech_to_transcript", "speaker_id", "brain",
           "tts_first_chunk", "first_output_sample", "voice_to_voice")
 
 
@@ -188,6 +188,12 @@ def _first(events: list, kind: str):
     return next((e for e in events if e.type == kind), None)
 
 
+def _last_before(events: list, kind: str, limit: float | None) -> float | None:
+    """Time of the last ``kind`` event at or before ``limit``."""
+    times = [e.t for e in events if e.type == kind and (limit is None or e.t <= limit)]
+    return times[-1] if times else None
+
+
 def _ms(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else round((b - a) * 1000, 1)
 
@@ -271,6 +277,7 @@ def _turn_figures(turn: Turn, evs: list, tap: VoicedTap, loop) -> dict[str, Any]
         "transcript": getattr(transcript, "text", None), "reply": getattr(reply, "text", None),
         "llm": t["llm_first_token"] is not None, "asked_llm": turn.llm, "woke": t["wake"] is not None,
         "wake_delay": _ms(wake_end, t["wake"]),
+        "vad_end_of_speech": _ms(last_voiced, _last_before(evs, "vad_silence", t["speech_end"])),
         "endpointing": _ms(last_voiced, t["speech_end"]), "stt": _ms(t["speech_end"], t["transcript"]),
         "end_of_speech_to_transcript": _ms(last_voiced, t["transcript"]),
         "speaker_id": _ms(t["transcript"], t["speaker"]), "brain": _ms(t["speaker"], answer),

@@ -78,7 +78,7 @@ class Listener:
                 min_length_of_recording=s.min_recording, pre_recording_buffer_duration=s.pre_recording_buffer,
                 faster_whisper_vad_filter=False, no_log_file=True, level=logging.WARNING,
                 on_wakeword_detected=self._on_wake, on_recording_start=self._on_speech_start,
-                on_recording_stop=self._on_speech_end,
+                on_recording_stop=self._on_speech_end, on_turn_detection_start=self._on_silence,
             )
         except Exception as exc:
             raise NotAvailable("stt_failed", f"Could not start speech recognition ({exc}). "
@@ -138,6 +138,9 @@ class Listener:
 
     def _on_speech_start(self) -> None:
         self.bus.emit(events.SpeechStart())
+
+    def _on_silence(self) -> None:
+        self.bus.emit(events.VadSilence())
 
     def _on_speech_end(self) -> None:
         self._t_speech_end = events.now()
