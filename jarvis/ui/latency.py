@@ -10,20 +10,22 @@ from typing import Iterable, Protocol
 
 START = "start"  # the turn's opening event: wake, or speech_start without one
 ANSWER = "answer"  # the answer's start: a skill's reply, or the LLM's first token (its reply comes at the end)
+END = "end"        # the end of speech: the VAD heard the voice stop (the last vad_silence), else speech_end
 
 HEADLINE = "end of speech → voice"
 
 # (label, from, to), in the order the window shows them; the headline figure comes last.
 STAGES: tuple[tuple[str, str, str], ...] = (
-    ("listening", START, "speech_end"),
+    ("listening", START, END),
+    ("silence wait", END, "speech_end"),
     ("speech-to-text", "speech_end", "transcript"),
     ("speaker ID", "transcript", "speaker"),
     ("answer", "speaker", ANSWER),
     ("first audio", ANSWER, "tts_first_chunk"),
-    (HEADLINE, "speech_end", "playback_start"),
+    (HEADLINE, END, "playback_start"),
 )
 
-TURN_EVENTS = frozenset({"wake", "speech_start", "speech_end", "transcript", "speaker", "reply",
+TURN_EVENTS = frozenset({"wake", "speech_start", "vad_silence", "speech_end", "transcript", "speaker", "reply",
                          "llm_first_token", "tts_first_chunk", "playback_start", "playback_end"})
 
 
@@ -69,6 +71,10 @@ class TurnTracker:
         self.times.setdefault(kind, event.t)
         if kind in ("reply", "llm_first_token"):
             self.times.setdefault(ANSWER, event.t)
+        if kind == "vad_silence" and "speech_end" not in self.times:
+            self.times[END] = event.t  # the last pause before the command ended is its end
+        elif kind == "speech_end":
+            self.times.setdefault(END, event.t)
         return new
 
     def latencies(self) -> list[tuple[str, int | None]]:

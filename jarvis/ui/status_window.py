@@ -493,7 +493,7 @@ class StatusWindow(QWidget):
             for part, state in list(self.progress_states.items()):
                 if not settled(state):
                     self._on_progress(part, "ready")
-        if kind in ("wake", "speech_start", "speech_end", "transcript", "speaker", "reply", "llm_first_token",
+        if kind in ("wake", "speech_start", "vad_silence", "speech_end", "transcript", "speaker", "reply", "llm_first_token",
                     "tts_first_chunk", "playback_start"):
             self._refresh_latency()
 

@@ -7,7 +7,7 @@ import sys
 from jarvis import events
 from jarvis.ui.latency import HEADLINE, STAGES, TurnTracker, turn_latencies
 
-LABELS = ["listening", "speech-to-text", "speaker ID", "answer", "first audio", HEADLINE]
+LABELS = ["listening", "silence wait", "speech-to-text", "speaker ID", "answer", "first audio", HEADLINE]
 
 
 def a_turn(t0: float, wake: bool = True) -> list[events.Event]:
@@ -26,7 +26,7 @@ def a_turn(t0: float, wake: bool = True) -> list[events.Event]:
 def test_stages_in_order_with_exact_milliseconds():
     assert [label for label, _a, _b in STAGES] == LABELS
     assert turn_latencies(a_turn(1000.0)) == [
-        ("listening", 1500), ("speech-to-text", 230), ("speaker ID", 45), ("answer", 6),
+        ("listening", 1500), ("silence wait", 0), ("speech-to-text", 230), ("speaker ID", 45), ("answer", 6),
         ("first audio", 131), (HEADLINE, 440)]
 
 
@@ -40,7 +40,7 @@ def test_only_the_last_turn_counts_and_stages_not_reached_are_none():
     stream = a_turn(10.0) + [events.Wake(t=20.0), events.SpeechStart(t=20.1), events.SpeechEnd(t=20.9),
                              events.Transcript(text="stop", t=21.05)]
     assert turn_latencies(stream) == [
-        ("listening", 900), ("speech-to-text", 150), ("speaker ID", None), ("answer", None),
+        ("listening", 900), ("silence wait", 0), ("speech-to-text", 150), ("speaker ID", None), ("answer", None),
         ("first audio", None), (HEADLINE, None)]
 
 
@@ -84,3 +84,15 @@ def test_an_llm_answer_starts_at_its_first_token_not_at_its_reply():
     turn.append(events.Reply(text="The sky is blue because ...", t=1000.0 + 3.000))
     latencies = dict(turn_latencies(turn))
     assert latencies["answer"] == 60 and latencies["first audio"] == 77
+
+
+def test_end_of_speech_is_when_the_vad_heard_the_voice_stop():
+    """With early transcription the transcript can come soon after speech_end; the wait for silence before it
+    is part of the turn's latency, so the headline starts at the last vad_silence before speech_end."""
+    turn = a_turn(1000.0)
+    end = turn.index(next(e for e in turn if e.type == "speech_end"))
+    turn[end:end] = [events.VadSilence(t=1000.0 + 0.700), events.VadSilence(t=1000.0 + 1.100)]  # a pause, then the end
+    turn.append(events.VadSilence(t=1000.0 + 2.000))  # during the reply: not this command's end
+    latencies = dict(turn_latencies(turn))
+    assert latencies["listening"] == 1100 - 120 + 120 and latencies["silence wait"] == 400
+    assert latencies[HEADLINE] == 840

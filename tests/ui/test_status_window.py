@@ -120,10 +120,10 @@ def test_a_turn_shows_transcript_speaker_reply_and_latency(controller, window, q
     assert window.speaker_label.text() == "alice · match 0.83"
     assert window.reply_label.text() == "It's 3:15 PM."
     assert latency_texts(window) == {
-        "listening": "1,320 ms", "speech-to-text": "210 ms", "speaker ID": "42 ms", "answer": "8 ms",
-        "first audio": "125 ms", HEADLINE: "413 ms"}
-    assert window.latency == {"listening": 1320, "speech-to-text": 210, "speaker ID": 42, "answer": 8,
-                              "first audio": 125, HEADLINE: 413}
+        "listening": "1,320 ms", "silence wait": "0 ms", "speech-to-text": "210 ms", "speaker ID": "42 ms",
+        "answer": "8 ms", "first audio": "125 ms", HEADLINE: "413 ms"}
+    assert window.latency == {"listening": 1320, "silence wait": 0, "speech-to-text": 210, "speaker ID": 42,
+                              "answer": 8, "first audio": 125, HEADLINE: 413}
     assert window.headline_value.text() == "413 ms"
     bars = {label: bar.fraction for label, (bar, _v) in window.latency_rows.items() if bar is not None}
     assert bars["listening"] == 1.0 and bars["answer"] == pytest.approx(8 / 1320)
