@@ -18,7 +18,7 @@ from typing import Any
 
 from jarvis.bench.stats import hardware as _hardware
 from jarvis.bench.stats import stats as _stats
-from jarvis.bench.stats import versions
+from jarvis.bench.stats import versions, write_json
 
 QUESTIONS = [
     "Why is the sky blue?", "What is the capital of Italy?", "How do plants make food?",
@@ -138,9 +138,5 @@ def main(args, settings) -> int:
     result = bench(settings, QUESTIONS[:count], args.engine, progress=lambda line: print(line, file=sys.stderr))
     print(format_text(result))
     if args.out:
-        from pathlib import Path
-
-        from jarvis.storage import atomic_write_json
-        atomic_write_json(Path(args.out), result, mode=0o644)
-        print(f"wrote {args.out}")
+        write_json(args.out, result)
     return 0

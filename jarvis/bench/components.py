@@ -30,7 +30,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from jarvis.bench.stats import command, date, hardware, memory_gb, stats_ms, versions
+from jarvis.bench.stats import command, date, hardware, memory_gb, stats_ms, versions, write_json
 
 RATE = 16000
 BLOCK = 512          # 32 ms at 16 kHz: the block RealtimeSTT and Porcupine work on
@@ -387,11 +387,7 @@ def main(args, settings) -> int:
     result = bench(settings, only, args.repeat, engines, progress=lambda line: print(line, file=sys.stderr))
     print(format_text(result))
     if args.out:
-        from pathlib import Path
-
-        from jarvis.storage import atomic_write_json
-        atomic_write_json(Path(args.out), result, mode=0o644)
-        print(f"wrote {args.out}")
+        write_json(args.out, result)
     return 0
 
 

@@ -25,7 +25,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from jarvis.bench.stats import command, date, hardware, memory_gb, versions
+from jarvis.bench.stats import command, date, hardware, memory_gb, versions, write_json
 
 CPU_GOAL_PERCENT = 10.0
 RSS_GOAL_GB = 2.0
@@ -221,11 +221,7 @@ def main(args, settings) -> int:
             devices.refresh()
     print(format_text(result))
     if args.out:
-        from pathlib import Path
-
-        from jarvis.storage import atomic_write_json
-        atomic_write_json(Path(args.out), result, mode=0o644)
-        print(f"wrote {args.out}")
+        write_json(args.out, result)
     return 0
 
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from jarvis.bench.stats import command, date, hardware, stats_ms, versions
+from jarvis.bench.stats import command, date, hardware, stats_ms, versions, write_json
 
 
 RATE = 16000
@@ -518,9 +518,7 @@ def main(args, settings) -> int:
     result = bench(settings, args.turns, peer=not args.no_peer, progress=lambda line: print(line, file=sys.stderr))
     print(format_text(result))
     if args.json:
-        from jarvis.storage import atomic_write_json
-        atomic_write_json(Path(args.json), result, mode=0o644)
-        print(f"wrote {args.json}")
+        write_json(args.json, result)
     if args.plot:
         plot(result, args.plot)
         print(f"wrote {args.plot}")

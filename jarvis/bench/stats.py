@@ -81,3 +81,12 @@ def command() -> str:
 
 def date() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def write_json(path: str, result: dict) -> None:
+    """Write a benchmark result (atomically, world-readable) and say so."""
+    from pathlib import Path
+
+    from jarvis.storage import atomic_write_json
+    atomic_write_json(Path(path), result, mode=0o644)
+    print(f"wrote {path}")

@@ -230,11 +230,8 @@ def main(args) -> int:
                    tiny=args.tiny, plain=not args.skip_plain, progress=lambda line: print(line, file=sys.stderr))
     print(format_text(result))
     if args.out:
-        from pathlib import Path
-
-        from jarvis.storage import atomic_write_json
-        atomic_write_json(Path(args.out), result, mode=0o644)
-        print(f"wrote {args.out}")
+        from jarvis.bench.stats import write_json
+        write_json(args.out, result)
     return 0
 
 
