@@ -21,6 +21,8 @@ HEADLESS_NOTICE = ("Jarvis is running headless: there is no screen for the tray 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jarvis", description="Jarvis, an offline desktop voice assistant.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    parser.add_argument("--self-test", action="store_true",
+                        help="load the models, speak, transcribe, identify and answer once; PASS/FAIL per step")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("listen", help="run the voice loop headless")
@@ -96,6 +98,9 @@ def run(argv: list[str]) -> int:
     settings = config.load()
     if settings.notice:
         print(f"warning: {settings.notice}", file=sys.stderr)
+    if args.self_test:
+        from jarvis import selftest
+        return selftest.main(settings)
     command = args.command or "listen"
     if args.command is None:
         print(HEADLESS_NOTICE, file=sys.stderr)
