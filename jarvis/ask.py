@@ -14,7 +14,7 @@ from jarvis.brain import backends
 from jarvis.brain.brain import Brain
 from jarvis.brain.llm import LlmResponder
 from jarvis.brain.types import STOP, Turn
-from jarvis.errors import BadInput, JarvisError
+from jarvis.errors import BadInput
 
 
 def add_arguments(p) -> None:
@@ -92,14 +92,7 @@ def _check_speaker(name: str | None) -> str:
 
 
 def _load_into(responder: LlmResponder, settings) -> None:
-    try:
-        backend = backends.create(settings)
-        if backend is not None:
-            backend.load()
-    except JarvisError as exc:
-        responder.unavailable = backends.LlmFailure(exc.code, exc.message, "Sorry, my language model isn't available.")
-        return
-    responder.backend = backend
+    responder.backend, responder.unavailable = backends.load(settings, warm=False)  # one question: no warm-up
 
 
 def _printing(chunks: Iterable[str]) -> Iterator[str]:

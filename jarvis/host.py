@@ -85,29 +85,15 @@ class ModelHost:
 
         Returns the state for progress: "ready", "off" or "failed: why"."""
         from jarvis.brain import backends
-        from jarvis.errors import JarvisError
 
-        settings = settings or self.settings.brain
         previous, self.llm, self.llm_failure = self.llm, None, None
         if previous is not None:
             previous.close()
-        try:
-            backend = backends.create(settings)
-            if backend is None:
-                return "off"
-            backend.load()
-            backend.warmup()
-        except JarvisError as exc:
-            self.llm_failure = backends.LlmFailure(exc.code, exc.message, "Sorry, my language model isn't available.")
-        except Exception as exc:
-            log.exception("loading the LLM failed")
-            self.llm_failure = backends.LlmFailure("llm_unavailable", f"The LLM could not start ({exc}).",
-                                                   "Sorry, my language model isn't available.")
-        else:
-            self.llm = backend
-            return "ready"
-        self.bus.emit(events.Degraded(engine="llm", reason=self.llm_failure.message))
-        return f"failed: {self.llm_failure.message}"
+        self.llm, self.llm_failure = backends.load(settings or self.settings.brain)
+        if self.llm_failure is not None:
+            self.bus.emit(events.Degraded(engine="llm", reason=self.llm_failure.message))
+            return f"failed: {self.llm_failure.message}"
+        return "ready" if self.llm is not None else "off"
 
     def _timed(self, name: str, fn: Callable[[], None]) -> None:
         self.progress(name, "loading")

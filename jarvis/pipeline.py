@@ -36,9 +36,9 @@ class VoiceLoop:
         self._speaker_thread: threading.Thread | None = None
         self._loop_thread: threading.Thread | None = None
         self.muted = False
-        self._taps: list = []
+        self._taps: list = []  # callables that also get every microphone block (level meter, enrollment)
         self._early_speaker: Future | None = None  # speaker ID started when the command ended
-        self._id_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="speaker-id")  # callables that also get every microphone block (level meter, enrollment)
+        self._id_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="speaker-id")
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:

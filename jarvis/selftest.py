@@ -31,11 +31,12 @@ def _words(text: str) -> list[str]:
     return re.sub(r"[^a-z ]", " ", text.lower()).split()
 
 
-def _speak(engine, text: str) -> np.ndarray:
-    import soxr
+def synthesize_16k(engine, text: str) -> np.ndarray:
+    """``text`` from a TTS engine as 16 kHz float32 (what the listener and speaker ID take)."""
+    from jarvis.audio.resample import resample
 
     audio = np.concatenate([np.asarray(c, np.float32).reshape(-1) for c in engine.synthesize(text)])
-    return soxr.resample(audio, engine.sample_rate, RATE).astype(np.float32)
+    return resample(audio, engine.sample_rate, RATE)
 
 
 def run(settings, out=print) -> int:
@@ -69,7 +70,7 @@ def _tts(state: dict) -> str:
     piper = PiperEngine()
     piper.load()
     state["piper"] = piper
-    audio = _speak(piper, SENTENCE)
+    audio = synthesize_16k(piper, SENTENCE)
     if audio.size < RATE or float(np.sqrt(np.mean(audio ** 2))) < 0.01:
         raise Failed(f"Piper produced {audio.size / RATE:.2f} s of (near) silence")
     state["sentence"] = audio
@@ -94,7 +95,7 @@ def _wake(state: dict, settings) -> str:
 
     if "piper" not in state:
         raise Failed("no voice to say 'Jarvis': speech synthesis failed")
-    audio = np.concatenate([np.zeros(RATE // 2, np.float32), _speak(state["piper"], "Jarvis."),
+    audio = np.concatenate([np.zeros(RATE // 2, np.float32), synthesize_16k(state["piper"], "Jarvis."),
                             np.zeros(RATE // 2, np.float32)])
     word = settings.listen.wake_word.strip().lower()
     porcupine = pvporcupine.create(keyword_paths=[pvporcupine.KEYWORD_PATHS[word]],
@@ -145,10 +146,10 @@ def _speakers(state: dict, settings) -> str:
     with tempfile.TemporaryDirectory(prefix="jarvis-selftest-") as folder:
         store = SpeakerStore(Path(folder))
         for name, engine in (("piper-voice", state["piper"]), ("espeak-voice", system)):
-            store.add(name, [encoder.embed(_speak(engine, line)) for line in ENROLL])
+            store.add(name, [encoder.embed(synthesize_16k(engine, line)) for line in ENROLL])
         identifier = Identifier(store, encoder, settings.speakers.threshold)
-        match = identifier.identify(_speak(state["piper"], PROBE))
-        other = identifier.identify(_speak(system, PROBE))
+        match = identifier.identify(synthesize_16k(state["piper"], PROBE))
+        other = identifier.identify(synthesize_16k(system, PROBE))
     if match.name != "piper-voice" or other.name != "espeak-voice":
         raise Failed(f"Piper's voice was named {match.name!r} ({match.score:.2f}), espeak-ng's {other.name!r} "
                      f"({other.score:.2f})")

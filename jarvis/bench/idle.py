@@ -223,13 +223,3 @@ def main(args, settings) -> int:
     if args.out:
         write_json(args.out, result)
     return 0
-
-
-if __name__ == "__main__":  # python -m jarvis.bench.idle (the CLI: jarvis bench idle)
-    import argparse
-
-    from jarvis import config
-
-    cli = argparse.ArgumentParser(prog="python -m jarvis.bench.idle", description=__doc__.splitlines()[0])
-    add_arguments(cli)
-    sys.exit(main(cli.parse_args(), config.load()))

@@ -78,14 +78,13 @@ def espeak(text: str, voice: str, out: Path) -> np.ndarray:
 
 def _piper(text: str) -> np.ndarray:
     global _PIPER
-    import soxr
-
+    from jarvis.selftest import synthesize_16k
     from jarvis.speak.piper_engine import PiperEngine
+
     if _PIPER is None:
         _PIPER = PiperEngine()
         _PIPER.load()
-    audio = np.concatenate([np.asarray(c, np.float32) for c in _PIPER.synthesize(text)])
-    return soxr.resample(audio, _PIPER.sample_rate, RATE).astype(np.float32)
+    return synthesize_16k(_PIPER, text)
 
 
 def voiced_bounds(samples: np.ndarray, threshold: float = VOICED_RMS) -> tuple[float, float] | None:

@@ -48,6 +48,28 @@ class ChatBackend(Protocol):
     def close(self) -> None: ...
 
 
+UNAVAILABLE = "Sorry, my language model isn't available."
+
+
+def load(settings, warm: bool = True) -> tuple[ChatBackend | None, LlmFailure | None]:
+    """Create and load (and warm) the backend named by ``settings``; never raises.
+
+    Returns ``(backend, None)``, ``(None, None)`` when the brain is off, or ``(None, failure)``.
+    """
+    try:
+        backend = create(settings)
+        if backend is not None:
+            backend.load()
+            if warm:
+                backend.warmup()
+        return backend, None
+    except JarvisError as exc:
+        return None, LlmFailure(exc.code, exc.message, UNAVAILABLE)
+    except Exception as exc:
+        log.exception("loading the LLM failed")
+        return None, LlmFailure("llm_unavailable", f"The LLM could not start ({exc}).", UNAVAILABLE)
+
+
 def create(settings) -> ChatBackend | None:
     """The backend named by ``settings`` (a ``BrainSettings``); None for "off"."""
     from jarvis.errors import BadInput

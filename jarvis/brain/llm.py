@@ -98,7 +98,7 @@ class LlmResponder:
 
             def emit(sentences: list[str]) -> None:
                 for sentence in sentences:
-                    if looping.is_set() or sentence.lower() in (s.lower() for s in said):
+                    if looping.is_set() or sentence.lower() in {s.lower() for s in said}:
                         looping.set()
                         return
                     said.append(sentence)
@@ -133,7 +133,7 @@ class LlmResponder:
                 pieces.close()  # ends the request (and frees the local model) even after a break
 
         threading.Thread(target=produce, name="llm", daemon=True).start()
-        said = False
+        spoke = False
         try:
             while True:
                 try:
@@ -145,14 +145,14 @@ class LlmResponder:
                 if kind == "sentence":
                     if cancel.is_set():  # generated before the cancel but not yet read: not to be said
                         return
-                    said = True
+                    spoke = True
                     yield value
                     continue
                 if kind == "failed":
                     self._report(value)
                     if not cancel.is_set():
                         yield value.apology
-                elif not said and not cancel.is_set():
+                elif not spoke and not cancel.is_set():
                     yield NO_ANSWER
                 return
         finally:
