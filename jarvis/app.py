@@ -18,6 +18,23 @@ def _prepare_environment() -> None:
         pass
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("PYTHONWARNINGS", "ignore::UserWarning")  # inherited by worker processes
+    _give_windowed_builds_std_streams()
+
+
+def _give_windowed_builds_std_streams() -> None:
+    """A windowed build (no console: Windows ``jarvis.exe``, the macOS app) starts with ``sys.stdout`` and
+    ``sys.stderr`` set to None, and the first print or warning would raise. They go to ``console.log``
+    in the log folder instead."""
+    if sys.stdout is not None and sys.stderr is not None:
+        return
+    from jarvis import paths
+
+    try:
+        stream = open(paths.log_dir() / "console.log", "a", encoding="utf-8", buffering=1)
+    except OSError:
+        stream = open(os.devnull, "w", encoding="utf-8")
+    sys.stdout = sys.stdout or stream
+    sys.stderr = sys.stderr or stream
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -36,7 +53,7 @@ def _setup_logging(verbose: bool) -> None:
     console.setLevel(logging.DEBUG if verbose else logging.ERROR)
     console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root.addHandler(console)
-    for noisy in ("numba", "realtimestt", "faster_whisper", "urllib3", "matplotlib"):
+    for noisy in ("realtimestt", "faster_whisper", "urllib3", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 
+import jarvis
 from jarvis import config, events
 from jarvis.errors import BadInput, JarvisError, NotAvailable
 
@@ -21,6 +22,7 @@ HEADLESS_NOTICE = ("Jarvis is running headless: there is no screen for the tray 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jarvis", description="Jarvis, an offline desktop voice assistant.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    parser.add_argument("--version", action="version", version=f"jarvis {jarvis.__version__}")
     parser.add_argument("--self-test", action="store_true",
                         help="load the models, speak, transcribe, identify and answer once; PASS/FAIL per step")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -1,15 +1,15 @@
 """`jarvis --self-test`: prove the offline stack works here, headless, without a microphone or speaker.
 
 Each step prints ``PASS`` or ``FAIL`` with what it saw; the exit code is 0 only when every step passed.
-It loads the bundled models, speaks a sentence with Piper, transcribes it back with Whisper, hears the
-wake word in Piper's "Jarvis", enrolls two synthetic voices (Piper's and espeak-ng's) in a throwaway
-store (the user's enrolled voices are never touched) and identifies a third clip, and asks the local LLM
-a question. Used by the frozen build as well as from source.
+It loads the bundled models, speaks a sentence with Piper, transcribes it back with Whisper in a spawned
+worker process (which proves ``freeze_support`` in a frozen build), hears the wake word in Piper's "Jarvis",
+enrolls two synthetic voices (Piper's and espeak-ng's) in a throwaway store (the user's enrolled voices are
+never touched) and identifies a third clip, and asks the local LLM a question. Used by the frozen build as
+well as from source.
 """
 from __future__ import annotations
 
 import re
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -44,7 +44,8 @@ def run(settings, out=print) -> int:
     state: dict = {}
     steps: list[tuple[str, Callable[[], str]]] = [
         ("speech synthesis (Piper)", lambda: _tts(state)),
-        ("speech-to-text (Whisper " + settings.listen.stt_model + ")", lambda: _stt(state, settings)),
+        ("speech-to-text (Whisper " + settings.listen.stt_model + " via RealtimeSTT, in a spawned worker process)",
+         lambda: _stt(state, settings)),
         ("wake word (Porcupine 'jarvis')", lambda: _wake(state, settings)),
         ("voice activity (Silero)", lambda: _vad(state)),
         ("speaker identification (resemblyzer)", lambda: _speakers(state, settings)),
@@ -78,16 +79,35 @@ def _tts(state: dict) -> str:
 
 
 def _stt(state: dict, settings) -> str:
-    from jarvis.listen.stt import Transcriber
+    """Whisper runs in a child process started with spawn, as RealtimeSTT runs it on Windows and macOS:
+    in a frozen build that only works when ``multiprocessing.freeze_support()`` runs first."""
+    import multiprocessing
 
     if "sentence" not in state:
         raise Failed("nothing to transcribe: speech synthesis failed")
-    heard = Transcriber(settings.listen).transcribe(state["sentence"])
+    with multiprocessing.get_context("spawn").Pool(1) as worker:
+        heard = worker.apply(_transcribe, (settings.listen, state["sentence"]))
     said, got = _words(SENTENCE), set(_words(heard))
     hits = sum(w in got for w in said)
     if hits < 0.7 * len(said):
         raise Failed(f"heard {heard!r} for {SENTENCE!r}")
     return f"heard {heard!r}"
+
+
+def _transcribe(listen_settings, audio: np.ndarray) -> str:
+    """Whisper through RealtimeSTT's own faster-whisper engine, which its factory imports by name at run
+    time, in a process that has imported the listener's worker module: what the voice loop runs."""
+    import jarvis.listen.stt_worker  # noqa: F401  (RealtimeSTT's recorder modules, scipy)
+    from RealtimeSTT.transcription_engines.base import TranscriptionEngineConfig
+    from RealtimeSTT.transcription_engines.factory import create_transcription_engine
+
+    from jarvis.listen.stt import resolve_model
+
+    s = listen_settings
+    engine = create_transcription_engine("faster_whisper", TranscriptionEngineConfig(
+        model=resolve_model(s.stt_model), device=s.stt_device, compute_type=s.stt_compute_type,
+        beam_size=s.beam_size, vad_filter=False))
+    return engine.transcribe(audio, language=s.language).text
 
 
 def _wake(state: dict, settings) -> str:
@@ -177,8 +197,3 @@ def _llm(settings) -> str:
 
 def main(settings) -> int:
     return run(settings, out=lambda line: print(line, flush=True))
-
-
-if __name__ == "__main__":
-    from jarvis import config
-    sys.exit(main(config.load()))
