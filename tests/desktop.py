@@ -67,6 +67,17 @@ class Desktop:
                 return x + w // 2, y + h // 2
         raise RuntimeError(f"no tray icon of {app_class} is docked")
 
+    def wait_for_tray_icon(self, app_class: str, proc=None, timeout: float = 60.0) -> bool:
+        """True once ``app_class``'s icon is docked; False on timeout or when ``proc`` has exited."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and (proc is None or proc.poll() is None):
+            try:
+                self.tray_icon_centre(app_class)
+                return True
+            except RuntimeError:
+                time.sleep(0.2)
+        return False
+
     def click(self, x: int, y: int, button: int = 1) -> None:
         subprocess.run(["xdotool", "mousemove", "--sync", str(x), str(y), "click", str(button)],
                        env=self.env, check=True, timeout=10)

@@ -92,14 +92,7 @@ def test_jarvis_command_starts_the_tray_app_and_quits_on_sigint(desktop, virtual
     proc = subprocess.Popen([sys.executable, "-m", "jarvis"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 60
-        docked = False
-        while time.monotonic() < deadline and proc.poll() is None and not docked:
-            try:
-                desktop.tray_icon_centre("jarvis")
-                docked = True
-            except RuntimeError:
-                time.sleep(0.2)
+        docked = desktop.wait_for_tray_icon("jarvis", proc, timeout=60)
         assert docked, proc.communicate(timeout=10)[0] if proc.poll() is not None else "no tray icon"
         log = jarvis_home / "logs" / "jarvis.log"
         deadline = time.monotonic() + 240
