@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -77,6 +78,32 @@ class Desktop:
             except RuntimeError:
                 time.sleep(0.2)
         return False
+
+    def run_tray_app(self, cmd: list[str], env: dict, log: Path, cwd=None, screenshot: Path | None = None) -> None:
+        """Start the tray app ``cmd``; assert its icon docks, the voice loop gets ready (``log``) and
+        Ctrl+C quits it cleanly."""
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+        def output() -> str:
+            return proc.communicate(timeout=10)[0] if proc.poll() is not None else ""
+
+        try:
+            assert self.wait_for_tray_icon("jarvis", proc, timeout=120), output() or "no tray icon docked"
+            deadline = time.monotonic() + 240
+            while time.monotonic() < deadline and "voice loop ready" not in (log.read_text() if log.exists() else ""):
+                assert proc.poll() is None, output()
+                time.sleep(0.5)
+            assert "voice loop ready" in log.read_text(), log.read_text()[-3000:]
+            if screenshot is not None:
+                self.screenshot(screenshot)
+            proc.send_signal(signal.SIGINT)
+            out, _ = proc.communicate(timeout=30)
+            assert proc.returncode == 0, out
+            assert "Traceback" not in out, out
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
     def click(self, x: int, y: int, button: int = 1) -> None:
         subprocess.run(["xdotool", "mousemove", "--sync", str(x), str(y), "click", str(button)],

@@ -8,10 +8,8 @@ Slow: about 5 minutes for the build and 1.6 GB of disk.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import tarfile
-import time
 from pathlib import Path
 
 import pytest
@@ -134,33 +132,12 @@ def test_the_frozen_tray_app_docks_its_icon_and_reaches_listening(bundle, tmp_pa
     keyring_bus = PrivateKeyring()
     env = bare_env(tmp_path, DISPLAY=desktop.display, QT_QPA_PLATFORM="xcb", **virtual_audio.env,
                    **keyring_bus.client_env)
-    proc = subprocess.Popen([str(app / "jarvis")], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
     try:
-        assert desktop.wait_for_tray_icon("jarvis", proc, timeout=120), _output(proc) or "no tray icon docked"
-        log = home / "logs" / "jarvis.log"
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and "voice loop ready" not in (log.read_text() if log.exists() else ""):
-            assert proc.poll() is None, _output(proc)
-            time.sleep(0.5)
-        assert "voice loop ready" in log.read_text(), log.read_text()[-3000:]
-        desktop.screenshot(SCREENSHOTS / "frozen-tray.png")
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=30)
-        assert proc.returncode == 0, out
-        assert "Traceback" not in out, out
+        desktop.run_tray_app([str(app / "jarvis")], env, home / "logs" / "jarvis.log",
+                             screenshot=SCREENSHOTS / "frozen-tray.png")
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
         keyring_bus.stop()
         desktop.stop()
-
-
-def _output(proc: subprocess.Popen) -> str:
-    if proc.poll() is None:
-        return ""
-    return proc.communicate(timeout=10)[0]
 
 
 def test_the_linux_tarball_installs_for_the_user_and_uninstalls_keeping_their_data(bundle, tmp_path):

@@ -81,28 +81,10 @@ def test_spoken_command_shows_up_in_the_status_window(qapp, desktop, virtual_aud
 def test_jarvis_command_starts_the_tray_app_and_quits_on_sigint(desktop, virtual_audio, jarvis_home):
     """`jarvis` with a screen is the tray app (qasync loop, model-host thread); Ctrl+C quits it cleanly."""
     import json
-    import signal
-    import time
 
     (jarvis_home / "config").mkdir(parents=True, exist_ok=True)
     (jarvis_home / "config" / "settings.json").write_text(json.dumps({
         "schema_version": 2, "audio": {"input_device": "jarvis_mic", "output_device": "jarvis_speaker"},
         "tts": {"engines": ["piper", "system"]}, "ui": {"first_run_done": True}}))
     env = virtual_audio.subprocess_env(JARVIS_HOME=str(jarvis_home), DISPLAY=desktop.display, QT_QPA_PLATFORM="xcb")
-    proc = subprocess.Popen([sys.executable, "-m", "jarvis"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    try:
-        docked = desktop.wait_for_tray_icon("jarvis", proc, timeout=60)
-        assert docked, proc.communicate(timeout=10)[0] if proc.poll() is not None else "no tray icon"
-        log = jarvis_home / "logs" / "jarvis.log"
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and "voice loop ready" not in (log.read_text() if log.exists() else ""):
-            time.sleep(0.5)
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=15)
-        assert proc.returncode == 0, out
-        assert "Traceback" not in out, out
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    desktop.run_tray_app([sys.executable, "-m", "jarvis"], env, jarvis_home / "logs" / "jarvis.log", cwd=ROOT)
