@@ -87,6 +87,12 @@ class VirtualAudio:
              "--high-priority=no", "--log-target=file:" + str(self.log), "--log-level=notice"],
             env=daemon_env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True)
+        # Should this process die without stop() (SIGTERM, SIGKILL), a watchdog ends the server and removes
+        # its folder, so no private PulseAudio outlives a killed benchmark or test run.
+        subprocess.Popen(["sh", "-c", f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 1; done; "
+                                      f"kill {self._daemon.pid} 2>/dev/null; rm -rf '{self.dir}'"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
         try:
             self._wait_ready(t0 + 10)
             for sink in (SPEAKER, MIC_FEED):
