@@ -196,6 +196,7 @@ def _human_printer(event: events.Event) -> None:
         "reply": f"Jarvis: {getattr(event, 'text', '')}",
         "degraded": f"warning: {getattr(event, 'engine', '')} unavailable: {getattr(event, 'reason', '')}",
         "error": f"error: {getattr(event, 'message', '')}",
+        "audio_back": f"The microphone is back ({getattr(event, 'device', '')}). Listening again.",
     }.get(event.type)
     if text:
         print(text, file=sys.stderr if event.type in ("degraded", "error") else sys.stdout, flush=True)

@@ -122,10 +122,17 @@ class Error(Event):
     message: str
 
 
+@dataclass(frozen=True)
+class AudioBack(Event):
+    """The microphone works again after ``audio_device_lost`` (reconnected on its own)."""
+    type: ClassVar[str] = "audio_back"
+    device: str
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
     for cls in (Ready, Wake, SpeechStart, VadSilence, SpeechEnd, Transcript, Speaker, Reply, LlmFirstToken, TtsFirstChunk,
-                PlaybackStart, PlaybackEnd, Degraded, Error)
+                PlaybackStart, PlaybackEnd, Degraded, Error, AudioBack)
 }
 
 Listener = Callable[[Event], None]

@@ -21,6 +21,8 @@ from jarvis.host import ModelHost
 
 log = logging.getLogger(__name__)
 
+RECONNECT_FIRST_S, RECONNECT_MAX_S = 1.0, 8.0  # retry delays after the microphone is lost
+
 
 class VoiceLoop:
     def __init__(self, settings: Settings, bus: events.EventBus, brain: Brain | None = None):
@@ -32,6 +34,7 @@ class VoiceLoop:
         self.capture = None
         self.player = None
         self._stopping = threading.Event()
+        self._audio_lock = threading.Lock()  # reconnecting vs. stopping
         self._speech_cancel = threading.Event()
         self._speaker_thread: threading.Thread | None = None
         self._loop_thread: threading.Thread | None = None
@@ -65,8 +68,9 @@ class VoiceLoop:
     def stop(self) -> None:
         self._stopping.set()
         self._barge_in()
-        if self.capture is not None:
-            self.capture.stop()
+        with self._audio_lock:  # not while a reconnect swaps the microphone
+            if self.capture is not None:
+                self.capture.stop()
         if self.host.listener is not None:
             self.host.listener.interrupt()
         if self._loop_thread is not None:
@@ -241,8 +245,39 @@ class VoiceLoop:
             self.player.stop()
 
     def _on_capture_error(self, exc: Exception) -> None:
+        reason = exc.message if isinstance(exc, JarvisError) else f"The microphone stopped ({exc})."
         self.bus.emit(events.Error(code="audio_device_lost",
-                                   message=f"The microphone stopped ({exc}). Check the device, then run: jarvis doctor"))
+                                   message=f"{reason} Jarvis listens again as soon as it is back."))
+        if not self._stopping.is_set():
+            threading.Thread(target=self._reconnect, name="audio-reconnect", daemon=True).start()
+
+    def _reconnect(self) -> None:
+        """Reopen the microphone (and, lazily, the speaker) once the device or audio server is back:
+        PortAudio is restarted to see it, so the player's old stream is dropped first."""
+        from jarvis.audio import devices
+        from jarvis.audio.capture import MicCapture
+
+        audio, wait = self.settings.audio, RECONNECT_FIRST_S
+        while not self._stopping.wait(wait):
+            wait = min(wait * 2, RECONNECT_MAX_S)
+            self._barge_in()
+            with self._audio_lock:
+                if self._stopping.is_set():
+                    return
+                if self.player is not None:
+                    self.player.close()
+                devices.refresh()
+                capture = MicCapture(self._on_block, device=audio.input_device, block_ms=audio.block_ms)
+                capture.on_error = self._on_capture_error
+                try:
+                    capture.start()
+                except Exception as exc:  # NotAvailable with its reason; anything else is logged the same way
+                    log.info("microphone not back yet (next try in %.0f s): %s", wait, exc)
+                    continue
+                self.capture = capture
+            log.info("microphone back: %s", capture.device_name)
+            self.bus.emit(events.AudioBack(device=capture.device_name))
+            return
 
 
 def _backend_fields(brain) -> tuple:

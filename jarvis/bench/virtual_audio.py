@@ -112,6 +112,15 @@ class VirtualAudio:
             self._daemon.kill()
             self._daemon.wait()
 
+    def restart_server(self) -> None:
+        """Start the daemon again after ``kill_server()``: the device comes back, as clients see it."""
+        for proc in self._procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+        self._procs.clear()
+        self.start()
+
     def stop(self) -> None:
         """End every process this started and delete its folder (recordings included); not restartable."""
         for proc in [*self._procs, self._daemon]:

@@ -27,6 +27,7 @@ class TrayState:
         self.muted = False
         self.degraded: dict[str, str] = {}  # engine (or "llm") -> reason, until it works again
         self.error = ""
+        self.error_code = ""
 
     @property
     def state(self) -> str:
@@ -56,8 +57,10 @@ class TrayState:
             self.degraded.pop("llm", None)
         elif kind == "degraded":
             self.degraded[event.engine] = event.reason
+        elif kind == "audio_back" and self.activity == "error" and self.error_code == "audio_device_lost":
+            self.activity, self.error = "listening", ""
         elif kind == "error":
-            self.error = event.message
+            self.error, self.error_code = event.message, event.code
             if event.code in ("audio_device_lost", "listener_failed", "start_failed"):
                 self.activity = "error"
             elif self.activity in ("thinking", "speaking"):

@@ -54,6 +54,16 @@ def test_a_failed_language_model_degrades_until_it_answers_again():
     assert s.on_event(events.LlmFirstToken(backend="local", seconds=0.1)) == "listening"
 
 
+def test_a_lost_microphone_is_an_error_until_it_is_back():
+    s = TrayState()
+    s.on_event(events.Ready())
+    assert s.on_event(events.Error(code="audio_device_lost", message="The microphone stopped")) == "error"
+    assert s.on_event(events.Wake()) == "error"
+    assert s.on_event(events.AudioBack(device="jarvis_mic")) == "listening" and s.error == ""
+    s.on_event(events.Error(code="start_failed", message="no models"))
+    assert s.on_event(events.AudioBack(device="jarvis_mic")) == "error", "only a lost microphone is cured by its return"
+
+
 def test_icon_tooltip_and_menu_follow_events(controller, tray, qtbot):
     assert tray.icon.isVisible() and tray.state == "loading"
     assert [a.text() for a in tray.menu.actions() if a.text()] == [

@@ -1,0 +1,62 @@
+"""The audio server dies under `jarvis listen` and comes back: Jarvis says so, reconnects on its own and
+answers the next spoken command. Its own private PulseAudio (the session one stays up for other tests)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from jarvis.bench.virtual_audio import VirtualAudio
+from tests.e2e.test_voice_loop import ALICE, ROOT, EventStream
+from tests.speech import concat_wavs, espeak_wav
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+
+
+def _wait(stream: EventStream, predicate, what: str, after: int, timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = next((e for e in stream.events[after:] if predicate(e)), None)
+        if found is not None:
+            return found
+        assert stream.proc.poll() is None, f"jarvis exited ({stream.proc.returncode}) waiting for {what}"
+        time.sleep(0.1)
+    raise AssertionError(f"no {what} within {timeout} s; got {stream.events[after:]}")
+
+
+def test_jarvis_listens_again_when_the_audio_server_comes_back(tmp_path, jarvis_home):
+    command = concat_wavs([espeak_wav("Jarvis", tmp_path / "wake.wav", ALICE),
+                           espeak_wav("what time is it", tmp_path / "body.wav", ALICE)], tmp_path / "cmd.wav",
+                          gap_s=0.3)
+    audio = VirtualAudio()
+    proc = subprocess.Popen([sys.executable, "-m", "jarvis", "listen", "--input-device", "jarvis_mic",
+                             "--output-device", "jarvis_speaker", "--events", "jsonl"], cwd=ROOT,
+                            env=audio.subprocess_env(JARVIS_HOME=str(jarvis_home)), stdout=subprocess.PIPE,
+                            stderr=open(tmp_path / "stderr.log", "w"), text=True)
+    stream = EventStream(proc)
+    try:
+        _wait(stream, lambda e: e["type"] == "ready", "ready", 0, 240)
+        mark = len(stream.events)
+        audio.kill_server()
+        lost = _wait(stream, lambda e: e["type"] == "error", "an error", mark, 30)
+        assert lost["code"] == "audio_device_lost" and "back" in lost["message"], lost
+        time.sleep(3)  # at least one reconnect attempt fails while the server is down
+        assert not any(e["type"] == "audio_back" for e in stream.events[mark:])
+        audio.restart_server()
+        back = _wait(stream, lambda e: e["type"] == "audio_back", "audio_back", mark, 30)
+        assert "jarvis" in back["device"].lower(), back
+        mark = len(stream.events)
+        audio.play_into_mic(command)
+        reply = _wait(stream, lambda e: e["type"] == "reply", "a reply", mark, 90)
+        assert reply["text"].startswith("It's"), reply
+        _wait(stream, lambda e: e["type"] == "playback_end", "playback_end", mark, 60)
+        assert not [e for e in stream.events[mark:] if e["type"] == "error"], stream.events[mark:]
+        log = (tmp_path / "stderr.log").read_text()
+        assert "Traceback" not in log, log[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        audio.stop()
