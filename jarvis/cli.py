@@ -261,10 +261,7 @@ def cmd_say(args, settings) -> int:
 
 # -- bench --------------------------------------------------------------------------------------
 def cmd_bench(args, settings) -> int:
-    if args.bench == "brain":
-        from jarvis.bench import brain
-        return brain.main(args, settings)
-    if args.bench in ("pipeline", "components", "idle"):
+    if args.bench in ("brain", "pipeline", "components", "idle"):
         import importlib
         return importlib.import_module(f"jarvis.bench.{args.bench}").main(args, settings)
     from jarvis.bench import tts

@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from jarvis.bench.virtual_audio import end_processes
+
 PASSWORD = "jarvis-test-keyring"
 # A session bus without service directories: nothing is D-Bus-activated. (The stock session config
 # would start a second gnome-keyring-daemon from /usr/share/dbus-1/services when a client calls the
@@ -95,18 +97,9 @@ class PrivateKeyring:
 
     def stop(self) -> None:
         """End both daemons and delete the folder (the keyring file included)."""
+        end_processes((self._keyring, self._bus))
         for proc in (self._keyring, self._bus):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-        for proc in (self._keyring, self._bus):
-            if proc is None:
-                continue
-            try:
-                proc.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            if proc.stdout is not None:
+            if proc is not None and proc.stdout is not None:
                 proc.stdout.close()
         self._keyring = self._bus = None
         shutil.rmtree(self.dir, ignore_errors=True)

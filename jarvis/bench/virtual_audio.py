@@ -45,6 +45,20 @@ pcm.{SPEAKER} {{ type pulse device {SPEAKER} hint {{ show on description "Jarvis
 """
 
 
+def end_processes(procs, timeout: float = 3.0) -> None:
+    """Terminate every running process (None entries are skipped), then kill any still alive after ``timeout``."""
+    procs = [p for p in procs if p is not None]
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class VirtualAudio:
     """Start with ``VirtualAudio()`` (or as a context manager); ``stop()`` ends every process it started."""
 
@@ -79,8 +93,9 @@ class VirtualAudio:
         script.write_text(_SCRIPT.format(socket=self.socket))
         daemon_env = {**os.environ, **self.env, "HOME": str(self.dir), "XDG_RUNTIME_DIR": str(self.dir / "runtime"),
                       "PULSE_STATE_PATH": str(self.dir / "state")}
-        for var in ("PULSE_SOURCE", "PULSE_SINK"):
-            daemon_env.pop(var)
+        # No session bus: a second private server on the same bus would find org.PulseAudio1 taken and exit.
+        for var in ("PULSE_SOURCE", "PULSE_SINK", "DBUS_SESSION_BUS_ADDRESS"):
+            daemon_env.pop(var, None)
         self._daemon = subprocess.Popen(
             ["pulseaudio", "-n", "-F", str(script), "--daemonize=no", "--system=false", "--exit-idle-time=-1",
              "--disallow-exit", "--disallow-module-loading=no", "--use-pid-file=no", "--realtime=no",
@@ -114,26 +129,13 @@ class VirtualAudio:
 
     def restart_server(self) -> None:
         """Start the daemon again after ``kill_server()``: the device comes back, as clients see it."""
-        for proc in self._procs:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
+        end_processes(self._procs)  # the keep-alive streams died with the old server
         self._procs.clear()
         self.start()
 
     def stop(self) -> None:
         """End every process this started and delete its folder (recordings included); not restartable."""
-        for proc in [*self._procs, self._daemon]:
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-        for proc in [*self._procs, self._daemon]:
-            if proc is None:
-                continue
-            try:
-                proc.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        end_processes([*self._procs, self._daemon])
         self._procs.clear()
         self._daemon = None
         shutil.rmtree(self.dir, ignore_errors=True)

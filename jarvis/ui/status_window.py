@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QFrame, QGridLayout, QGroupBox, QHBoxLayout, QLab
 from jarvis import events
 from jarvis.ui.controller import Controller
 from jarvis.ui.icons import COLOURS, app_icon
-from jarvis.ui.latency import HEADLINE, TurnTracker
+from jarvis.ui.latency import HEADLINE, TURN_EVENTS, TurnTracker
 from jarvis.ui.state import DESCRIPTIONS
 
 GIB = 2 ** 30
@@ -493,8 +493,7 @@ class StatusWindow(QWidget):
             for part, state in list(self.progress_states.items()):
                 if not settled(state):
                     self._on_progress(part, "ready")
-        if kind in ("wake", "speech_start", "vad_silence", "speech_end", "transcript", "speaker", "reply", "llm_first_token",
-                    "tts_first_chunk", "playback_start"):
+        if kind in TURN_EVENTS:
             self._refresh_latency()
 
     def _reset_turn_texts(self, placeholder: str | None) -> None:
