@@ -61,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     from jarvis.bench import pipeline as bench_pipeline
     bench_pipeline.add_arguments(bench.add_parser("pipeline", help="spoken turns through the voice loop on virtual "
                                                                    "devices: per-stage latency, peer comparison"))
+    from jarvis.bench import room as bench_room
+    bench_room.add_arguments(bench.add_parser("room", help="open speakers, noise, barge-ins and follow-ups through "
+                                                           "the voice loop on virtual devices"))
+    from jarvis.bench import false_wakes as bench_false_wakes
+    bench_false_wakes.add_arguments(bench.add_parser("false-wakes", help="the wake word on an hour or more of "
+                                                                         "speech without it, and the voices it "
+                                                                         "wakes on"))
 
     p = sub.add_parser("voices", help="list, add or remove CSM voices (reference clip + transcript)")
     p.add_argument("action", nargs="?", default="list", choices=["list", "add", "remove"])
@@ -261,9 +268,9 @@ def cmd_say(args, settings) -> int:
 
 # -- bench --------------------------------------------------------------------------------------
 def cmd_bench(args, settings) -> int:
-    if args.bench in ("brain", "pipeline", "components", "idle"):
+    if args.bench in ("brain", "pipeline", "components", "idle", "room", "false-wakes"):
         import importlib
-        return importlib.import_module(f"jarvis.bench.{args.bench}").main(args, settings)
+        return importlib.import_module(f"jarvis.bench.{args.bench.replace('-', '_')}").main(args, settings)
     from jarvis.bench import tts
     return tts.main(args)
 

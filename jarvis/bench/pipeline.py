@@ -67,24 +67,37 @@ class Turn:
 _PIPER = None
 
 
-def espeak(text: str, voice: str, out: Path) -> np.ndarray:
-    """``text`` spoken in ``voice`` (an espeak-ng voice, or "piper"), 16 kHz mono float32, also written to ``out``."""
+_PIPER_LOCK = threading.Lock()
+
+
+def espeak(text: str, voice: str, out: Path | None) -> np.ndarray:
+    """``text`` spoken in ``voice`` (an espeak-ng voice, "piper", or "piper:<length_scale>" for another pace),
+    16 kHz mono float32, also written to ``out`` unless it is None."""
     from jarvis.bench.components import espeak as speak
 
-    samples = _piper(text) if voice == "piper" else speak(text, voice)
-    write_wav(out, samples)
+    samples = _piper(text, voice.partition(":")[2]) if voice.split(":")[0] == "piper" else speak(text, voice)
+    if out is not None:
+        write_wav(out, samples)
     return samples
 
 
-def _piper(text: str) -> np.ndarray:
+def _piper(text: str, length_scale: str = "") -> np.ndarray:
     global _PIPER
     from jarvis.selftest import synthesize_16k
     from jarvis.speak.piper_engine import PiperEngine
 
-    if _PIPER is None:
-        _PIPER = PiperEngine()
-        _PIPER.load()
-    return synthesize_16k(_PIPER, text)
+    with _PIPER_LOCK:
+        if _PIPER is None:
+            _PIPER = PiperEngine()
+            _PIPER.load()
+    if not length_scale:
+        return synthesize_16k(_PIPER, text)
+    from piper import SynthesisConfig
+
+    from jarvis.audio.resample import resample
+    chunks = _PIPER._voice.synthesize(text, syn_config=SynthesisConfig(length_scale=float(length_scale)))
+    audio = np.concatenate([np.asarray(c.audio_float_array, np.float32).reshape(-1) for c in chunks])
+    return resample(audio, _PIPER.sample_rate, RATE)
 
 
 def voiced_bounds(samples: np.ndarray, threshold: float = VOICED_RMS) -> tuple[float, float] | None:

@@ -12,15 +12,19 @@ sounddevice sees them through ALSA (``libasound2-plugins``): the ``pulse`` and `
 Null sinks render in ~2 s blocks unless a client asks for low latency, so two ``pacat --latency-msec=10``
 streams of silence keep both sinks busy; then capture callbacks arrive every block and playback runs
 in real time. Start-up takes well under a second.
+
+``echo_path()`` adds open speakers: what Jarvis plays comes back into its microphone (see ``EchoPath``).
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -158,6 +162,47 @@ class VirtualAudio:
         """``os.environ`` plus what a child process needs to reach this server."""
         return {**os.environ, **self.env, **extra}
 
+    # -- open speakers ------------------------------------------------------------------------------
+    def echo_path(self, gain_db: float, latency_ms: int = 30, reverb: bool = True) -> "EchoPath":
+        """Loop Jarvis's speaker back into its microphone, as laptop speakers would; ``remove()`` undoes it.
+
+        ``module-loopback`` from ``jarvis_speaker.monitor`` (``latency_ms``: the speaker-to-microphone delay)
+        whose stream volume is set to ``gain_db`` (as a linear factor: PulseAudio's volume is cubic, so
+        -18 dB is about 50 %). PulseAudio has no reverb of its own, so with ``reverb`` (and Debian's
+        ``swh-plugins`` installed) the loop goes through ``module-ladspa-sink`` running SWH's GVerb as a
+        small furnished room (6 m, RT60 0.4 s; the direct sound at the set gain, early reflections -10 dB,
+        tail -16 dB) into the mic feed. Without the plugin the path is dry and ``EchoPath.reverb`` is False.
+        """
+        modules: list[int] = []
+        sink = MIC_FEED
+        try:
+            if reverb and _ladspa_plugin(ROOM_REVERB["plugin"]):
+                modules.append(self._load_module(
+                    "module-ladspa-sink", f"sink_name={ROOM_SINK}", f"master={MIC_FEED}",
+                    f"plugin={ROOM_REVERB['plugin']}", f"label={ROOM_REVERB['label']}",
+                    f"control={ROOM_REVERB['control']}", "input_ladspaport_map=Input",
+                    "output_ladspaport_map='Left output,Right output'", "channels=2"))
+                sink = ROOM_SINK
+            modules.append(self._load_module("module-loopback", f"source={SPEAKER}.monitor", f"sink={sink}",
+                                             f"latency_msec={int(latency_ms)}", "source_dont_move=true",
+                                             "sink_dont_move=true"))
+            path = EchoPath(self, float(gain_db), int(latency_ms), sink == ROOM_SINK, modules)
+            stream = path.sink_input()
+            # A linear factor, not "-18dB": pactl would read a leading minus as an option.
+            self._pactl("set-sink-input-volume", str(stream["index"]), f"{10 ** (gain_db / 20):.6f}")
+            return path
+        except BaseException:
+            for module in reversed(modules):
+                self._pactl("unload-module", str(module))
+            raise
+
+    def _load_module(self, name: str, *args: str) -> int:
+        return int(self._pactl("load-module", name, *args).stdout.strip())
+
+    def pactl_json(self, *args: str):
+        """``pactl --format=json ARGS`` parsed (PulseAudio 16+)."""
+        return json.loads(self._pactl("--format=json", *args).stdout)
+
     # -- test helpers -----------------------------------------------------------------------------
     def paplay(self, wav_path: str | Path, device: str = MIC_FEED, block: bool = True) -> subprocess.Popen:
         proc = self._popen(["paplay", f"--device={device}", "--latency-msec=100", str(wav_path)])
@@ -228,6 +273,125 @@ class VirtualAudio:
             return " | ".join(self.log.read_text().strip().splitlines()[-5:])
         except OSError:
             return "(no log)"
+
+
+ROOM_SINK = "jarvis_room"
+# SWH GVerb: room size (m), RT60 (s), damping, input bandwidth, dry, early reflections, tail (dB).
+ROOM_REVERB = {"plugin": "gverb_1216", "label": "gverb", "control": "6,0.4,0.5,0.75,0,-10,-16"}
+
+
+@dataclass
+class EchoPath:
+    """One speaker-to-microphone path on a ``VirtualAudio`` (from ``echo_path()``)."""
+    audio: VirtualAudio
+    gain_db: float
+    latency_ms: int
+    reverb: bool                     # True when the room reverb is in the path
+    modules: list[int] = field(default_factory=list)
+
+    def sink_input(self) -> dict:
+        """The loopback's playback stream (pactl's JSON)."""
+        loop = self.modules[-1]
+        for stream in self.audio.pactl_json("list", "sink-inputs"):
+            if int(stream.get("owner_module", -1)) == loop:
+                return stream
+        raise RuntimeError("the echo loopback has no playback stream")
+
+    def reported_latency_ms(self) -> float | None:
+        """PulseAudio's own figure for the loop: its capture plus its playback stream latency."""
+        loop, total = self.modules[-1], 0.0
+        try:
+            for kind in ("sink-inputs", "source-outputs"):
+                stream = next(s for s in self.audio.pactl_json("list", kind) if int(s.get("owner_module", -1)) == loop)
+                total += float(str(stream.get("buffer_latency_usec", 0))) + float(str(stream.get("sink_latency_usec", stream.get("source_latency_usec", 0))))
+        except (StopIteration, ValueError, subprocess.CalledProcessError):
+            return None
+        return round(total / 1000, 1)
+
+    def describe(self) -> dict:
+        return {"gain_db": self.gain_db, "latency_ms": self.latency_ms,
+                "reverb": f"SWH GVerb {ROOM_REVERB['control']}" if self.reverb else None}
+
+    def measure(self) -> dict:
+        """Measure the path on the running server (nothing else should play meanwhile).
+
+        Gain: a 1 kHz tone played to the speaker, its steady level in the microphone against the speaker
+        monitor (the reverb's build-up on a steady tone counts in it: about +2 dB). Delay: noise bursts
+        played through a ``module-combine-sink`` into both the speaker and the mic feed at once, so the
+        microphone recording holds each burst directly and, later, its echo: the delay is the distance
+        between the two correlation peaks (one recording, one clock).
+        """
+        a, rate = self.audio, RECORD_RATE
+        t = np.arange(rate) / rate
+        tone = np.concatenate([np.zeros(rate // 2), 0.35 * np.sin(2 * np.pi * 1000 * t), np.zeros(rate // 2)])
+        _write_wav(a.dir / "probe-tone.wav", tone, rate)
+        with a.record_mic() as mic, a.record_speaker() as monitor:
+            time.sleep(0.2)
+            a.paplay(a.dir / "probe-tone.wav", SPEAKER)
+            time.sleep(0.3)
+        gain = _steady_db(mic.samples) - _steady_db(monitor.samples)
+        burst = np.random.default_rng(0).standard_normal(rate // 100) * 0.3
+        clicks = np.zeros(rate * 2)
+        for k in range(4):
+            clicks[rate // 4 + k * rate * 2 // 5:][: burst.size] = burst
+        _write_wav(a.dir / "probe-clicks.wav", clicks, rate)
+        combine = a._load_module("module-combine-sink", "sink_name=jarvis_probe", f"slaves={SPEAKER},{MIC_FEED}")
+        try:
+            time.sleep(0.3)
+            with a.record_mic() as mic:
+                time.sleep(0.2)
+                a.paplay(a.dir / "probe-clicks.wav", "jarvis_probe")
+                time.sleep(0.4)
+        finally:
+            a._pactl("unload-module", str(combine))
+        return {"gain_db": round(float(gain), 2), "delay_ms": _echo_delay_ms(mic.samples, burst, rate),
+                "pulseaudio_latency_ms": self.reported_latency_ms()}
+
+    def remove(self) -> None:
+        if self.audio.running:
+            for module in reversed(self.modules):
+                self.audio._pactl("unload-module", str(module))
+        self.modules = []
+
+
+def _steady_db(samples: np.ndarray) -> float:
+    """Level (dBFS) of the loud steady part: the median RMS of the 10 ms windows above half the peak RMS."""
+    win = RECORD_RATE // 100
+    n = len(samples) // win
+    rms = np.sqrt(np.mean(samples[: n * win].reshape(n, win) ** 2, axis=1)) if n else np.zeros(1)
+    return float(20 * np.log10(max(np.median(rms[rms >= rms.max() / 2]), 1e-9)))
+
+
+def _echo_delay_ms(samples: np.ndarray, burst: np.ndarray, rate: int) -> float | None:
+    """Median distance (ms) from each direct burst to its echo (the strongest peak 5-300 ms later)."""
+    corr = np.abs(np.correlate(samples, burst, mode="valid"))
+    delays, start = [], 0
+    while True:
+        above = np.flatnonzero(corr[start:] > corr.max() * 0.5)
+        if not above.size:
+            break
+        direct = start + above[0]
+        direct += int(np.argmax(corr[direct: direct + rate // 200]))       # the peak of this burst
+        lo, hi = direct + rate // 200, direct + int(0.3 * rate)
+        if hi > corr.size:
+            break
+        delays.append((lo + int(np.argmax(corr[lo:hi])) - direct) / rate * 1000)
+        start = direct + int(0.35 * rate)
+    return round(float(np.median(delays)), 1) if delays else None
+
+
+def _write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
+    import wave
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
+
+
+def _ladspa_plugin(name: str) -> bool:
+    folders = os.environ.get("LADSPA_PATH", "/usr/lib/ladspa:/usr/local/lib/ladspa:/usr/lib/x86_64-linux-gnu/ladspa")
+    return any((Path(folder) / f"{name}.so").exists() for folder in folders.split(":") if folder)
 
 
 class Recording:

@@ -42,3 +42,57 @@ def test_the_server_and_its_folder_go_when_the_owner_is_killed(sig):
         time.sleep(0.2)
     assert not _alive(daemon), "PulseAudio outlived the process that started it"
     assert not folder.exists(), "its temporary folder was left behind"
+
+
+def _tone_through_the_room(audio, path) -> tuple[float, float]:
+    """Play 0.5 s of 1 kHz to the speaker; the mic's steady level (dB re the speaker) and its level 80-300 ms
+    after the tone stopped (dB re the steady level): the room's tail."""
+    import numpy as np
+
+    from jarvis.bench.virtual_audio import RECORD_RATE, SPEAKER, _steady_db, _write_wav
+
+    rate = RECORD_RATE
+    tone = np.concatenate([np.zeros(rate // 4), 0.35 * np.sin(2 * np.pi * 1000 * np.arange(rate // 2) / rate),
+                           np.zeros(rate // 2)])
+    _write_wav(audio.dir / "t.wav", tone, rate)
+    with audio.record_mic() as mic, audio.record_speaker() as monitor:
+        time.sleep(0.2)
+        audio.paplay(audio.dir / "t.wav", SPEAKER)
+        time.sleep(0.2)
+    level = _steady_db(mic.samples) - _steady_db(monitor.samples)
+    win = rate // 100
+    env = lambda x: np.sqrt(np.mean(x[: len(x) // win * win].reshape(-1, win) ** 2, axis=1))  # noqa: E731
+    m = env(mic.samples)
+    if m.max() < 1e-4:  # nothing came through
+        return level, float("-inf")
+    end = int(np.flatnonzero(m > m.max() / 2)[-1])  # last loud 10 ms window of the tone
+    tail = 20 * np.log10(max(float(np.sqrt(np.mean(m[end + 8: end + 30] ** 2))), 1e-9) / m.max())
+    return level, tail
+
+
+def test_the_echo_path_brings_the_speaker_into_the_mic_at_the_set_gain_and_delay():
+    from jarvis.bench.virtual_audio import VirtualAudio
+
+    with VirtualAudio() as audio:
+        path = audio.echo_path(-18, latency_ms=30, reverb=False)
+        measured = path.measure()
+        assert abs(measured["gain_db"] + 18) <= 2, measured
+        assert 20 <= measured["delay_ms"] <= 60, measured
+        level, tail = _tone_through_the_room(audio, path)
+        assert abs(level + 18) <= 2 and tail < -40, (level, tail)
+        path.remove()
+        level, _ = _tone_through_the_room(audio, path)
+        assert level < -60, "the removed path still reaches the microphone"
+
+
+def test_the_room_reverb_leaves_a_tail_after_the_direct_sound():
+    from jarvis.bench.virtual_audio import ROOM_REVERB, VirtualAudio, _ladspa_plugin
+
+    if not _ladspa_plugin(ROOM_REVERB["plugin"]):
+        pytest.skip("Debian swh-plugins (the room reverb) is not installed")
+    with VirtualAudio() as audio:
+        path = audio.echo_path(0, latency_ms=30, reverb=True)
+        assert path.reverb
+        level, tail = _tone_through_the_room(audio, path)
+        assert -2 <= level <= 4 and tail > -35, (level, tail)  # the direct sound at 0 dB plus the room
+        path.remove()
