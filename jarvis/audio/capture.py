@@ -29,13 +29,17 @@ class MicCapture:
     ``on_block(int16 array of block_ms at rate)`` runs on the capture worker thread.
     ``on_error(JarvisError)`` runs there too when the device is lost; capture has stopped by then.
     ``device_rate`` forces the rate the device is opened at (else ``rate`` when supported, else its default).
+    ``processor(float32 samples at rate, t_end)`` cleans the audio before it is cut into blocks (the echo
+    canceller); ``t_end`` is the monotonic time the last sample was captured. It may return fewer samples.
     """
 
     def __init__(self, on_block: Callable[[np.ndarray], None], device: str = "", rate: int = 16000,
                  block_ms: int = 32, device_rate: int | None = None,
-                 on_error: Callable[[JarvisError], None] | None = None):
+                 on_error: Callable[[JarvisError], None] | None = None,
+                 processor: Callable[[np.ndarray, float], np.ndarray] | None = None):
         self.on_block = on_block
         self.on_error = on_error
+        self.processor = processor
         self.device = device
         self.rate = rate
         self.block_ms = block_ms
@@ -134,11 +138,15 @@ class MicCapture:
 
     def _callback(self, indata, frames, time_info, status) -> None:
         # PortAudio's thread: copy and go. Never block, never call user code here.
-        self._last_buffer = time.monotonic()
+        now = self._last_buffer = time.monotonic()
         if status.input_overflow:
             self.overflows += 1
+        # When the last sample of this buffer was captured, on the monotonic clock (the echo canceller aligns
+        # the microphone with what was played by it). Backends without stream times report 0.
+        age = time_info.currentTime - time_info.inputBufferAdcTime if time_info.inputBufferAdcTime else 0.0
+        t_end = now - (age if 0.0 <= age < 1.0 else self.latency_s) + frames / self.device_rate
         try:
-            self._queue.put_nowait(indata.copy())
+            self._queue.put_nowait((indata.copy(), t_end))
         except queue.Full:
             self.dropped += 1
 
@@ -151,7 +159,7 @@ class MicCapture:
         reported = (0, 0)
         while not stop.is_set():
             try:
-                buf = q.get(timeout=0.05)
+                buf, t_end = q.get(timeout=0.05)
             except queue.Empty:
                 if self._lost(stop, finished):
                     return
@@ -159,6 +167,8 @@ class MicCapture:
             mono = buf[:, 0] if buf.shape[1] == 1 else buf.mean(axis=1, dtype=np.float32)
             if resampler is not None:
                 mono = resampler.resample_chunk(mono)
+            if self.processor is not None:
+                mono = self.processor(mono, t_end)
             pending = np.concatenate((pending, mono)) if pending.size else mono
             while pending.size >= self.block_size and not stop.is_set():
                 block, pending = pending[: self.block_size], pending[self.block_size:]

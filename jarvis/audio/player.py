@@ -63,8 +63,13 @@ class Player:
     device default); audio at any other rate is resampled.
     """
 
-    def __init__(self, device: str = "", block_ms: int = BLOCK_MS, device_rate: int | None = None):
+    def __init__(self, device: str = "", block_ms: int = BLOCK_MS, device_rate: int | None = None,
+                 on_output: Callable[[np.ndarray, int, float, bool], None] | None = None):
         self.device = device
+        # Called on the device callback with every block handed to the device (float32 mono, its rate, the
+        # monotonic time it starts to be heard, whether the device ran dry before it): the echo canceller's
+        # far-end reference. Must only queue.
+        self.on_output = on_output
         self.block_ms = block_ms
         self._forced_rate = device_rate
         self.device_name = ""
@@ -265,6 +270,11 @@ class Player:
             mono[n:] = 0
         if outdata.shape[1] > 1:
             outdata[:, 1:] = mono[:, None]
+        if self.on_output is not None:
+            # Heard once the device has played what it already holds (0 from backends without stream times).
+            ahead = time_info.outputBufferDacTime - time_info.currentTime if time_info.outputBufferDacTime else -1.0
+            heard = time.monotonic() + (ahead if 0.0 <= ahead < 1.0 else self.latency_s)
+            self.on_output(mono.copy(), self.device_rate, heard, bool(status.output_underflow))
         if n and not pb.started.is_set():
             pb.started.set()
         if n < frames and pb.fed.is_set() and not pb.chunks and not pb.head.size:

@@ -1,0 +1,313 @@
+"""Acoustic echo cancellation on the one microphone stream: WebRTC's audio processing (AEC3) through livekit.
+
+On open speakers the microphone hears Jarvis's own voice. The canceller subtracts it, using as the far-end
+reference exactly what the player hands the output device (``FarEnd.push``, called from the player's device
+callback with the time those samples will be heard). Everything that listens (wake word, VAD, Whisper, speaker
+ID, enrollment through a tap) gets the cleaned audio.
+
+Time alignment: far-end samples are laid on a 16 kHz timeline by the time they are heard, microphone samples by
+the time they were captured (both from PortAudio's stream clocks). What is left between the two — the acoustic
+path, the audio server's buffers, clock errors — is *estimated* from the signals themselves (a GCC-PHAT cross-
+correlation of microphone and reference, repeated while Jarvis talks) and *tracked*: the reference handed to
+AEC3 is shifted by that delay, less a small margin that AEC3's own delay estimator takes up.
+
+Why livekit's binding (see benchmarks/results/aec-compare-cpu.json for the comparison): it is maintained,
+ships manylinux/macOS/Windows wheels with WebRTC's current AEC3, and costs ~0.2 ms per 10 ms frame here.
+
+The wake word gets a second, gentler stream. AEC3's residual-echo suppressor gates away much of a person's voice
+while Jarvis talks (double talk), and Porcupine then misses "Jarvis". So the same frames, with the same aligned
+reference, also go through Speex's linear canceller (``jarvis.audio.speex``), which removes less echo but keeps
+the person whole; ``wake_tap(wake, clean, raw, far_active)`` gets that stream along with AEC3's output and the
+raw microphone, so the wake-word detector can tell a person from Jarvis's own voice (``jarvis.listen.wake``).
+Without libspeexdsp the wake stream is AEC3's output.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from typing import Callable
+
+import numpy as np
+
+from jarvis.errors import NotAvailable
+
+log = logging.getLogger(__name__)
+
+RATE = 16000
+FRAME = RATE // 100                 # AEC3 works on 10 ms frames
+TIMELINE_S = 4.0                    # far-end history kept (must cover the longest echo delay + estimation window)
+MAX_DELAY_S = 0.5                   # echo delays searched by the estimator
+ESTIMATE_WINDOW_S = 1.5             # signal used per estimate
+ESTIMATE_EVERY_S = 1.0
+EDGE = RATE // 200                  # 5 ms
+# The reference is handed over this much before the estimated echo: AEC3 loses nothing with a reference up to
+# ~300 ms early, but a reference 10 ms late drops it to ~5 dB (benchmarks/results/aec-compare-cpu.json), so an
+# estimate a little off must err early.
+MARGIN_S = 0.06
+# A stream whose callback times stray this far from its running sample count is re-anchored to them (playback
+# callbacks jitter by ~15 ms here; capture buffers are larger and arrive less evenly).
+RESYNC_S = 0.025
+MIC_RESYNC_S = 0.05
+REFERENCE_RMS = 1e-3                # below this the far end is silence: nothing to estimate from
+
+StateListener = Callable[[str, str], None]  # (state, one-line message)
+WakeTap = Callable[[np.ndarray, np.ndarray, np.ndarray, bool], None]  # (wake, clean, raw, far end active)
+
+
+def load_processor(noise_suppression: bool = False):
+    """WebRTC's audio processing module (livekit); ``NotAvailable`` with one line when it cannot run here."""
+    try:
+        from livekit import rtc
+    except Exception as exc:  # ImportError, or the native library failing to load
+        raise NotAvailable("aec_missing", "Echo cancellation is unavailable (the livekit package is missing or "
+                                          f"broken: {exc}); Jarvis listens without it. Run: scripts/setup.sh") from exc
+    try:
+        apm = rtc.AudioProcessingModule(echo_cancellation=True, noise_suppression=noise_suppression,
+                                        high_pass_filter=True, auto_gain_control=False)
+    except Exception as exc:
+        raise NotAvailable("aec_failed", f"Echo cancellation failed to start ({exc}); Jarvis listens without it.") \
+            from exc
+    return rtc, apm
+
+
+class FarEnd:
+    """What Jarvis played, on a 16 kHz timeline indexed by the monotonic time each sample was heard.
+
+    ``push`` runs on the player's device callback: it only queues. The canceller drains the queue (resampling
+    to 16 kHz) on its own thread.
+    """
+
+    def __init__(self, seconds: float = TIMELINE_S):
+        self._pending: collections.deque = collections.deque()
+        self._ring = np.zeros(int(seconds * RATE), np.float32)
+        self._written_to = 0        # absolute index (monotonic seconds * RATE) the ring holds audio up to
+        self._next: int | None = None  # where the current run of playback continues
+        self._resampler = None
+        self._rate = 0
+        self.blocks = 0             # blocks pushed since start (for the "no reference" check)
+
+    def push(self, block: np.ndarray, rate: int, t_heard: float, underflow: bool = False) -> None:
+        """Device callback: ``block`` (float32 mono at ``rate``) starts to be heard at monotonic ``t_heard``.
+        ``underflow``: the device ran dry before this block (what it held may have been dropped), so the block
+        is placed by its own time, not after the previous one."""
+        self._pending.append((block, rate, t_heard, underflow))
+        self.blocks += 1
+
+    def drain(self) -> None:
+        while self._pending:
+            block, rate, t_heard, underflow = self._pending.popleft()
+            if rate != self._rate:
+                self._resampler, self._rate, self._next = None, rate, None
+                if rate != RATE:
+                    import soxr
+                    # Low quality has one block of latency (high quality ~3): the reference must be there
+                    # before the echo is; the canceller does not need more than the speech band.
+                    self._resampler = soxr.ResampleStream(rate, RATE, 1, dtype="float32", quality="LQ")
+            start = round(t_heard * RATE)
+            if self._next is not None and not underflow and abs(start - self._next) <= RESYNC_S * RATE:
+                start = self._next  # the same run of playback: stays contiguous (callback times jitter)
+            elif self._resampler is not None:
+                self._resampler.clear()  # a new run starts at its own time, without the last one's tail
+            data = self._resampler.resample_chunk(block) if self._resampler is not None else block
+            self._write(start, np.asarray(data, np.float32))
+            self._next = start + len(data)
+
+    def read(self, start: int, n: int) -> np.ndarray:
+        """``n`` samples heard from absolute index ``start`` (zeros where nothing played or history is gone)."""
+        out = np.zeros(n, np.float32)
+        size = len(self._ring)
+        lo, hi = max(start, self._written_to - size), min(start + n, self._written_to)
+        if hi > lo:
+            idx = np.arange(lo, hi) % size
+            out[lo - start:hi - start] = self._ring[idx]
+        return out
+
+    def _write(self, start: int, data: np.ndarray) -> None:
+        size = len(self._ring)
+        end = start + len(data)
+        if end <= self._written_to - size:
+            return  # older than the history
+        if start > self._written_to:  # silence between the last write and this block
+            gap = min(start - self._written_to, size)
+            self._ring[np.arange(start - gap, start) % size] = 0.0
+        self._ring[np.arange(start, end) % size] = data
+        self._written_to = max(self._written_to, end)
+
+
+class DelayEstimator:
+    """Echo delay between the reference timeline and the microphone, by GCC-PHAT over ``MAX_DELAY_S``.
+
+    ``update`` gets matching windows (microphone, and the reference for the same capture times) and returns a
+    new estimate in samples when the correlation peak is clear, else None. Estimates are smoothed over the last
+    three so one bad window does not move the alignment.
+    """
+
+    def __init__(self, max_delay_s: float = MAX_DELAY_S):
+        self.max_lag = int(max_delay_s * RATE)
+        self.delay: int | None = None
+        self._recent: collections.deque[int] = collections.deque(maxlen=3)
+
+    def update(self, mic: np.ndarray, reference: np.ndarray) -> int | None:
+        """``reference`` covers the same capture times as ``mic`` plus ``max_lag`` samples before them:
+        an echo ``d`` samples late makes ``mic[j]`` follow ``reference[j + max_lag - d]``."""
+        if np.sqrt(np.mean(reference ** 2)) < REFERENCE_RMS or np.sqrt(np.mean(mic ** 2)) < REFERENCE_RMS / 4:
+            return None
+        n = 1 << int(np.ceil(np.log2(len(reference) + len(mic))))
+        spec = np.fft.rfft(reference, n) * np.conj(np.fft.rfft(mic, n))
+        cc = np.fft.irfft(spec / (np.abs(spec) + 1e-9), n)  # cc[s] = sum reference[j + s] * mic[j], whitened
+        shifts = cc[: self.max_lag + 1][::-1]  # the peak sits at s = max_lag - d: index by d
+        peak = int(np.argmax(shifts))
+        strength = shifts[peak] / (np.median(np.abs(shifts)) + 1e-9)
+        if strength < 8.0 or peak >= self.max_lag - EDGE:
+            return None  # no clear echo, or one at the end of the search range (a reference out of step)
+        self._recent.append(peak)
+        self.delay = int(np.median(self._recent))
+        return self.delay
+
+
+class EchoCanceller:
+    """Cleans 16 kHz mono microphone audio of what ``far_end`` recorded as played.
+
+    ``process(samples, t_end)`` takes any number of samples (``t_end`` = monotonic capture time of the last one)
+    and returns the cleaned samples processed so far: up to one 10 ms frame is held back until complete.
+    A library failure while running switches to pass-through and tells ``on_state`` once.
+    """
+
+    def __init__(self, noise_suppression: bool = False, on_state: StateListener | None = None,
+                 wake_tap: WakeTap | None = None):
+        self._rtc, self._apm = load_processor(noise_suppression)
+        self.noise_suppression = noise_suppression
+        self.wake_tap = wake_tap
+        self._linear = _linear_canceller()
+        self.far_end = FarEnd()
+        self.estimator = DelayEstimator()
+        self.on_state = on_state or (lambda state, message: None)
+        self.state = "on"
+        self._held = np.zeros(0, np.float32)
+        self._next_mic: int | None = None       # absolute index of the next microphone sample
+        self._mic_history = np.zeros(int((ESTIMATE_WINDOW_S + 0.1) * RATE), np.float32)
+        self._history_end = 0
+        self._last_estimate = 0
+        self._lag = 0                            # samples the reference is shifted by (estimated delay - margin)
+        self._cpu = collections.deque(maxlen=3000)  # seconds per 10 ms frame (far + near), last 30 s
+        self.frames = 0
+        self._lock = threading.Lock()
+
+    # -- the microphone path -----------------------------------------------------------------------
+    def process(self, samples: np.ndarray, t_end: float) -> np.ndarray:
+        samples = np.asarray(samples, np.float32)
+        if self.state == "unavailable":
+            return self._passed_through(samples)
+        end = round(t_end * RATE) + 1
+        if self._next_mic is None or abs(end - (self._next_mic + len(samples))) > MIC_RESYNC_S * RATE:
+            self._next_mic = end - len(samples)  # first block, or the capture clock jumped: re-anchor
+        with self._lock:
+            self.far_end.drain()
+        data = np.concatenate((self._held, samples)) if self._held.size else samples
+        whole = len(data) // FRAME * FRAME
+        self._held = data[whole:].copy()
+        start = self._next_mic - (len(data) - len(samples))   # index of data[0]
+        self._next_mic += len(samples)
+        out = np.empty(whole, np.float32)
+        wake = np.empty(whole, np.float32) if self._linear is not None else out
+        far_active = False
+        try:
+            for i in range(0, whole, FRAME):
+                out[i:i + FRAME], linear, active = self._frame(data[i:i + FRAME], start + i)
+                far_active = far_active or active
+                if linear is not None:
+                    wake[i:i + FRAME] = linear
+        except Exception as exc:
+            log.exception("echo canceller failed; listening without it")
+            self.state = "unavailable"
+            self.on_state("unavailable", f"Echo cancellation failed ({exc}); Jarvis listens without it.")
+            return self._passed_through(data)
+        self._remember(data[:whole], start + whole)
+        if self.wake_tap is not None and whole:
+            self.wake_tap(wake, out, data[:whole], far_active)
+        return out
+
+    def _passed_through(self, samples: np.ndarray) -> np.ndarray:
+        """Without a working canceller the microphone goes on as it is, to the wake word too."""
+        if self.wake_tap is not None and samples.size:
+            self.wake_tap(samples, samples, samples, False)
+        return samples
+
+    def _frame(self, mic: np.ndarray, index: int) -> tuple[np.ndarray, np.ndarray | None, bool]:
+        """One 10 ms frame: (AEC3's output, the linear canceller's output or None, whether Jarvis was heard)."""
+        reference = self.far_end.read(index - self._lag, FRAME)
+        t0 = time.perf_counter()
+        far_pcm, mic_pcm = _pcm(reference), _pcm(mic)
+        self._apm.process_reverse_stream(self._rtc.AudioFrame(far_pcm.tobytes(), RATE, 1, FRAME))
+        near = self._rtc.AudioFrame(mic_pcm.tobytes(), RATE, 1, FRAME)
+        self._apm.set_stream_delay_ms(int(MARGIN_S * 1000))
+        self._apm.process_stream(near)
+        cleaned = np.frombuffer(near.data, dtype=np.int16).astype(np.float32) / 32768.0
+        linear = None
+        if self._linear is not None:
+            linear = self._linear.process(mic_pcm, far_pcm).astype(np.float32) / 32768.0
+        self._cpu.append(time.perf_counter() - t0)
+        self.frames += 1
+        return cleaned, linear, bool(far_pcm.any())
+
+    # -- delay tracking ----------------------------------------------------------------------------
+    def _remember(self, mic: np.ndarray, end: int) -> None:
+        """Keep the raw microphone history; re-estimate the echo delay once a second while Jarvis talks."""
+        hist = self._mic_history
+        n = min(len(mic), len(hist))
+        if n == 0:
+            return
+        hist[:-n] = hist[n:]
+        hist[-n:] = mic[-n:]
+        self._history_end = end
+        if end - self._last_estimate < ESTIMATE_EVERY_S * RATE:
+            return
+        self._last_estimate = end
+        window = int(ESTIMATE_WINDOW_S * RATE)
+        mic_window = hist[-window:]
+        reference = self.far_end.read(end - window - self.estimator.max_lag, window + self.estimator.max_lag)
+        delay = self.estimator.update(mic_window, reference)
+        if delay is not None:
+            lag = max(0, delay - int(MARGIN_S * RATE))
+            if abs(lag - self._lag) > 0.008 * RATE:  # move only for a real change: AEC3 reconverges after a jump
+                log.info("echo delay %.0f ms (reference shifted %.0f -> %.0f ms)", delay / RATE * 1000,
+                         self._lag / RATE * 1000, lag / RATE * 1000)
+                self._lag = lag
+
+    # -- figures -----------------------------------------------------------------------------------
+    @property
+    def delay_ms(self) -> float | None:
+        d = self.estimator.delay
+        return None if d is None else d / RATE * 1000
+
+    def close(self) -> None:
+        if self._linear is not None:
+            self._linear.close()
+
+    def stats(self) -> dict:
+        cpu = np.asarray(self._cpu) * 1000 if self._cpu else np.zeros(1)
+        return {"state": self.state, "frames": self.frames, "noise_suppression": self.noise_suppression,
+                "cpu_ms_p50": round(float(np.percentile(cpu, 50)), 4),
+                "cpu_ms_p95": round(float(np.percentile(cpu, 95)), 4),
+                "delay_ms": None if self.delay_ms is None else round(self.delay_ms, 1),
+                # samples wait for a whole 10 ms frame (5 ms on average), then the frame's processing time
+                "added_latency_ms": round(FRAME / 2 / RATE * 1000 + float(np.percentile(cpu, 50)), 2),
+                "reference_blocks": self.far_end.blocks, "wake_stream": "speex" if self._linear else "aec3"}
+
+
+def _pcm(samples: np.ndarray) -> np.ndarray:
+    return np.clip(samples * 32768.0, -32768, 32767).astype(np.int16)
+
+
+def _linear_canceller():
+    """Speex's linear canceller for the wake-word stream, or None without libspeexdsp (said once in the log)."""
+    from jarvis.audio.speex import SpeexEcho
+    from jarvis.errors import JarvisError
+
+    try:
+        return SpeexEcho(FRAME, tail_ms=256, rate=RATE)
+    except JarvisError as exc:
+        log.warning("%s The wake word listens to WebRTC's output instead.", exc.message)
+        return None
