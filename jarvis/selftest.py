@@ -111,15 +111,14 @@ def _transcribe(listen_settings, audio: np.ndarray) -> str:
 
 
 def _wake(state: dict, settings) -> str:
-    import pvporcupine
+    from jarvis.listen.wake import PhasedPorcupine
 
     if "piper" not in state:
         raise Failed("no voice to say 'Jarvis': speech synthesis failed")
     audio = np.concatenate([np.zeros(RATE // 2, np.float32), synthesize_16k(state["piper"], "Jarvis."),
                             np.zeros(RATE // 2, np.float32)])
     word = settings.listen.wake_word.strip().lower()
-    porcupine = pvporcupine.create(keyword_paths=[pvporcupine.KEYWORD_PATHS[word]],
-                                   sensitivities=[settings.listen.wake_sensitivity])
+    porcupine = PhasedPorcupine([word], [settings.listen.wake_sensitivity])  # the listener's detector
     try:
         pcm = (np.clip(audio, -1, 1) * 32767).astype(np.int16)
         n = porcupine.frame_length
