@@ -1,9 +1,11 @@
 """`jarvis bench false-wakes`: the wake-word detector on hours of speech without the wake word, and which
 TTS voices it can wake on at all (the voice scan `jarvis bench room` uses).
 
-Honest about the set-up: speech is fed to Porcupine directly, exactly as Jarvis configures it (pvporcupine
-1.9.5, built-in keyword "jarvis", ``listen.wake_sensitivity``, 512-sample frames of 16 kHz int16, the way
-RealtimeSTT calls it), faster than real time, not through the audio server or the voice loop.
+Honest about the set-up: speech is fed to the detector directly, as Jarvis configures it (pvporcupine 1.9.5,
+built-in keyword "jarvis", ``listen.wake_sensitivity``, 512-sample frames of 16 kHz int16; Jarvis's four-phase
+``jarvis.listen.wake.PhasedPorcupine`` where it exists, and one plain Porcupine beside it for comparison),
+faster than real time, not through the audio server, the echo canceller or the voice loop (whose own-voice gate
+only acts while Jarvis talks).
 
 - Text: the King James Bible (1611, public domain) from Debian's ``bible-kjv-text`` (read with its ``bible``
   program), Genesis onwards, verse numbers dropped and any "Jarvis" removed; without that package, the licence
@@ -80,6 +82,16 @@ def _fast(porcupine):
 
     porcupine.process = process
     return porcupine
+
+
+def _single():
+    """One plain Porcupine with Jarvis's keyword and sensitivity (RealtimeSTT's own set-up)."""
+    import pvporcupine
+
+    from jarvis.config import ListenSettings
+
+    s = ListenSettings()
+    return _fast(pvporcupine.create(keywords=[s.wake_word], sensitivities=[float(s.wake_sensitivity)]))
 
 
 def detector_name() -> str:
@@ -322,6 +334,9 @@ def bench(minutes: float = 60.0, noises: tuple[str, ...] = ("pink", "babble"), s
     conditions = ["clean", *(f"{kind} {snr_db:g} dB SNR" for kind in noises)]
     detectors = {c: detector() for c in conditions}
     fired: dict[str, list] = {c: [] for c in conditions}
+    # With Jarvis's phased detector, one plain Porcupine hears the same audio too: how much the phases add.
+    singles = {c: _single() for c in conditions} if _phases() > 1 else {}
+    single_fired = {c: 0 for c in singles}
     per_voice: dict[str, float] = {}
     target_s, total_s, offset = minutes * 60, 0.0, 0
     gap = np.zeros(int(0.5 * RATE), np.float32)
@@ -349,18 +364,22 @@ def bench(minutes: float = 60.0, noises: tuple[str, ...] = ("pink", "babble"), s
                 heard = audio if condition == "clean" else add_noise(audio, noise[kind], snr_db, offset)
                 for frame in detections(porcupine, heard):
                     fired[condition].append({"at_s": round(total_s + frame * FRAME / RATE, 2), "voice": voice,
-                                             "text": text[:120]})
+                                             "in_passage_s": round(frame * FRAME / RATE, 2), "text": text})
+                if condition in singles:
+                    single_fired[condition] += len(detections(singles[condition], heard))
             offset += audio.size
             total_s += audio.size / RATE
             per_voice[voice] = per_voice.get(voice, 0.0) + audio.size / RATE
             if i % 50 == 0:
                 progress(f"{total_s / 60:.1f} of {minutes:g} min of speech; false wakes so far "
                          + ", ".join(f"{c}: {len(f)}" for c, f in fired.items()))
-    for porcupine in detectors.values():
+    for porcupine in [*detectors.values(), *singles.values()]:
         porcupine.delete()
     hours = total_s / 3600
     results = {c: {"false_wakes": len(f), "per_hour": round(len(f) / hours, 3) if hours else None, "wakes": f}
                for c, f in fired.items()}
+    for c, n in single_fired.items():
+        results[c]["one_plain_porcupine"] = {"false_wakes": n, "per_hour": round(n / hours, 3) if hours else None}
     all_wakes = sum(len(f) for f in fired.values())
     return {
         "benchmark": "false-wakes", "hardware": hardware(),
@@ -402,7 +421,9 @@ def main(args, settings) -> int:
     print(f"False wakes: {result['audio_minutes']} min of speech x {len(result['conditions'])} conditions "
           f"({result['detector_hours']} detector hours) on {result['hardware']}")
     for condition, r in result["results"].items():
-        print(f"  {condition:24} {r['false_wakes']:3d} false wakes, {r['per_hour']} per hour")
+        single = r.get("one_plain_porcupine")
+        print(f"  {condition:24} {r['false_wakes']:3d} false wakes, {r['per_hour']} per hour"
+              + (f" (one plain Porcupine: {single['false_wakes']}, {single['per_hour']} per hour)" if single else ""))
     print(f"  overall {result['false_wakes_per_hour']} per hour (goal <= 0.1: "
           f"{'met' if result['target']['met'] else 'NOT met'})")
     if args.json:
