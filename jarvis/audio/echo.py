@@ -39,8 +39,8 @@ RATE = 16000
 FRAME = RATE // 100                 # AEC3 works on 10 ms frames
 TIMELINE_S = 4.0                    # far-end history kept (must cover the longest echo delay + estimation window)
 MAX_DELAY_S = 0.5                   # echo delays searched by the estimator
-ESTIMATE_WINDOW_S = 1.5             # signal used per estimate
-ESTIMATE_EVERY_S = 1.0
+ESTIMATE_WINDOW_S = 1.0             # signal used per estimate
+ESTIMATE_EVERY_S = 0.5
 EDGE = RATE // 200                  # 5 ms
 # The reference is handed over this much before the estimated echo: AEC3 loses nothing with a reference up to
 # ~300 ms early, but a reference 10 ms late drops it to ~5 dB (benchmarks/results/aec-compare-cpu.json), so an
@@ -139,15 +139,17 @@ class FarEnd:
 class DelayEstimator:
     """Echo delay between the reference timeline and the microphone, by GCC-PHAT over ``MAX_DELAY_S``.
 
-    ``update`` gets matching windows (microphone, and the reference for the same capture times) and returns a
-    new estimate in samples when the correlation peak is clear, else None. Estimates are smoothed over the last
-    three so one bad window does not move the alignment.
+    ``update`` gets matching windows (microphone, and the reference for the same capture times) and returns the
+    delay in samples once two windows in a row agree on a clear correlation peak (within ``AGREE_S``), else None:
+    one window fooled by speech that repeats itself, or by the audio server catching up, never moves the
+    alignment.
     """
+    AGREE_S = 0.008
 
     def __init__(self, max_delay_s: float = MAX_DELAY_S):
         self.max_lag = int(max_delay_s * RATE)
         self.delay: int | None = None
-        self._recent: collections.deque[int] = collections.deque(maxlen=3)
+        self._last_peak: int | None = None
 
     def update(self, mic: np.ndarray, reference: np.ndarray) -> int | None:
         """``reference`` covers the same capture times as ``mic`` plus ``max_lag`` samples before them:
@@ -161,9 +163,12 @@ class DelayEstimator:
         peak = int(np.argmax(shifts))
         strength = shifts[peak] / (np.median(np.abs(shifts)) + 1e-9)
         if strength < 8.0 or peak >= self.max_lag - EDGE:
+            self._last_peak = None
             return None  # no clear echo, or one at the end of the search range (a reference out of step)
-        self._recent.append(peak)
-        self.delay = int(np.median(self._recent))
+        previous, self._last_peak = self._last_peak, peak
+        if previous is None or abs(peak - previous) > self.AGREE_S * RATE:
+            return None
+        self.delay = (peak + previous) // 2
         return self.delay
 
 

@@ -131,7 +131,11 @@ def test_delay_estimator_needs_a_far_end_to_estimate_from():
     assert est.update(mic, reference) is None, "unrelated signals have no clear peak"
     d = 1234
     echoed = reference[est.max_lag - d: est.max_lag - d + RATE]
+    assert est.update(echoed, reference) is None, "one window is not enough"
     assert est.update(echoed, reference) == d
+    other = reference[est.max_lag - 3000: est.max_lag - 3000 + RATE]
+    assert est.update(other, reference) is None and est.delay == d, "a jump must be seen twice"
+    assert est.update(other, reference) == 3000
 
 
 def test_missing_library_is_one_line_and_the_loop_runs_without_it(monkeypatch):
