@@ -26,6 +26,11 @@ class AudioSettings:
     input_device: str = ""      # name substring; empty = system default
     output_device: str = ""
     block_ms: int = 32          # capture block size fed to the listener
+    # WebRTC echo cancellation on the microphone, with what the player sends to the speakers as the reference:
+    # lets Jarvis hear "Jarvis" over its own voice on open speakers. Noise suppression is off by default
+    # (it dulls quiet speech for Whisper); both apply to everything that listens (wake word, VAD, STT, speaker ID).
+    echo_cancellation: bool = True
+    noise_suppression: bool = False
 
 
 @dataclass
@@ -49,6 +54,7 @@ class ListenSettings:
     min_recording: float = 0.3
     pre_recording_buffer: float = 1.2
     wake_word_timeout: float = 5.0
+    follow_up_s: float = 5.0        # after a reply, listen this long for a follow-up without the wake word; 0 = off
 
 
 @dataclass

@@ -129,10 +129,44 @@ class AudioBack(Event):
     device: str
 
 
+@dataclass(frozen=True)
+class FollowUp(Event):
+    """A reply ended: Jarvis listens for ``seconds`` for a follow-up without the wake word."""
+    type: ClassVar[str] = "follow_up"
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Listening(Event):
+    """Back to waiting for the wake word: ``reason`` is "wake_timeout" (a wake word with no command after it)
+    or "follow_up_timeout" (no follow-up came)."""
+    type: ClassVar[str] = "listening"
+    reason: str
+
+
+@dataclass(frozen=True)
+class Ignored(Event):
+    """A transcript that gets no reply: ``reason`` is "own_voice" (Jarvis heard its own reply), "hallucination"
+    (Whisper's words on noise or silence, e.g. "Thank you.") or "empty"."""
+    type: ClassVar[str] = "ignored"
+    text: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Echo(Event):
+    """The echo canceller's state: "on", "off" (switched off in the settings), "unavailable" (the library is
+    missing or failed: Jarvis listens without it) or "no_reference" (Jarvis's own playback is not reaching
+    it). ``message`` is one line for the user."""
+    type: ClassVar[str] = "echo"
+    state: str
+    message: str = ""
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
     for cls in (Ready, Wake, SpeechStart, VadSilence, SpeechEnd, Transcript, Speaker, Reply, LlmFirstToken, TtsFirstChunk,
-                PlaybackStart, PlaybackEnd, Degraded, Error, AudioBack)
+                PlaybackStart, PlaybackEnd, Degraded, Error, AudioBack, FollowUp, Listening, Ignored, Echo)
 }
 
 Listener = Callable[[Event], None]

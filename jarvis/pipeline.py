@@ -4,9 +4,15 @@ One capture stream feeds the listener; the listener hands back each command with
 was transcribed from, which speaker ID reuses (no second recording). Replies are spoken on a
 separate thread so the listener keeps hearing the wake word: a wake word during playback stops
 the speech (barge-in) and the next command is taken.
+
+In a real room the microphone also hears Jarvis: the echo canceller (``jarvis.audio.echo``) cleans the one
+stream with what the player sends to the speakers as its reference, before anything listens. After a reply
+Jarvis listens ``listen.follow_up_s`` for a follow-up without the wake word. Transcripts that are Jarvis's
+own words, Whisper's hallucinations on noise, or empty get no reply (an ``ignored`` event says why).
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -16,8 +22,11 @@ from jarvis.brain.brain import Brain
 from jarvis.brain.llm import LlmResponder
 from jarvis.brain.types import Turn
 from jarvis.config import Settings
-from jarvis.errors import JarvisError
+from jarvis.errors import JarvisError, NotAvailable
 from jarvis.host import ModelHost
+from jarvis.listen.own_voice import OwnVoice
+from jarvis.listen.transcript import is_hallucination
+from jarvis.speakers.strangers import UnknownVoices
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +51,13 @@ class VoiceLoop:
         self._taps: list = []  # callables that also get every microphone block (level meter, enrollment)
         self._early_speaker: Future | None = None  # speaker ID started when the command ended
         self._id_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="speaker-id")
+        self.echo = None                 # the EchoCanceller while it is on and working
+        self.own_voice = OwnVoice()      # what Jarvis said lately: a transcript of it is not a command
+        self.strangers = UnknownVoices(settings.speakers.threshold, settings.brain.memory_idle_s)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
         """Open the audio devices, load and warm every model, start listening, emit ``ready``."""
-        from jarvis.audio.capture import MicCapture
         from jarvis.audio.devices import resolve_input, resolve_output
         from jarvis.audio.player import Player
 
@@ -56,9 +67,9 @@ class VoiceLoop:
         self.host.load(on_wake=self._barge_in)
         self.host.listener.on_recorded = self._identify_early
         self._use_llm()
-        self.player = Player(audio.output_device)
-        self.capture = MicCapture(self._on_block, device=audio.input_device, block_ms=audio.block_ms)
-        self.capture.on_error = self._on_capture_error
+        self.echo = self._start_echo_canceller()
+        self.player = Player(audio.output_device, on_output=self.echo.far_end.push if self.echo else None)
+        self.capture = self._new_capture()
         self.capture.start()
         self._loop_thread = threading.Thread(target=self._run, name="voice-loop", daemon=True)
         self._loop_thread.start()
@@ -76,9 +87,41 @@ class VoiceLoop:
         if self._loop_thread is not None:
             self._loop_thread.join(timeout=2)
         self.host.close()
+        if self.echo is not None:
+            self.echo.close()
         self._id_pool.shutdown(wait=False)
         if self.player is not None:
             self.player.close()
+
+    def _start_echo_canceller(self):
+        """The echo canceller, or None (switched off, or unavailable: then the loop runs without it and says so)."""
+        audio = self.settings.audio
+        if not audio.echo_cancellation:
+            self.bus.emit(events.Echo(state="off", message="Echo cancellation is off (Settings → Audio): on open "
+                                                           "speakers Jarvis may not hear you over its own voice."))
+            return None
+        from jarvis.audio.echo import EchoCanceller
+        try:
+            echo = EchoCanceller(noise_suppression=audio.noise_suppression, on_state=self._on_echo_state,
+                                 wake_tap=self._on_wake_stream)
+        except NotAvailable as exc:
+            log.warning("%s", exc.message)
+            self.bus.emit(events.Echo(state="unavailable", message=exc.message))
+            return None
+        self.bus.emit(events.Echo(state="on", message="Echo cancellation is on."))
+        return echo
+
+    def _on_echo_state(self, state: str, message: str) -> None:
+        self.bus.emit(events.Echo(state=state, message=message))
+
+    def _new_capture(self):
+        from jarvis.audio.capture import MicCapture
+
+        audio = self.settings.audio
+        capture = MicCapture(self._on_block, device=audio.input_device, block_ms=audio.block_ms,
+                             processor=self.echo.process if self.echo is not None else None)
+        capture.on_error = self._on_capture_error
+        return capture
 
     @property
     def ended(self) -> bool:
@@ -100,7 +143,9 @@ class VoiceLoop:
         without a voice; the speaker threshold applies to the next turn.
         """
         old = self.settings
-        restart = new.audio != old.audio or new.listen != old.listen
+        # The follow-up window is read at each reply; every other listening setting needs a new listener.
+        restart = new.audio != old.audio or dataclasses.replace(new.listen, follow_up_s=old.listen.follow_up_s) \
+            != old.listen
         if not restart and new.tts != old.tts and self.host.tts is not None:
             from jarvis.speak.chain import TtsChain
             chain = TtsChain.from_settings(new.tts, self.bus)
@@ -115,6 +160,7 @@ class VoiceLoop:
                 self._use_llm()
         if self.host.identifier is not None:
             self.host.identifier.threshold = new.speakers.threshold
+        self.strangers.threshold, self.strangers.idle_s = new.speakers.threshold, new.brain.memory_idle_s
         self.settings = self.host.settings = new
         return restart
 
@@ -130,7 +176,11 @@ class VoiceLoop:
                 log.exception("microphone tap failed; removing it")
                 self.remove_tap(tap)
         if not self.muted:
-            self.host.listener.feed(block)
+            self.host.listener.feed(block, wake_word=self.echo is None)
+
+    def _on_wake_stream(self, wake_stream, clean, raw, far_active: bool) -> None:
+        if not self.muted:
+            self.host.listener.hear_wake_stream(wake_stream, clean, raw, far_active)
 
     def add_tap(self, tap) -> None:
         """``tap(int16 block)`` is called for every 16 kHz mono microphone block, muted or not."""
@@ -175,16 +225,33 @@ class VoiceLoop:
     def _handle(self, utterance) -> None:
         self.bus.emit(events.Transcript(text=utterance.text))
         early, self._early_speaker = self._early_speaker, None
+        reason = self._no_reply_reason(utterance.text)
+        if reason:
+            log.info("no reply to %r: %s", utterance.raw_text, reason)
+            self.bus.emit(events.Ignored(text=utterance.raw_text, reason=reason))
+            return
         match = early.result() if early is not None else self._identify(utterance.audio)
         self.bus.emit(events.Speaker(name=match.name, score=round(float(match.score), 4)))
         cancel = threading.Event()  # this turn's: barge-in stops its speech and its LLM generation
-        turn = Turn(text=utterance.text, speaker=match.name, speaker_score=match.score)
+        conversation = "" if match.known else self.strangers.key_for(match.embedding)
+        turn = Turn(text=utterance.text, speaker=match.name, speaker_score=match.score, conversation=conversation)
         response = self.brain.respond(turn, cancel=cancel)
         if response.action == "stop":
             self._barge_in()
             self.bus.emit(events.Reply(text=""))
             return
         self._speak_async(response, cancel)
+
+    def _no_reply_reason(self, text: str) -> str:
+        """Why a transcript gets no reply: "empty" (only the wake word), "hallucination" (Whisper's words on
+        noise or silence) or "own_voice" (Jarvis heard itself); "" for a real command."""
+        if not text.strip(" .,!?"):
+            return "empty"
+        if is_hallucination(text):
+            return "hallucination"
+        if self.own_voice.heard(text):
+            return "own_voice"
+        return ""
 
     def _identify_early(self, audio) -> None:
         """The command just ended: identify its speaker while Whisper transcribes the same recording."""
@@ -211,13 +278,17 @@ class VoiceLoop:
 
     def _speak(self, response, cancel: threading.Event) -> None:
         """Speak the reply as it is produced. A reply known up front (skills) is shown at once; a
-        generated one (LLM) when it has been generated, or cut off."""
+        generated one (LLM) when it has been generated, or cut off. A reply heard to its end opens the
+        follow-up window."""
         known = isinstance(response.text_chunks, (list, tuple))
         if known:
             self.bus.emit(events.Reply(text=response.text))
             if not response.text.strip() or cancel.is_set():
                 return
         started = False
+        self.host.listener.close_window()  # while Jarvis talks, only the wake word interrupts it
+        self.own_voice.speaking(response)
+        reference_before = self.echo.far_end.blocks if self.echo is not None else 0
 
         def on_start() -> None:
             nonlocal started
@@ -233,10 +304,37 @@ class VoiceLoop:
             # The turn is over: stop a generation still running (speech failed or ended early). The
             # player's feed thread may still be inside the reply's generator, so it is told, not closed.
             cancel.set()
+            self.own_voice.done(response)
             if not known:
                 self.bus.emit(events.Reply(text=response.text_so_far))
             if started:
                 self.bus.emit(events.PlaybackEnd(interrupted=interrupted))
+                self._check_reference(reference_before)
+            if started and not interrupted and not self._stopping.is_set():
+                self._follow_up()
+
+    def _follow_up(self) -> None:
+        seconds = float(self.settings.listen.follow_up_s)
+        if seconds > 0 and not self.muted and self.host.listener is not None:
+            self.bus.emit(events.FollowUp(seconds=seconds))
+            self.host.listener.listen_without_wake_word(seconds, "follow_up")
+
+    def _check_reference(self, blocks_before: int) -> None:
+        """After a reply: the canceller must have been given what was played. If not, say so (once) and go on
+        without it; say so again when the reference is back."""
+        echo = self.echo
+        if echo is None or echo.state == "unavailable":
+            return
+        state = "on" if echo.far_end.blocks > blocks_before else "no_reference"
+        if state == echo.state:
+            return
+        echo.state = state
+        if state == "on":
+            self._on_echo_state("on", "Echo cancellation is on again: it gets Jarvis's playback.")
+        else:
+            self._on_echo_state("no_reference", "Echo cancellation gets none of Jarvis's own playback, so it cannot "
+                                                "remove it; Jarvis listens without it. Use headphones, or check "
+                                                "that Jarvis plays through its own output device (jarvis doctor).")
 
     def _barge_in(self) -> None:
         """Stop speaking now (wake word heard, stop command, or shutdown)."""
@@ -255,9 +353,8 @@ class VoiceLoop:
         """Reopen the microphone (and, lazily, the speaker) once the device or audio server is back:
         PortAudio is restarted to see it, so the player's old stream is dropped first."""
         from jarvis.audio import devices
-        from jarvis.audio.capture import MicCapture
 
-        audio, wait = self.settings.audio, RECONNECT_FIRST_S
+        wait = RECONNECT_FIRST_S
         while not self._stopping.wait(wait):
             wait = min(wait * 2, RECONNECT_MAX_S)
             self._barge_in()
@@ -267,8 +364,7 @@ class VoiceLoop:
                 if self.player is not None:
                     self.player.close()
                 devices.refresh()
-                capture = MicCapture(self._on_block, device=audio.input_device, block_ms=audio.block_ms)
-                capture.on_error = self._on_capture_error
+                capture = self._new_capture()
                 try:
                     capture.start()
                 except Exception as exc:  # NotAvailable with its reason; anything else is logged the same way

@@ -57,7 +57,7 @@ class LlmResponder:
     def messages(self, turn: Turn) -> Messages:
         """System prompt, the speaker's remembered turns, then the question."""
         return [{"role": "system", "content": self.system_prompt(turn.speaker)},
-                *self.memory.history(turn.speaker),
+                *self.memory.history(turn.memory_key),
                 {"role": "user", "content": turn.text.strip()}]
 
     def __call__(self, turn: Turn, context: Context) -> Response:
@@ -68,11 +68,11 @@ class LlmResponder:
             self._report(self.unavailable)
             return Response([self.unavailable.apology], source="llm")
         question = turn.text.strip()
-        fresh = not self.memory.history(turn.speaker)
+        fresh = not self.memory.history(turn.memory_key)
         key = (backend.label, turn.speaker, clean(question))
         cached = self.cache.get(key) if fresh else None
         if cached is not None:
-            self.memory.remember(turn.speaker, question, cached)
+            self.memory.remember(turn.memory_key, question, cached)
             return Response(split_sentences(cached), source="llm-cache")
         cancel = context.cancel or threading.Event()
         chunks = self._sentences(backend, self.messages(turn), turn, key if fresh else None, cancel)
@@ -119,7 +119,7 @@ class LlmResponder:
                 if not (cancel.is_set() or abandoned.is_set()):
                     emit(splitter.flush())
                     answer = " ".join(said)
-                    self.memory.remember(turn.speaker, turn.text.strip(), answer)
+                    self.memory.remember(turn.memory_key, turn.text.strip(), answer)
                     if cache_key is not None:
                         self.cache.put(cache_key, answer)
                 out.put(("end", None))

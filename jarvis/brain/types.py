@@ -9,10 +9,18 @@ SPEAK, STOP, REPEAT = "speak", "stop", "repeat"
 
 @dataclass(frozen=True)
 class Turn:
-    """One user utterance: the transcript and who said it (``"unknown"`` if not recognised)."""
+    """One user utterance: the transcript and who said it (``"unknown"`` if not recognised).
+
+    ``conversation`` keys the LLM's memory; empty means the speaker's name. Unrecognised voices get a key of
+    their own voice (see ``jarvis.speakers.voices``), so two strangers never share a conversation."""
     text: str
     speaker: str = "unknown"
     speaker_score: float = 0.0
+    conversation: str = ""
+
+    @property
+    def memory_key(self) -> str:
+        return self.conversation or self.speaker
 
 
 @dataclass

@@ -17,7 +17,9 @@ import numpy as np
 from jarvis import events
 from jarvis.config import ListenSettings
 from jarvis.errors import NotAvailable
+from jarvis.listen import wake
 from jarvis.listen.stt import resolve_model
+from jarvis.listen.vocabulary import whisper_prompt
 from jarvis.listen.transcript import strip_wake_word
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,9 @@ class Listener:
         self._recorder = None
         self._closed = threading.Event()
         self._t_speech_end = 0.0
+        self._without_wake_word = ""  # "follow_up" / "push_to_talk" while a window without the wake word is open
+        self.wake_detector: wake.WakeDetector | None = None
+        self._external_wake: wake.ExternalWake | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def load(self) -> None:
@@ -67,8 +72,8 @@ class Listener:
             self._recorder = AudioToTextRecorder(
                 model=resolve_model(s.stt_model), device=s.stt_device, compute_type=s.stt_compute_type,
                 language=s.language, beam_size=s.beam_size,
-                # Priming Whisper with the wake word stops tiny models from hearing it as other words.
-                initial_prompt=f"{wake_word.capitalize()},", use_microphone=False, spinner=False,
+                # Priming Whisper with the wake word and the skills' words (jarvis.listen.vocabulary).
+                initial_prompt=whisper_prompt(wake_word), use_microphone=False, spinner=False,
                 wakeword_backend="pvporcupine", wake_words=wake_word,
                 wake_words_sensitivity=float(s.wake_sensitivity), wake_word_timeout=s.wake_word_timeout,
                 silero_sensitivity=s.silero_sensitivity, post_speech_silence_duration=s.post_speech_silence,
@@ -77,9 +82,12 @@ class Listener:
                 early_transcription_on_silence=s.early_transcription,
                 min_length_of_recording=s.min_recording, pre_recording_buffer_duration=s.pre_recording_buffer,
                 faster_whisper_vad_filter=False, no_log_file=True, level=logging.WARNING,
-                on_wakeword_detected=self._on_wake, on_recording_start=self._on_speech_start,
+                on_recording_start=self._on_speech_start,
                 on_recording_stop=self._on_speech_end, on_turn_detection_start=self._on_silence,
+                on_wakeword_timeout=self._on_wake_timeout,
             )
+            self._external_wake = wake.install(self._recorder)
+            self.wake_detector = wake.WakeDetector(wake_word, float(s.wake_sensitivity), self._on_wake)
         except Exception as exc:
             raise NotAvailable("stt_failed", f"Could not start speech recognition ({exc}). "
                                              "Run: jarvis doctor") from exc
@@ -95,13 +103,26 @@ class Listener:
         recorder, self._recorder = self._recorder, None
         if recorder is not None:
             recorder.shutdown()
+        detector, self.wake_detector = self.wake_detector, None
+        if detector is not None:
+            detector.close()
 
     # -- audio in / utterances out -----------------------------------------------------------
-    def feed(self, block: np.ndarray) -> None:
-        """Feed int16 mono 16 kHz audio (any block size)."""
+    def feed(self, block: np.ndarray, wake_word: bool = True) -> None:
+        """Feed int16 mono 16 kHz audio (any block size); ``wake_word=False`` when the wake-word detector gets
+        its own stream (``hear_wake_stream``)."""
         recorder = self._recorder
         if recorder is not None:
             recorder.feed_audio(np.ascontiguousarray(block, dtype=np.int16).tobytes(), 16000)
+        detector = self.wake_detector
+        if wake_word and detector is not None:
+            detector.feed(block)
+
+    def hear_wake_stream(self, wake_stream: np.ndarray, clean: np.ndarray, raw: np.ndarray, far_active: bool) -> None:
+        """The echo canceller's wake-word stream, with its cleaned output and the raw microphone (float32)."""
+        detector = self.wake_detector
+        if detector is not None:
+            detector.feed(wake_stream, clean, raw, far_active)
 
     def next_utterance(self) -> Utterance | None:
         """Block until a wake-word command has been transcribed; None when closed or empty."""
@@ -119,9 +140,29 @@ class Listener:
 
     def wakeup(self) -> None:
         """Start listening for a command now, as if the wake word was heard (push-to-talk)."""
+        self.listen_without_wake_word(self.settings.wake_word_timeout, "push_to_talk")
+
+    def listen_without_wake_word(self, seconds: float, why: str = "follow_up") -> None:
+        """For ``seconds``, any speech is taken as a command (follow-ups, push-to-talk); then the wake word is
+        needed again and a ``listening`` event says so.
+
+        RealtimeSTT's wake-word activation delay is exactly that window: voice activity starts a recording
+        until ``seconds`` after ``listen_start``, then ``on_wakeword_timeout`` fires. The window is closed
+        (delay back to 0) as soon as a recording starts, so later commands need the wake word again.
+        """
         recorder = self._recorder
+        if recorder is None or seconds <= 0:
+            return
+        self._without_wake_word = why
+        recorder.wake_word_activation_delay = float(seconds)
+        recorder.wakeup()
+
+    def close_window(self) -> None:
+        """Need the wake word again now (a reply started while a follow-up window was open)."""
+        recorder = self._recorder
+        self._without_wake_word = ""
         if recorder is not None:
-            recorder.wakeup()
+            recorder.wake_word_activation_delay = 0.0
 
     def interrupt(self) -> None:
         """Make a blocked ``next_utterance`` return (used at shutdown)."""
@@ -132,12 +173,28 @@ class Listener:
 
     # -- RealtimeSTT callbacks (its threads; keep them quick) --------------------------------
     def _on_wake(self) -> None:
+        """The detector heard the wake word (capture thread): barge in now, then RealtimeSTT takes the command."""
         self.bus.emit(events.Wake())
         if self.on_wake is not None:
             self.on_wake()
+        recorder = self._recorder
+        # Already recording (a follow-up or push-to-talk window took the speech): the command is being heard.
+        if self._external_wake is not None and recorder is not None and not recorder.is_recording:
+            self._external_wake.trigger()
 
     def _on_speech_start(self) -> None:
+        if self._without_wake_word:
+            self.close_window()
         self.bus.emit(events.SpeechStart())
+
+    def _on_wake_timeout(self) -> None:
+        """No command came: after a wake word (RealtimeSTT's wake_word_timeout) or in a window without it."""
+        why, self._without_wake_word = self._without_wake_word, ""
+        recorder = self._recorder
+        if recorder is not None:
+            recorder.wake_word_activation_delay = 0.0
+        reason = {"follow_up": "follow_up_timeout", "push_to_talk": "wake_timeout"}.get(why, "wake_timeout")
+        self.bus.emit(events.Listening(reason=reason))
 
     def _on_silence(self) -> None:
         self.bus.emit(events.VadSilence())

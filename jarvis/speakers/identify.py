@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -19,6 +19,7 @@ class Match:
     name: str           # an enrolled name, or "unknown" below the threshold / nobody enrolled
     score: float        # cosine similarity with the closest centroid (0.0 when nobody is enrolled)
     nearest: str = ""   # closest enrolled name even when ``name`` is "unknown" (for logs)
+    embedding: np.ndarray | None = field(default=None, compare=False, repr=False)  # the utterance's voice print
 
     @property
     def known(self) -> bool:
@@ -50,22 +51,26 @@ class Identifier:
         self._threshold = value
 
     def identify(self, samples: np.ndarray) -> Match:
-        """Match float32 mono 16 kHz audio; ``BadInput("no_speech")`` if it holds no speech."""
+        """Match float32 mono 16 kHz audio; ``BadInput("no_speech")`` if it holds no speech and someone is
+        enrolled. The match carries the embedding even when nobody is (unknown voices are told apart by it)."""
         if not self._centroids()[0]:
-            return Match(UNKNOWN, 0.0)
+            try:
+                return self.identify_embedding(self.encoder.embed(samples))
+            except BadInput:
+                return Match(UNKNOWN, 0.0)
         return self.identify_embedding(self.encoder.embed(samples))
 
     def identify_embedding(self, emb: np.ndarray) -> Match:
         names, matrix = self._centroids()
-        if not names:
-            return Match(UNKNOWN, 0.0)
         vec = np.asarray(emb, dtype=np.float32).reshape(-1)
         vec = vec / (np.linalg.norm(vec) or 1.0)
+        if not names:
+            return Match(UNKNOWN, 0.0, embedding=vec)
         scores = matrix @ vec
         best = int(np.argmax(scores))
         score = float(scores[best])
         name = names[best] if score >= self._threshold else UNKNOWN
-        return Match(name, score, names[best])
+        return Match(name, score, names[best], embedding=vec)
 
     def _centroids(self) -> tuple[list[str], np.ndarray]:
         """Cached centroids, re-read only when the store's files changed."""
