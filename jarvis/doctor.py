@@ -14,12 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
 import jarvis
 from jarvis import paths
 
 # Distribution names (as pip knows them), in the order shown.
 DISTRIBUTIONS = ("torch", "transformers", "faster-whisper", "ctranslate2", "realtimestt", "resemblyzer",
-                 "piper-tts", "onnxruntime", "sounddevice", "numpy", "llama-cpp-python", "openai")
+                 "piper-tts", "onnxruntime", "sounddevice", "numpy", "llama-cpp-python", "openai", "livekit")
 FAIL_KEYRING = "no usable OS keyring; cloud API keys cannot be stored"
 
 
@@ -213,6 +215,26 @@ def _llm() -> dict[str, Any]:
     return _found(path, f"{path} is missing")
 
 
+def _echo_canceller() -> dict[str, Any]:
+    """WebRTC echo cancellation (livekit): loads and cleans one block, unless audio.echo_cancellation is off."""
+    from jarvis import config
+    from jarvis.audio.echo import EchoCanceller
+    from jarvis.errors import JarvisError
+
+    audio = config.load().audio
+    if not audio.echo_cancellation:
+        return {"found": True, "path": "off (audio.echo_cancellation): on open speakers Jarvis may hear itself",
+                "reason": None}
+    try:
+        canceller = EchoCanceller(noise_suppression=audio.noise_suppression)
+        canceller.process(np.zeros(480, np.float32), 1.0)
+    except JarvisError as exc:
+        return _found(None, exc.message)
+    if canceller.state != "on":
+        return _found(None, "echo cancellation failed on a test block; Jarvis listens without it")
+    return {"found": True, "path": f"livekit {_version('livekit')} (WebRTC AEC3)", "reason": None}
+
+
 MODEL_CHECKS: dict[str, Callable[[], dict[str, Any]]] = {
     "faster-whisper tiny.en": _whisper,
     "silero-vad": _silero,
@@ -222,6 +244,7 @@ MODEL_CHECKS: dict[str, Callable[[], dict[str, Any]]] = {
     "libespeak-ng": _espeak,
     "CSM voice (tts.csm.model)": _csm,
     "LLM (brain.local_model)": _llm,
+    "echo cancellation": _echo_canceller,
 }
 
 

