@@ -7,7 +7,7 @@ from PySide6.QtGui import QColor, QIcon, QPainter, QPainterPath, QPen, QPixmap
 from jarvis import paths
 
 COLOURS = {
-    "loading": "#8a8f98", "listening": "#2e9d5b", "hearing": "#2f7de1", "thinking": "#8e5bd6",
+    "loading": "#8a8f98", "listening": "#2e9d5b", "follow_up": "#2f9dc1", "hearing": "#2f7de1", "thinking": "#8e5bd6",
     "speaking": "#159e9e", "muted": "#5a5f66", "degraded": "#d9961a", "error": "#d64545",
 }
 
@@ -42,7 +42,7 @@ def _pixmap(state: str, size: int) -> QPixmap:
         p.setBrush(colour(state))
         p.drawRect(QRectF(50.5 * s, 45 * s, 3 * s, 9 * s))
         p.drawEllipse(QRectF(50.5 * s, 55.5 * s, 3 * s, 3 * s))
-    elif state in ("hearing", "speaking"):                  # sound waves
+    elif state in ("hearing", "speaking", "follow_up"):     # sound waves
         p.setPen(QPen(QColor("white"), 3 * s, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
         for r in (8, 14):
             p.drawArc(QRectF((46 - r) * s, (32 - r) * s, 2 * r * s, 2 * r * s), -40 * 16, 80 * 16)

@@ -1,22 +1,24 @@
 """What the tray shows: one state from the event stream (no Qt here, so it is easy to test).
 
-States: loading, listening (for the wake word), hearing (a command), thinking, speaking, muted,
-degraded (a TTS engine or the LLM is down; Jarvis still works) and error (something needs the user).
+States: loading, listening (for the wake word), following up (listening for a follow-up without the wake
+word, after a reply), hearing (a command), thinking, speaking, muted, degraded (a TTS engine, the LLM or echo
+cancellation is down; Jarvis still works) and error (something needs the user).
 """
 from __future__ import annotations
 
 from jarvis import events
 
-STATES = ("loading", "listening", "hearing", "thinking", "speaking", "muted", "degraded", "error")
+STATES = ("loading", "listening", "follow_up", "hearing", "thinking", "speaking", "muted", "degraded", "error")
 
 DESCRIPTIONS = {
     "loading": "Loading models…",
     "listening": "Listening for \"Jarvis\"",
+    "follow_up": "Listening for a follow-up (no need to say \"Jarvis\")",
     "hearing": "Hearing you…",
     "thinking": "Thinking…",
     "speaking": "Speaking",
     "muted": "Microphone muted",
-    "degraded": "Listening (a voice engine or the language model is down)",
+    "degraded": "Listening (something is down)",
     "error": "Needs attention",
 }
 
@@ -28,12 +30,13 @@ class TrayState:
         self.degraded: dict[str, str] = {}  # engine (or "llm") -> reason, until it works again
         self.error = ""
         self.error_code = ""
+        self.echo = ("", "")           # the echo canceller's last (state, message)
 
     @property
     def state(self) -> str:
         if self.activity == "error":
             return "error"
-        if self.muted and self.activity in ("listening", "hearing"):
+        if self.muted and self.activity in ("listening", "follow_up", "hearing"):
             return "muted"
         if self.activity == "listening" and self.degraded:
             return "degraded"
@@ -49,8 +52,17 @@ class TrayState:
             self.activity = "thinking"
         elif kind == "playback_start":
             self.activity = "speaking"
-        elif kind == "playback_end" or (kind == "reply" and not getattr(event, "text", "")):
-            self.activity = "listening"
+        elif kind in ("playback_end", "listening", "ignored") or (kind == "reply" and not getattr(event, "text", "")):
+            self.activity = "listening" if self.activity != "error" else self.activity
+        elif kind == "follow_up":
+            self.activity = "follow_up" if self.activity != "error" else self.activity
+        elif kind == "echo":
+            self.echo = (event.state, event.message)
+            # Switched off by the user is a choice, not a fault; unavailable or without a reference is degraded.
+            if event.state in ("unavailable", "no_reference"):
+                self.degraded["echo"] = event.message
+            else:
+                self.degraded.pop("echo", None)
         elif kind == "tts_first_chunk":
             self.degraded.pop(getattr(event, "engine", ""), None)
         elif kind == "llm_first_token":

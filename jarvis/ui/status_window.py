@@ -276,6 +276,7 @@ class StatusWindow(QWidget):
             self._on_gpu(controller.last_gpu)
         if controller.tray_state.error:
             self._show_error(controller.tray_state.error)
+        self._show_echo(*controller.tray_state.echo)
         self._refresh_latency()
 
         controller.state_changed.connect(self._on_state)
@@ -315,6 +316,9 @@ class StatusWindow(QWidget):
         self.voice_label.setWordWrap(True)
         self.voice_label.setTextFormat(Qt.TextFormat.RichText)
         text.addWidget(self.voice_label)
+        self.echo_label = QLabel()
+        self.echo_label.setWordWrap(True)
+        text.addWidget(self.echo_label)
         layout.addLayout(text, 1)
         return header
 
@@ -488,6 +492,8 @@ class StatusWindow(QWidget):
             self._refresh_voice()
         elif kind == "error":
             self._show_error(event.message, event.code)
+        elif kind == "echo":
+            self._show_echo(event.state, event.message)
         elif kind == "ready":
             self.clear_error()
             for part, state in list(self.progress_states.items()):
@@ -495,6 +501,17 @@ class StatusWindow(QWidget):
                     self._on_progress(part, "ready")
         if kind in TURN_EVENTS:
             self._refresh_latency()
+
+    def _show_echo(self, state: str, message: str) -> None:
+        """One line under the voice: echo cancellation on, off (a choice) or down (why, in the warning colour)."""
+        self.echo_label.setVisible(bool(state))
+        if state == "on":
+            self.echo_label.setText("Echo cancellation: on")
+            self.echo_label.setStyleSheet("")
+        elif state:
+            self.echo_label.setText(message or f"Echo cancellation: {state}")
+            colour = COLOURS["muted"] if state == "off" else COLOURS["degraded"]
+            self.echo_label.setStyleSheet(f"color: {colour};")
 
     def _reset_turn_texts(self, placeholder: str | None) -> None:
         self.transcript_label.setText(placeholder or "Listening\u2026")

@@ -237,6 +237,25 @@ def test_voice_engine_and_fallback_notice(controller, window, qtbot):
     assert window.voice_text == "Voice: none available (csm is down: gone; piper is down: gone; system is down: gone)"
 
 
+def test_echo_cancellation_state_and_follow_up(controller, window, qtbot):
+    controller.bus.emit(events.Ready())
+    controller.bus.emit(events.Echo(state="on", message="Echo cancellation is on."))
+    qtbot.waitUntil(lambda: window.echo_label.text() == "Echo cancellation: on")
+    assert window.echo_label.isVisible()
+    line = "Echo cancellation failed (apm crashed); Jarvis listens without it."
+    controller.bus.emit(events.Echo(state="unavailable", message=line))
+    qtbot.waitUntil(lambda: window.echo_label.text() == line)
+    assert window.state_label.text() == DESCRIPTIONS["degraded"]
+    controller.bus.emit(events.FollowUp(seconds=5.0))
+    qtbot.waitUntil(lambda: window.state_label.text() == DESCRIPTIONS["follow_up"])
+    controller.bus.emit(events.Listening(reason="follow_up_timeout"))
+    qtbot.waitUntil(lambda: window.state_label.text() == DESCRIPTIONS["degraded"])
+    # a window opened later shows the state it missed
+    later = StatusWindow(controller)
+    qtbot.addWidget(later)
+    assert later.echo_label.text() == line
+
+
 def test_errors_show_a_notice(controller, window, qtbot):
     controller.bus.emit(events.Error(code="turn_failed", message="That turn failed (RuntimeError: boom)."))
     qtbot.waitUntil(lambda: window.error_banner.isVisible())

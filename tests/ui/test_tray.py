@@ -11,7 +11,8 @@ from jarvis import events
 from jarvis.config import Settings
 from jarvis.ui.state import DESCRIPTIONS, STATES, TrayState
 from jarvis.ui.tray import Tray
-from tests.ui.conftest import SCREENSHOTS, save_screenshot
+from tests.desktop import screenshot_path
+from tests.ui.conftest import save_screenshot
 
 
 
@@ -44,6 +45,31 @@ def test_state_machine_follows_a_turn():
     s.muted = True
     assert s.state == "muted"
     assert set(DESCRIPTIONS) == set(STATES)
+
+
+def test_follow_ups_ignored_turns_and_wake_timeouts_return_to_listening():
+    s = TrayState()
+    s.on_event(events.Ready())
+    seq = [(events.PlaybackEnd(interrupted=False), "listening"), (events.FollowUp(seconds=5.0), "follow_up"),
+           (events.SpeechStart(), "hearing"), (events.Ignored(text="Thank you.", reason="hallucination"), "listening"),
+           (events.FollowUp(seconds=5.0), "follow_up"), (events.Listening(reason="follow_up_timeout"), "listening"),
+           (events.Wake(), "hearing"), (events.Listening(reason="wake_timeout"), "listening"),
+           (events.Wake(), "hearing"), (events.Ignored(text="Jarvis.", reason="empty"), "listening")]
+    for event, expected in seq:
+        assert s.on_event(event) == expected, event
+    s.on_event(events.FollowUp(seconds=5.0))
+    s.muted = True
+    assert s.state == "muted"
+
+
+def test_echo_cancellation_down_is_degraded_but_switched_off_is_not():
+    s = TrayState()
+    s.on_event(events.Ready())
+    assert s.on_event(events.Echo(state="off", message="Echo cancellation is off")) == "listening"
+    assert s.on_event(events.Echo(state="unavailable", message="livekit is missing")) == "degraded"
+    assert s.degraded["echo"] == "livekit is missing" and s.echo == ("unavailable", "livekit is missing")
+    assert s.on_event(events.Echo(state="on", message="")) == "listening"
+    assert s.on_event(events.Echo(state="no_reference", message="no playback reference")) == "degraded"
 
 
 def test_a_failed_language_model_degrades_until_it_answers_again():
@@ -122,5 +148,5 @@ def test_menu_screenshot(controller, tray, qtbot, qapp, desktop, tmp_path):
     save_screenshot(tray.menu, "tray-menu")
     whole = desktop.screenshot(tmp_path / "screen.png")   # the icon in the tray with its menu open
     subprocess.run(["convert", str(whole), "-crop", "360x240+920+0", "+repage",
-                    str(SCREENSHOTS / "tray.png")], check=True)
+                    str(screenshot_path("tray"))], check=True)
     tray.menu.hide()

@@ -1,9 +1,9 @@
-"""Audio tab: microphone and speaker, wake-word sensitivity, end-of-speech timing."""
+"""Audio tab: microphone and speaker, echo cancellation, wake-word sensitivity, end-of-speech timing, follow-ups."""
 from __future__ import annotations
 
 import logging
 
-from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox, QVBoxLayout, QWidget
 
 from jarvis.config import Settings
 from jarvis.errors import JarvisError
@@ -52,6 +52,13 @@ class AudioTab(QWidget):
         device_form = QFormLayout(devices)
         device_form.addRow("Microphone:", self.input_device)
         device_form.addRow("Speaker:", self.output_device)
+        self.echo_cancellation = QCheckBox("Echo cancellation")
+        self.echo_cancellation.setToolTip("Removes Jarvis's own voice from the microphone, so you can interrupt it "
+                                          "on open speakers. Switch off only with headphones.")
+        self.noise_suppression = QCheckBox("Noise suppression")
+        self.noise_suppression.setToolTip("Quiets steady background noise (fans, hum); can dull quiet speech")
+        device_form.addRow("", self.echo_cancellation)
+        device_form.addRow("", self.noise_suppression)
 
         self.wake_sensitivity = spin(0.0, 1.0, 0.05)
         self.wake_sensitivity.setToolTip("Higher wakes more easily, but also on words that only sound like it")
@@ -61,18 +68,22 @@ class AudioTab(QWidget):
         self.post_speech_silence.setToolTip("Silence that ends a command")
         self.min_recording = spin(0.0, 5.0, 0.1, suffix=" s")
         self.min_recording.setToolTip("Shorter sounds are ignored")
+        self.follow_up = spin(0.0, 30.0, 0.5, suffix=" s")
+        self.follow_up.setToolTip("After a reply, a question asked within this time needs no \"Jarvis\" (0 = off)")
         listening = QGroupBox("Listening")
         form = QFormLayout(listening)
         form.addRow("Wake-word sensitivity:", self.wake_sensitivity)
         form.addRow("Speech detection sensitivity:", self.silero_sensitivity)
         form.addRow("End of speech after:", self.post_speech_silence)
         form.addRow("Shortest command:", self.min_recording)
+        form.addRow("Listen for a follow-up:", self.follow_up)
         align_forms(device_form, form)
 
         layout = QVBoxLayout(self)
         layout.addWidget(devices)
         layout.addWidget(listening)
-        layout.addWidget(hint("Changes on this tab restart the listener when you press OK or Apply."))
+        layout.addWidget(hint("Changes on this tab (except the follow-up time) restart the listener when you press "
+                              "OK or Apply."))
         layout.addStretch(1)
 
     def load(self, settings: Settings) -> None:
@@ -83,6 +94,9 @@ class AudioTab(QWidget):
         self.silero_sensitivity.setValue(listen.silero_sensitivity)
         self.post_speech_silence.setValue(listen.post_speech_silence)
         self.min_recording.setValue(listen.min_recording)
+        self.follow_up.setValue(listen.follow_up_s)
+        self.echo_cancellation.setChecked(settings.audio.echo_cancellation)
+        self.noise_suppression.setChecked(settings.audio.noise_suppression)
 
     def apply_to(self, settings: Settings) -> None:
         settings.audio.input_device = combo_value(self.input_device)
@@ -92,3 +106,6 @@ class AudioTab(QWidget):
         listen.silero_sensitivity = round(self.silero_sensitivity.value(), 2)
         listen.post_speech_silence = round(self.post_speech_silence.value(), 2)
         listen.min_recording = round(self.min_recording.value(), 2)
+        listen.follow_up_s = round(self.follow_up.value(), 2)
+        settings.audio.echo_cancellation = self.echo_cancellation.isChecked()
+        settings.audio.noise_suppression = self.noise_suppression.isChecked()
