@@ -5,10 +5,12 @@ tray. ``screenshot(path)`` grabs the whole screen with ImageMagick's ``import``.
 """
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -122,3 +124,15 @@ class Desktop:
                 proc.wait(5)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+_SCRATCH = Path(tempfile.mkdtemp(prefix="jarvis-screenshots-"))
+atexit.register(shutil.rmtree, _SCRATCH, True)
+
+
+def screenshot_path(name: str) -> Path:
+    """Where a test's screenshot NAME.png goes: a temporary folder, or the folder named by ``JARVIS_SCREENSHOTS``
+    (``JARVIS_SCREENSHOTS=docs/screenshots scripts/test.sh tests/ui tests/installer`` renews the README's)."""
+    folder = Path(os.environ.get("JARVIS_SCREENSHOTS") or _SCRATCH)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{name}.png"

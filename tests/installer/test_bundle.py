@@ -14,13 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.desktop import Desktop
+from tests.desktop import Desktop, screenshot_path
 from tests.keyring_server import PrivateKeyring
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "docs" / "screenshots"
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +133,7 @@ def test_the_frozen_tray_app_docks_its_icon_and_reaches_listening(bundle, tmp_pa
                    **keyring_bus.client_env)
     try:
         desktop.run_tray_app([str(app / "jarvis")], env, home / "logs" / "jarvis.log",
-                             screenshot=SCREENSHOTS / "frozen-tray.png")
+                             screenshot=screenshot_path("frozen-tray"))
     finally:
         keyring_bus.stop()
         desktop.stop()

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.desktop import Desktop
+from tests.desktop import Desktop, screenshot_path
 
 ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "docs" / "screenshots"
 
 
 @pytest.fixture(scope="session")
@@ -79,8 +78,7 @@ def controller(qapp):
 
 
 def save_screenshot(widget, name: str) -> Path:
-    """A widget's own pixels (``QWidget.grab``) saved under docs/screenshots/NAME.png."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
+    """A widget's own pixels (``QWidget.grab``) saved as NAME.png (see ``tests.desktop.screenshot_path``)."""
+    path = screenshot_path(name)
     assert widget.grab().save(str(path)), path
     return path
