@@ -9,7 +9,8 @@ import time
 import pytest
 
 from jarvis.bench.virtual_audio import VirtualAudio
-from tests.e2e.test_voice_loop import ALICE, ROOT, EventStream
+from tests.e2e.listening import ROOT, EventStream
+from tests.e2e.test_voice_loop import ALICE
 from tests.speech import concat_wavs, espeak_wav
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]

@@ -10,55 +10,19 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.e2e.listening import ROOT, jarvis_listen
 from tests.speech import concat_wavs, espeak_wav
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
 ALICE, BOB = "en-us+f3", "en-us+m3"   # voices resemblyzer tells apart; Porcupine always hears f3
 CAROL = "en-us+f5"                     # Porcupine hears f5 too (not m1-m7): the second voice that can wake Jarvis
-
-
-class EventStream:
-    """Reads `jarvis listen --events jsonl` stdout on a thread; every line must be a JSON event."""
-
-    def __init__(self, proc: subprocess.Popen):
-        self.proc, self.events, self.bad_lines = proc, [], []
-        self._cond = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError:
-                self.bad_lines.append(line)
-                continue
-            with self._cond:
-                self.events.append(event)
-                self._cond.notify_all()
-
-    def wait_for(self, type_: str, after: int = 0, timeout: float = 60) -> dict:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                for event in self.events[after:]:
-                    if event["type"] == type_:
-                        return event
-                if event_error := next((e for e in self.events[after:] if e["type"] == "error"), None):
-                    raise AssertionError(f"jarvis reported an error: {event_error}")
-                left = deadline - time.monotonic()
-                if left <= 0 or self.proc.poll() is not None:
-                    raise AssertionError(f"no {type_!r} event within {timeout} s; got {self.events[after:]}; "
-                                         f"exit code {self.proc.poll()}")
-                self._cond.wait(min(left, 0.5))
 
 
 def _to_16k(samples: np.ndarray, rate: int) -> np.ndarray:
@@ -217,22 +181,11 @@ def listening(virtual_audio, speech, tmp_path_factory):
     for name in ("alice", "bob", "carol"):
         enrolled = _jarvis("enroll", name, *map(str, speech[name]), env=env)
         assert enrolled.returncode == 0, enrolled.stderr
-    log = home / "stderr.log"
-    proc = subprocess.Popen([sys.executable, "-m", "jarvis", "listen", "--input-device", "jarvis_mic",
-                             "--output-device", "jarvis_speaker", "--events", "jsonl"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=open(log, "w"), text=True)
-    stream = EventStream(proc)
-    stream.log = log
-    try:
-        stream.wait_for("ready", timeout=240)
+    with jarvis_listen(env, home / "stderr.log") as stream:
         yield stream
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
-def _turn(stream: EventStream, virtual_audio, wav: Path, tmp_path: Path, name: str, mic=False):
+def _turn(stream, virtual_audio, wav: Path, tmp_path: Path, name: str, mic=False):
     """Play one spoken command; return (events of the turn, speaker recording, mic recording)."""
     mark = len(stream.events)
     mic_rec = virtual_audio.record_mic(tmp_path / f"{name}.mic.wav") if mic else None
