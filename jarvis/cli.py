@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     from jarvis.bench import room as bench_room
     bench_room.add_arguments(bench.add_parser("room", help="open speakers, noise, barge-ins and follow-ups through "
                                                            "the voice loop on virtual devices"))
+    from jarvis.bench import aec as bench_aec
+    bench_aec.add_arguments(bench.add_parser("aec", help="echo cancellers compared: ERLE, double talk, wake word, "
+                                                         "Whisper, CPU"))
     from jarvis.bench import false_wakes as bench_false_wakes
     bench_false_wakes.add_arguments(bench.add_parser("false-wakes", help="the wake word on an hour or more of "
                                                                          "speech without it, and the voices it "
@@ -268,7 +271,7 @@ def cmd_say(args, settings) -> int:
 
 # -- bench --------------------------------------------------------------------------------------
 def cmd_bench(args, settings) -> int:
-    if args.bench in ("brain", "pipeline", "components", "idle", "room", "false-wakes"):
+    if args.bench in ("brain", "pipeline", "components", "idle", "room", "false-wakes", "aec"):
         import importlib
         return importlib.import_module(f"jarvis.bench.{args.bench.replace('-', '_')}").main(args, settings)
     from jarvis.bench import tts
