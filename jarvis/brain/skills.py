@@ -1,8 +1,10 @@
 """Offline skills: time, date, who am I, system status, stop, repeat, and the honest fallback.
 
-Matching is on the cleaned transcript (see :func:`clean`) and is deliberately narrow: a skill
-answers only the question it can answer truthfully; anything near it goes to the fallback
-(later the LLM). Choices worth knowing:
+Each skill lists example phrases (templates); the cleaned transcript (:func:`clean`, with and without a
+polite wrapper such as "can you tell me") matches a skill when it is one of them up to a misheard word:
+"what is the gate today" is the date, "what's the thyme" the time (the rules, and why rapidfuzz:
+:mod:`jarvis.brain.intents`). Matching stays narrow: a skill answers only the question it can answer
+truthfully; anything near it goes to the fallback (the LLM). Choices worth knowing:
 
 - "what time is it" matches; "what time does the store close", "what time is it in Tokyo" and
   "what time is the meeting" do not (the local clock is not the answer to those).
@@ -10,15 +12,19 @@ answers only the question it can answer truthfully; anything near it goes to the
 - A short command starting with "stop" or "cancel" (at most four words: "stop the music",
   "cancel that") is a stop; "cancel my dentist appointment on Friday" is not.
 - "how's the gpu" is a status question; "what is a gpu" is not.
+
+:func:`match_skill` gives the skill and its score (0..1) for benchmarks and logs.
 """
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Protocol
+from typing import Callable, Iterable, Protocol
 
+from jarvis.brain.intents import MATCH_FLOOR, Phrasebook
 from jarvis.brain.types import REPEAT, STOP, Response, Turn
 
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -36,9 +42,9 @@ _ADDRESS = r"(?:(?:hey|hi|ok|okay|yo) )?jarvis"
 _LEAD = re.compile(rf"^(?:(?:{_ADDRESS}|um|uh|so|and|okay|ok|well|hey|please|sorry) )+")
 _TAIL = re.compile(rf"(?: (?:{_ADDRESS}|please|thanks|thank you|for me|right now|now))+$")
 # Polite wrappers: "can you tell me", "could you please", "do you know", "i want to know".
-_ASK = (r"(?:(?:can|could|would|will) you (?:please )?)?"
-        r"(?:(?:tell|give|show) me |let me know |do you know |(?:i want|i'd like) to know |"
-        r"have you got |got )?")
+_ASK = re.compile(r"^(?:(?:can|could|would|will) you (?:please )?)?"
+                  r"(?:(?:tell|give|show) me |let me know |(?:do )?you know |(?:i want|i'd like) to know |"
+                  r"have you got |got )?")
 
 
 def clean(text: str) -> str:
@@ -52,9 +58,9 @@ def clean(text: str) -> str:
     return text.strip()
 
 
-def _phrases(*patterns: str) -> re.Pattern[str]:
-    """One regex that must match the whole cleaned text, after an optional polite wrapper."""
-    return re.compile(rf"{_ASK}(?:{'|'.join(patterns)})")
+@functools.cache
+def _phrasebook(examples: tuple[str, ...]) -> Phrasebook:
+    return Phrasebook(examples)
 
 
 @dataclass(frozen=True)
@@ -75,12 +81,23 @@ class Skill(Protocol):
 
 
 class PhraseSkill:
-    """A skill recognised by whole-utterance phrases (on the cleaned text)."""
+    """A skill recognised by whole-utterance example phrases (templates: ``(a|b)`` one of, ``[a]`` optional),
+    matched tolerantly on the cleaned text with and without a polite wrapper."""
     name = "phrase"
-    phrases: re.Pattern[str]
+    examples: tuple[str, ...] = ()
+
+    @property
+    def phrasebook(self) -> Phrasebook:
+        """The expanded examples (built once per list of examples)."""
+        return _phrasebook(self.examples)
+
+    def score(self, text: str) -> float:
+        """How sure it is that ``text`` (a raw transcript) asks for this skill, 0..1."""
+        said = clean(text)
+        return max(self.phrasebook.best(variant).score for variant in {said, _ASK.sub("", said, count=1)})
 
     def match(self, turn: Turn) -> bool:
-        return self.phrases.fullmatch(clean(turn.text)) is not None
+        return self.score(turn.text) >= MATCH_FLOOR
 
     def reply(self, text: str) -> Response:
         return Response([text], source=self.name)
@@ -100,11 +117,11 @@ def say_date(now: datetime) -> str:
 
 class TimeSkill(PhraseSkill):
     name = "time"
-    phrases = _phrases(
-        r"what is the (?:current )?time",
-        r"what time is it",
-        r"what time it is",
-        r"(?:the )?(?:current )?time",
+    examples = (
+        "what is the [current] time",
+        "what time is it",
+        "what time it is",
+        "[the] [current] time",
     )
 
     def respond(self, turn: Turn, context: Context) -> Response:
@@ -113,12 +130,12 @@ class TimeSkill(PhraseSkill):
 
 class DateSkill(PhraseSkill):
     name = "date"
-    phrases = _phrases(
-        r"what (?:day|date) is (?:it|today)(?: today)?",
-        r"(?:what|which) day (?:of the week )?is it(?: today)?",
-        r"what is (?:the date|today's date|the day|today)(?: today)?",
-        r"(?:the |today's )?date",
-        r"what day it is(?: today)?",
+    examples = (
+        "what (day|date) is (it|today) [today]",
+        "(what|which) day [of the week] is it [today]",
+        "what is (the date|today's date|the day|today) [today]",
+        "[the|today's] date",
+        "what day it is [today]",
     )
 
     def respond(self, turn: Turn, context: Context) -> Response:
@@ -130,15 +147,15 @@ UNKNOWN_SPEAKER = "I don't recognise your voice. You can enroll it with: jarvis 
 
 class WhoAmISkill(PhraseSkill):
     name = "whoami"
-    phrases = _phrases(
-        r"who am i",
-        r"who i am",
-        r"who is (?:this|speaking|talking)",
-        r"tell who i am",
-        r"what is my name",
-        r"(?:do you )?know my name",
-        r"(?:do|can) you recognise (?:me|my voice)",
-        r"whose voice is this",
+    examples = (
+        "who am i",
+        "who i am",
+        "who is (this|speaking|talking)",
+        "tell who i am",
+        "what is my name",
+        "[do you] know my name",
+        "[do you|can you] recognise (me|my voice)",
+        "whose voice is this",
     )
 
     def respond(self, turn: Turn, context: Context) -> Response:
@@ -183,16 +200,15 @@ def say_status(figures: dict) -> str:
 
 class SystemStatusSkill(PhraseSkill):
     name = "status"
-    _thing = r"(?:the |my |your )?(?:system|computer|machine|gpu|graphics card|cpu|processor|memory)"
-    phrases = _phrases(
-        r"(?:system|gpu|cpu|memory|ram) (?:status|report|usage|load|check)",
-        r"status(?: report)?",
-        r"system check",
-        rf"how is {_thing}(?: doing| holding up| looking)?",
-        rf"(?:check|show) {_thing}(?: status| usage)?",
-        r"how much (?:memory|ram|gpu memory|vram) (?:is (?:used|free|left)|are you using|is in use)",
-        r"what is the (?:system|cpu|gpu|memory) (?:status|load|usage)",
-        r"how are you running",
+    _thing = "[the|my|your] (system|computer|machine|gpu|graphics card|cpu|processor|memory)"
+    examples = (
+        "(system|gpu|cpu|memory|ram) (status|report|usage|load|check)",
+        "status [report]",
+        f"how is {_thing} [doing|holding up|looking]",
+        f"(check|show) {_thing} [status|usage]",
+        "how much (memory|ram|gpu memory|vram) (is used|is free|is left|are you using|is in use)",
+        "what is the (system|cpu|gpu|memory) (status|load|usage)",
+        "how are you running",
     )
 
     def __init__(self, probe: Callable[[], dict] = system_figures):
@@ -203,13 +219,25 @@ class SystemStatusSkill(PhraseSkill):
 
 
 class StopSkill(PhraseSkill):
-    """Cancel speech and any work in progress; says nothing."""
+    """Cancel speech and any work in progress; says nothing.
+
+    Besides its examples, any short command that starts with "stop" or "cancel" is a stop (at most four
+    words: "stop the music"), so a sentence that merely contains "stop" is not.
+    """
     name = "stop"
-    phrases = re.compile(
-        r"(?:(?:no|ok|okay|oh) )?(?:(?:can|could|would|will) you (?:please )?)?"
-        r"(?:(?:stop|cancel)(?: \w+){0,3}"
-        r"|never mind(?: \w+)?|be quiet|quiet|shut up|hush|silence|enough|that is enough"
-        r"|forget it|forget about it|that will do)")
+    examples = (
+        "(stop|cancel) [it|that|this|now|talking|speaking]",
+        "never mind", "be quiet", "quiet", "shut up", "hush", "silence", "enough", "that is enough",
+        "forget [about] it", "that will do",
+    )
+    _short_command = re.compile(r"(?:stop|cancel)(?: \w+){0,3}|never mind(?: \w+)?")
+    _lead = re.compile(r"^(?:(?:no|ok|okay|oh) )?(?:(?:can|could|would|will) you (?:please )?)?")
+
+    def score(self, text: str) -> float:
+        said = self._lead.sub("", clean(text), count=1)
+        if self._short_command.fullmatch(said):
+            return 1.0
+        return self.phrasebook.best(said).score
 
     def respond(self, turn: Turn, context: Context) -> Response:
         return Response([], action=STOP, source=self.name)
@@ -221,10 +249,11 @@ NOTHING_TO_REPEAT = "I haven't said anything yet."
 class RepeatSkill(PhraseSkill):
     """Say the last reply again (action "repeat"), or say there is none."""
     name = "repeat"
-    phrases = _phrases(
-        r"repeat(?: that| it| yourself| the last (?:thing|answer|reply)| what you said)?(?: again)?",
-        r"say (?:that|it) again",
-        r"(?:come again|pardon|pardon me|what did you say|what was that|what|huh|once more|one more time)",
+    examples = (
+        "repeat [that|it|yourself|the last thing|the last answer|the last reply|what you said] [again]",
+        "say (that|it) again",
+        "come again", "pardon [me]", "what did you say", "what was that", "what", "huh", "once more",
+        "one more time",
     )
 
     def respond(self, turn: Turn, context: Context) -> Response:
@@ -247,3 +276,17 @@ def honest_fallback(turn: Turn, context: Context) -> Response:
 def default_skills() -> list[Skill]:
     """In priority order: stop first, so "stop" always wins."""
     return [StopSkill(), RepeatSkill(), WhoAmISkill(), TimeSkill(), DateSkill(), SystemStatusSkill()]
+
+
+def match_skill(text: str, skills: Iterable[Skill] | None = None) -> tuple[Skill | None, float]:
+    """The first skill (in priority order) that ``text`` asks for, and its score (0..1); as the brain
+    chooses for a whole transcript. With no match: ``(None, best score seen)``, below ``MATCH_FLOOR``.
+    A skill without a ``score`` method counts 1.0 when it matches, else 0."""
+    best = 0.0
+    for skill in default_skills() if skills is None else skills:
+        scorer = getattr(skill, "score", None)
+        score = scorer(text) if scorer else float(skill.match(Turn(text)))
+        if score >= MATCH_FLOOR:
+            return skill, score
+        best = max(best, score)
+    return None, best

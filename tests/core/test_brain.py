@@ -199,3 +199,21 @@ def test_a_misheard_wake_word_sentence_before_the_command_is_skipped():
     assert brain.respond(Turn("You're a bitch. What time is it?")).text == "It's 2:45 PM."
     assert brain.respond(Turn("You are missing. Who am I?", speaker="alice")).text.startswith("You're alice")
     assert brain.respond(Turn("The weather is nice. Tell me a joke.")).source != "time"
+
+
+@pytest.mark.parametrize("heard, source, reply", [
+    ("Jarvis. What is the gate today?", "date", "Today is Sunday, November 22."),   # tiny.en on espeak-ng's "date"
+    ("What's the thyme?", "time", "It's 2:45 PM."),
+    ("what is the dime", "time", "It's 2:45 PM."),
+])
+def test_a_misheard_word_still_reaches_the_skill(heard, source, reply):
+    response = ask(brain_at(), heard)
+    assert (response.source, response.text) == (source, reply)
+
+
+@pytest.mark.parametrize("text", [
+    "What is your name?", "Who are you?", "What is the weather today?", "Who is sleeping?",
+    "What day was it?", "I want you to stop talking about the weather",
+])
+def test_questions_close_to_a_skill_phrase_still_reach_the_fallback(text):
+    assert ask(brain_at(), text).source == "fallback"

@@ -1,0 +1,120 @@
+"""Tolerant skill matching (jarvis.brain.intents + skills): misheard commands still reach their skill,
+ordinary questions still reach the LLM."""
+from __future__ import annotations
+
+import pytest
+
+from jarvis.brain.intents import MATCH_FLOOR, Phrasebook, expand, similarity
+from jarvis.brain.skills import PhraseSkill, default_skills, match_skill
+from jarvis.listen.transcript import is_hallucination
+
+
+def skill_of(text: str) -> str | None:
+    skill, _ = match_skill(text)
+    return skill.name if skill else None
+
+
+def test_templates_expand_alternatives_and_optional_words():
+    assert expand("what is [the] (time|date)") == ["what is date", "what is the date", "what is the time",
+                                                     "what is time"]
+    assert expand("status [report]") == ["status", "status report"]
+    assert expand("[my|your] name") == ["my name", "name", "your name"]
+
+
+@pytest.mark.parametrize("heard, skill", [
+    ("what is the gate today", "date"),          # Whisper tiny.en on espeak-ng's "date"
+    ("What's the thyme?", "time"),
+    ("what time is it", "time"),
+    ("Jarvis. What is the date today?", "date"),
+    ("what is the dime", "time"),
+    ("what is today's gate", "date"),
+    ("forgot about it", "stop"),
+    ("What day on the week is it?", "date"),
+    ("Tell me my time.", "time"),
+    ("CPU lord", "status"),
+    ("You know who I am.", "whoami"),
+])
+def test_misheard_commands_reach_their_skill(heard, skill):
+    assert skill_of(heard) == skill
+
+
+@pytest.mark.parametrize("question", [
+    "what time is it in Tokyo", "what time does the store close", "what time is the meeting",
+    "what day is Christmas", "what's the date of the meeting", "cancel my dentist appointment on Friday",
+    "what is a gpu", "how do I stop smoking", "can you hear me", "tell me a joke",
+    "what is your name", "who are you", "who is sleeping", "what is the weather today", "what day was it",
+    "why is the sky blue", "what is the capital of France", "how is the weather", "whatever", "who is that",
+    "what is the game",
+])
+def test_ordinary_questions_match_no_skill(question):
+    skill, score = match_skill(question)
+    assert skill is None, (skill.name, score)
+    assert score < MATCH_FLOOR
+
+
+def test_the_score_is_one_for_an_exact_phrase_and_lower_for_a_misheard_one():
+    assert match_skill("what time is it")[1] == 1.0
+    skill, score = match_skill("what is the gate today")
+    assert skill.name == "date" and MATCH_FLOOR <= score < 1.0
+
+
+@pytest.mark.parametrize("heard, phrase", [
+    ("what is your name", "what is my name"),    # short words must be exact, unless both are function words
+    ("what time is it in tokyo", "what time is it"),   # an extra word is another question
+    ("tame", "time"),                            # one-word phrases must be exact
+    ("what is the game", "what is my name"),     # two misheard words in four
+    ("what is the gaze toady", "what is the date today"),  # two misheard words in five
+    ("what is the wait", "what is the date"),    # not similar enough
+])
+def test_similarity_rejects(heard, phrase):
+    assert similarity(heard, phrase) == 0.0
+
+
+def test_similarity_accepts_one_close_word():
+    assert similarity("what is the gate today", "what is the date today") == pytest.approx(0.95)
+    assert similarity("what is the thyme", "what is the time") == pytest.approx(0.917, abs=0.001)
+    assert similarity("what day on the week is it", "what day of the week is it") == pytest.approx(13 / 14)
+    assert similarity("my time", "the time") == MATCH_FLOOR
+
+
+def test_a_long_sentence_with_stop_in_it_is_not_a_stop():
+    assert skill_of("stop the music") == "stop"
+    assert skill_of("please stop talking") == "stop"
+    assert skill_of("I want you to stop talking about the weather and tell me a joke") is None
+    assert skill_of("the bus stop is closed today") is None
+
+
+def test_stop_comes_first():
+    assert [s.name for s in default_skills()][0] == "stop"
+    assert skill_of("stop") == "stop"
+
+
+def test_every_example_phrase_matches_its_own_skill_and_no_other():
+    for skill in default_skills():
+        assert isinstance(skill, PhraseSkill)
+        for phrase in skill.phrasebook.phrases:
+            assert skill_of(phrase) == skill.name, phrase
+
+
+def test_no_example_phrase_is_taken_for_a_whisper_hallucination():
+    for skill in default_skills():
+        for phrase in skill.phrasebook.phrases:
+            assert not is_hallucination(phrase), phrase
+
+
+def test_a_skill_without_a_score_counts_when_it_matches():
+    class Hello:
+        name = "hello"
+
+        def match(self, turn):
+            return turn.text == "hello"
+
+    assert match_skill("hello", [Hello()])[1] == 1.0
+    assert match_skill("bye", [Hello()]) == (None, 0.0)
+
+
+def test_phrasebook_best_names_the_phrase():
+    book = Phrasebook(["what is the (time|date)"])
+    best = book.best("what is the gate")
+    assert (best.phrase, best.matched) == ("what is the date", True)
+    assert book.best("hello there").phrase == ""
