@@ -13,8 +13,8 @@ listens and speaks; here the room is added:
 Turns, per condition:
 
 - commands: "Jarvis, <skill command>" -> intent right = the reply is that skill's answer;
-- barge-in chains: "Jarvis, tell me a long story about dragons"; 1-2 s into the answer, "Jarvis, what time is
-  it" -> success = ``playback_end(interrupted=True)`` within 150 ms of the end of the voiced wake word and the
+- barge-in chains: "Jarvis, tell me a long story about dragons"; 0.6-1.2 s into the answer, "Jarvis, what time
+  is it" -> success = ``playback_end(interrupted=True)`` within 150 ms of the end of the voiced wake word and the
   time answered; then a follow-up without the wake word ("what is the date today") -> answered.
 
 Counted over the whole run: wake misses (a wake-word clip with no ``wake``), false wakes (a ``wake`` outside
@@ -228,6 +228,19 @@ class Room:
                     return found
                 self.log.cond.wait(min(0.1, max(0.0, deadline - time.monotonic())))
 
+    def quiet(self, timeout: float = 90.0) -> None:
+        """Wait until Jarvis is not talking (an answer nobody cut off may still be playing), then settle."""
+        mark = len(self.log.events)
+
+        def talking(evs: list) -> bool:
+            return sum(e.type == "playback_start" for e in evs) > sum(e.type == "playback_end" for e in evs)
+
+        with self.log.cond:
+            everything = list(self.log.events)
+        if talking(everything):
+            self.wait(lambda evs: _first(evs, "playback_end"), mark, timeout)
+            self.settle(mark)
+
     def settle(self, after: int) -> None:
         """Wait until Jarvis is back to needing the wake word: a follow-up window that opened has closed."""
         if self.wait(lambda evs: _first(evs, "follow_up"), after, 0.6):
@@ -294,11 +307,12 @@ def intent_of(reply: str | None, llm: bool) -> str | None:
 def _answer(evs: list) -> dict:
     """The reply to the first transcript in ``evs`` and when it was heard."""
     after = _since(evs, "transcript")
-    reply = _first(after, "reply")
+    reply, llm = _first(after, "reply"), _first(after, "llm_first_token") is not None
     start = _first(after, "playback_start")
+    # An LLM's reply event comes once it has been spoken: its first token says who answers before that.
+    intent = intent_of(reply.text, llm) if reply is not None else ("llm" if llm else None)
     return {"transcript": getattr(_first(evs, "transcript"), "text", None), "reply": getattr(reply, "text", None),
-            "intent": intent_of(getattr(reply, "text", None), _first(after, "llm_first_token") is not None),
-            "playback_start": getattr(start, "t", None)}
+            "intent": intent, "playback_start": getattr(start, "t", None)}
 
 
 def _timeline(room: Room, p: Played, evs: list) -> list:
@@ -325,6 +339,7 @@ def _v2v_ms(room: Room, p: Played, answer: dict) -> float | None:
 
 
 def command_turn(room: Room, clip: Clip) -> dict:
+    room.quiet()
     mark = len(room.log.events)
     p = room.play(clip)
     await_turn(room, mark, 25)
@@ -339,6 +354,7 @@ def command_turn(room: Room, clip: Clip) -> dict:
 def barge_in_chain(room: Room, story: Clip, barge: Clip, follow: Clip, delay_s: float) -> dict:
     """Story -> "Jarvis, what time is it" over it -> a follow-up without the wake word."""
     out: dict[str, Any] = {"kind": "barge_in", "voice": story.voice, "delay_s": round(delay_s, 2)}
+    room.quiet()
     mark = len(room.log.events)
     p1 = room.play(story)
     started = room.wait(lambda evs: _first(_since(evs, "transcript"), "playback_start"), mark, 40)
@@ -369,8 +385,9 @@ def barge_in_chain(room: Room, story: Clip, barge: Clip, follow: Clip, delay_s: 
         "voice_to_voice_ms": _v2v_ms(room, p, answer),
         "story_events": _timeline(room, p1, room.log.events[mark:mark2]), "events": _timeline(room, p, evs)})
     out["success"] = bool(out["cut"] and out["cut_ms"] is not None and out["cut_ms"] <= CUT_MS and out["right"])
-    ended = _first(room.log.events[mark:], "playback_end", lambda e: not e.interrupted and e.t < (
-        wake.t if wake is not None else time.monotonic()))
+    # Did the story end by itself before the wake word (heard, or as played when it was missed)?
+    said_at = wake.t if wake is not None else (wake_end if wake_end is not None else p.t_start + barge.wake_end_s)
+    ended = _first(room.log.events[mark:], "playback_end", lambda e: not e.interrupted and e.t < said_at)
     out["outcome"] = next(why for bad, why in (
         (out["story_intent"] != "llm", f"the story question was not answered by the LLM "
                                        f"(heard as {story_answer['transcript']!r})"),
@@ -379,6 +396,9 @@ def barge_in_chain(room: Room, story: Clip, barge: Clip, follow: Clip, delay_s: 
         (out["cut_ms"] is None, "cut off (the clip was not found in the microphone stream to time it)"),
         ((out["cut_ms"] or 0) > CUT_MS, "cut off later than 150 ms"), (not out["right"], "the time was not answered"),
         (True, "ok")) if bad)
+    if not out["cut"]:  # the story goes on: no reply to follow up on
+        room.quiet()
+        return out
     # the follow-up, without the wake word, while the follow-up window is open
     time.sleep(0.5)
     mark3 = len(room.log.events)
@@ -406,11 +426,13 @@ def log_findings(room: Room, t_from: float, t_to: float) -> dict:
     replies = [(e.t, e.text) for e in room.log.events if e.type == "reply" and e.text]
     self_heard, phantom = [], []
     for e in (e for e in evs if e.type == "transcript"):
-        words = e.text.split()
-        said = [text for t, text in replies if e.t - 30 <= t <= e.t]
-        if len(words) >= 3 and any(fuzz.partial_ratio(e.text.lower(), s.lower()) >= 80 for s in said):
+        text = e.text.lower()
+        own = max([fuzz.partial_ratio(text, said.lower()) for t, said in replies if e.t - 30 <= t <= e.t] or [0])
+        spoken = [p for p in played if p.t_start <= e.t <= p.t_end + 8]   # the clips that could have said it
+        person = max([fuzz.partial_ratio(text, p.clip.text.lower()) for p in spoken] or [0])
+        if len(text.split()) >= 3 and own >= 80 and own > person:   # closer to Jarvis's words than to the clip's
             self_heard.append(e.text)
-        elif not any(p.t_start <= e.t <= p.t_end + 8 for p in played):
+        elif not spoken:
             phantom.append(e.text)
     ignored: dict[str, int] = {}
     for e in evs:
@@ -476,7 +498,7 @@ def bench(settings, echoes=ECHOES, snrs=SNRS, commands: int = 4, barge_ins: int 
     order = [voices[i] for i in rng.permutation(len(voices))]
     conditions = _conditions(echoes, snrs)
     script = build_script(work, order, conditions, commands, barge_ins, progress)
-    delays = rng.uniform(1.0, 2.0, size=len(conditions) * max(barge_ins, 1))
+    delays = rng.uniform(0.6, 1.2, size=len(conditions) * max(barge_ins, 1))  # into the answer: it may be short
     result_conditions, echo_paths = [], {}
     with VirtualAudio() as audio:
         audio.apply()

@@ -22,20 +22,25 @@ def summarise(result: dict) -> dict:
     def figures(conds: list[dict]) -> dict:
         turns = [t for c in conds for t in c["turns"]]
         chains = [t for t in turns if t["kind"] == "barge_in"]
+        # a barge-in can be tried only while Jarvis is still telling the story
+        valid = [t for t in chains if t.get("story_intent") == "llm" and "woke" in t
+                 and t.get("outcome") != "the answer had ended before the wake word"]
         follows = [t["follow_up"] for t in chains if "follow_up" in t]
         asked = [t for t in turns if "expected" in t] + follows  # every turn with a skill to hit
         answered = [t for t in asked if t.get("reply")]
-        wake_clips = len([t for t in turns if t["kind"] == "command"]) + 2 * len(chains)
+        wake_clips = len([t for t in turns if t["kind"] == "command"]) + len(chains) + len([t for t in chains
+                                                                                          if "woke" in t])
         woke = sum(t.get("woke", False) for t in turns) + sum(t.get("story_woke", False) for t in chains)
         v2v = [t["voice_to_voice_ms"] / 1000 for t in asked if t.get("voice_to_voice_ms") is not None]
         return {
-            "barge_ins": len(chains), "barge_in_success": sum(t.get("success", False) for t in chains),
-            "barge_in_success_pct": _pct(sum(t.get("success", False) for t in chains), len(chains)),
-            "barge_in_cut_ms": stats([t["cut_ms"] / 1000 for t in chains if t.get("cut_ms") is not None]),
+            "barge_ins": len(chains), "barge_ins_valid": len(valid),
+            "barge_in_success": sum(t.get("success", False) for t in valid),
+            "barge_in_success_pct": _pct(sum(t.get("success", False) for t in valid), len(valid)),
+            "barge_in_cut_ms": stats([t["cut_ms"] / 1000 for t in valid if t.get("cut_ms") is not None]),
             # without the 150 ms bound: cut off at all, and the time answered
-            "barge_in_cut_and_answered": sum(bool(t.get("cut") and t.get("right")) for t in chains),
-            "barge_in_wake_ms": stats([t["wake_ms"] / 1000 for t in chains if t.get("wake_ms") is not None]),
-            "barge_in_wake_to_cut_ms": stats([t["wake_to_cut_ms"] / 1000 for t in chains
+            "barge_in_cut_and_answered": sum(bool(t.get("cut") and t.get("right")) for t in valid),
+            "barge_in_wake_ms": stats([t["wake_ms"] / 1000 for t in valid if t.get("wake_ms") is not None]),
+            "barge_in_wake_to_cut_ms": stats([t["wake_to_cut_ms"] / 1000 for t in valid
                                               if t.get("wake_to_cut_ms") is not None]),
             "follow_ups": len(follows), "follow_ups_answered": sum(f["answered"] for f in follows),
             "follow_ups_answered_pct": _pct(sum(f["answered"] for f in follows), len(follows)),
@@ -94,7 +99,7 @@ def format_text(result: dict) -> str:
            f"{'self':>5} {'v2v P50':>8}"
     lines.append(head)
     for label, f in {**s["by_condition"], **s["by_echo"], **s["by_snr"], "overall": s["overall"]}.items():
-        lines.append(f"{label:34} {_frac(f['barge_in_success'], f['barge_ins']):>9} "
+        lines.append(f"{label:34} {_frac(f['barge_in_success'], f['barge_ins_valid']):>9} "
                      f"{_frac(f['follow_ups_answered'], f['follow_ups']):>10} "
                      f"{_frac(f['intent_right'], f['intent_answered']):>8} "
                      f"{_frac(f['wake_misses'], f['wake_clips']):>10} {f['false_wakes']:>6} "
@@ -123,7 +128,7 @@ def plot(result: dict, path: str) -> None:
     ax = axes[0][0]
     ax.bar(x - 0.27, [s["by_echo"][k]["barge_in_success_pct"] or 0 for k in labels], 0.27,
            label="barge-in: cut <= 150 ms + time answered")
-    ax.bar(x, [_pct(s["by_echo"][k]["barge_in_cut_and_answered"], s["by_echo"][k]["barge_ins"]) or 0
+    ax.bar(x, [_pct(s["by_echo"][k]["barge_in_cut_and_answered"], s["by_echo"][k]["barge_ins_valid"]) or 0
                for k in labels], 0.27, label="barge-in: cut at all + time answered")
     ax.bar(x + 0.27, [s["by_echo"][k]["follow_ups_answered_pct"] or 0 for k in labels], 0.27,
            label="follow-ups answered")

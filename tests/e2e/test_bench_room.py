@@ -24,16 +24,22 @@ def test_bench_room_quick_writes_consistent_json_and_a_chart(tmp_path):
     turns = data["conditions"][0]["turns"]
     assert [t["kind"] for t in turns] == ["command", "barge_in"]
     chain = turns[1]
-    assert {"cut", "cut_ms", "success", "outcome", "follow_up", "story_woke", "story_intent", "woke"} <= set(chain)
-    assert {"answered", "right", "transcript", "reply"} <= set(chain["follow_up"])
+    assert {"outcome", "story_woke", "story_intent"} <= set(chain)
+    if "woke" in chain:
+        assert {"cut", "cut_ms", "success"} <= set(chain)
+    if chain.get("cut"):  # a follow-up is asked once the barge-in's answer was given
+        assert {"answered", "right", "transcript", "reply"} <= set(chain["follow_up"])
     for kind in ("overall", "by_echo", "by_snr", "by_condition"):
         assert data["summary"][kind], kind
     o = data["summary"]["overall"]
-    assert o["barge_ins"] == 1 and o["follow_ups"] == 1 and o["intent_turns"] == 3  # command, barge-in, follow-up
-    assert o["wake_clips"] == 3 and 0 <= o["wake_misses"] <= 3                       # command, story, barge-in
-    assert 0 <= o["barge_in_success"] <= o["barge_ins"] and 0 <= o["follow_ups_answered"] <= o["follow_ups"]
+    barged = "woke" in chain  # the barge-in clip is played once the story is being answered
+    assert o["barge_ins"] == 1 and o["follow_ups"] == int("follow_up" in chain)
+    assert o["intent_turns"] == 1 + barged + o["follow_ups"]                 # command, barge-in, follow-up
+    assert o["wake_clips"] == 2 + barged and 0 <= o["wake_misses"] <= o["wake_clips"]  # command, story, barge-in
+    assert 0 <= o["barge_in_success"] <= o["barge_ins_valid"] <= o["barge_ins"]
+    assert 0 <= o["follow_ups_answered"] <= o["follow_ups"]
     assert o["intent_right"] <= o["intent_answered"] <= o["intent_turns"]
-    assert o["barge_in_success"] == int(bool(chain["success"]))
+    assert o["barge_in_success"] <= int(bool(chain.get("success")))
     assert o["self_transcripts"] == data["conditions"][0]["self_transcripts"]
     assert data["summary"]["by_echo"]["echo -18 dB"] == o and data["summary"]["by_snr"]["20 dB SNR"] == o
     assert set(data["targets"]) >= {"barge_in_echo -18 dB", "follow_ups_echo -18 dB", "intent_accuracy_20 dB SNR"}
