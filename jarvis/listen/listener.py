@@ -48,6 +48,7 @@ class Listener:
         self._without_wake_word = ""  # "follow_up" / "push_to_talk" while a window without the wake word is open
         self.wake_detector: wake.WakeDetector | None = None
         self._external_wake: wake.ExternalWake | None = None
+        self._pause: _CommandPause | None = None  # a recording held open for the command after the wake word
 
     # -- lifecycle ---------------------------------------------------------------------------
     def load(self) -> None:
@@ -114,6 +115,9 @@ class Listener:
         recorder = self._recorder
         if recorder is not None:
             recorder.feed_audio(np.ascontiguousarray(block, dtype=np.int16).tobytes(), 16000)
+            pause = self._pause
+            if pause is not None and pause.over(recorder):
+                self._end_pause()
         detector = self.wake_detector
         if wake_word and detector is not None:
             detector.feed(block)
@@ -178,9 +182,19 @@ class Listener:
         if self.on_wake is not None:
             self.on_wake()
         recorder = self._recorder
-        # Already recording (a follow-up or push-to-talk window took the speech): the command is being heard.
-        if self._external_wake is not None and recorder is not None and not recorder.is_recording:
+        if recorder is None:
+            return
+        if recorder.is_recording:
+            # A follow-up or push-to-talk window took the speech, wake word and all: the command may come after
+            # a pause ("Jarvis. ... What time is it?"), so the recording must not end in that pause.
+            self._pause = _CommandPause(recorder, self.settings.wake_word_timeout)
+        elif self._external_wake is not None:
             self._external_wake.trigger()
+
+    def _end_pause(self) -> None:
+        recorder, self._pause = self._recorder, None
+        if recorder is not None:
+            recorder.post_speech_silence_duration = self.settings.post_speech_silence
 
     def _on_speech_start(self) -> None:
         if self._without_wake_word:
@@ -200,9 +214,34 @@ class Listener:
         self.bus.emit(events.VadSilence())
 
     def _on_speech_end(self) -> None:
+        if self._pause is not None:
+            self._end_pause()
         self._t_speech_end = events.now()
         self.bus.emit(events.SpeechEnd(t=self._t_speech_end))
         frames = getattr(self._recorder, "last_frames", None) if self.on_recorded is not None else None
         if frames:
             audio = np.frombuffer(b"".join(frames), dtype=np.int16).astype(np.float32) / 32768.0
             self.on_recorded(audio)
+
+
+class _CommandPause:
+    """After the wake word inside a recording, wait for the command as RealtimeSTT waits after a wake word heard
+    between recordings: the recording ends only after ``wait_s`` of silence, until speech resumes; from then on the
+    usual end-of-speech silence applies again (``over``).
+
+    RealtimeSTT marks the start of each silence in ``speech_end_silence_start`` (0 while voice is active), so a
+    new value after the pause began means the speaker went on.
+    """
+
+    def __init__(self, recorder, wait_s: float):
+        self.silence_start = recorder.speech_end_silence_start  # 0: the wake word is still sounding
+        recorder.post_speech_silence_duration = max(recorder.post_speech_silence_duration, float(wait_s))
+
+    def over(self, recorder) -> bool:
+        if not recorder.is_recording:
+            return True
+        now = recorder.speech_end_silence_start
+        if not self.silence_start:
+            self.silence_start = now   # the pause after the wake word begins
+            return False
+        return now != self.silence_start

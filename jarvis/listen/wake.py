@@ -132,8 +132,11 @@ class WakeDetector:
 
 class ExternalWake:
     """What RealtimeSTT calls as its Porcupine: it reports a wake word that ``WakeDetector`` heard (``trigger``),
-    once, within ``EXPIRY_S``; RealtimeSTT then takes the command as after its own detection."""
-    EXPIRY_S = 1.0
+    once, within ``EXPIRY_S``; RealtimeSTT then takes the command as after its own detection.
+
+    RealtimeSTT asks only while it waits for a command, not while the last one is transcribed and answered; a wake
+    word heard then (right after a command, or late under load) must still count when it asks next."""
+    EXPIRY_S = 3.0
 
     def __init__(self, frame_length: int = 512, sample_rate: int = 16000):
         self.frame_length, self.sample_rate = frame_length, sample_rate

@@ -58,8 +58,12 @@ def test_spoken_command_shows_up_in_the_status_window(qapp, desktop, virtual_aud
         assert "time" in shown.lower() and "alice" in shown.lower(), shown   # transcript and who spoke
         assert "It's" in shown, shown                                        # the reply
         assert " ms" in shown, shown                                         # per-stage latency
-        assert app.tray.state == "listening"
+        # After the reply Jarvis listens for a follow-up without the wake word, then for its name again.
+        assert app.tray.state == "follow_up", app.tray.state
         save_screenshot(app.status, "status-window-live")
+        wait_ms = int((settings.listen.follow_up_s + 10) * 1000)
+        qtbot.waitUntil(lambda: app.tray.state == "listening", timeout=wait_ms)
+        assert "follow_up" in seen and seen[-1] == "listening", seen[-5:]
 
         # Settings with the pipeline running: a listening change is saved and restarts the listener.
         app.open_settings()

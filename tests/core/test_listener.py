@@ -1,0 +1,89 @@
+"""The listener (real RealtimeSTT, Silero VAD, Porcupine and tiny.en) fed espeak-ng speech at the pace of a microphone.
+
+RealtimeSTT times silences with the wall clock, so the audio is fed in real time, as the capture thread does.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+import soundfile
+
+from jarvis import events
+from jarvis.config import ListenSettings
+from jarvis.listen.listener import Listener
+from tests.speech import espeak_wav
+
+BLOCK = 512  # 32 ms, as the capture thread feeds it
+
+
+def _pcm(path) -> np.ndarray:
+    samples, _ = soundfile.read(str(path), dtype="int16")
+    return samples
+
+
+def _silence(seconds: float) -> np.ndarray:
+    return np.zeros(int(seconds * 16000), np.int16)
+
+
+@pytest.fixture(scope="module")
+def listener():
+    bus = events.EventBus()
+    listener = Listener(ListenSettings(wake_word_timeout=4.0), bus)
+    listener.load()
+    listener.bus_events = []
+    bus.subscribe(listener.bus_events.append)
+    yield listener
+    listener.close()
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("listener")
+    return {"wake": _pcm(espeak_wav("Jarvis.", folder / "wake.wav")),
+            "command": _pcm(espeak_wav("What time is it?", folder / "command.wav"))}
+
+
+def _feed_in_real_time(listener: Listener, audio: np.ndarray) -> float:
+    """Feed ``audio`` block by block at its own pace; returns when (events.now()) the voiced part ended."""
+    start = time.monotonic()
+    for i in range(0, len(audio), BLOCK):
+        listener.feed(audio[i:i + BLOCK])
+        delay = start + (i + BLOCK) / 16000 - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+    return events.now()
+
+
+def _utterance_of(listener: Listener, audio: np.ndarray, tail_s: float):
+    ended = {}
+    feeder = threading.Thread(target=lambda: ended.setdefault("t", _feed_in_real_time(listener, audio)))
+    voiced_end = len(audio) / 16000 - tail_s
+    feeder.start()
+    t0 = events.now()
+    utterance = listener.next_utterance()
+    feeder.join()
+    return utterance, utterance.t_speech_end - (t0 + voiced_end)
+
+
+def test_follow_up_that_starts_with_the_wake_word_and_a_pause_keeps_the_command(listener, speech):
+    # In a follow-up window any speech starts a recording. "Jarvis." and then a second's pause used to end that
+    # recording: the command after it was lost and "Jarvis." alone was ignored as empty.
+    listener.listen_without_wake_word(5.0, "follow_up")
+    audio = np.concatenate((_silence(0.3), speech["wake"], _silence(1.0), speech["command"], _silence(2.5)))
+    utterance, end_delay = _utterance_of(listener, audio, tail_s=2.5)
+    assert "time" in utterance.text.lower(), utterance
+    assert any(e.type == "wake" for e in listener.bus_events)
+    # Once the command was spoken the usual end-of-speech silence applied again, not the wait for a command.
+    assert end_delay < listener.settings.wake_word_timeout - 1.0, end_delay
+    assert listener._recorder.post_speech_silence_duration == listener.settings.post_speech_silence
+
+
+def test_follow_up_without_the_wake_word_ends_on_the_usual_silence(listener, speech):
+    listener.listen_without_wake_word(5.0, "follow_up")
+    audio = np.concatenate((_silence(0.3), speech["command"], _silence(2.5)))
+    utterance, end_delay = _utterance_of(listener, audio, tail_s=2.5)
+    assert "time" in utterance.text.lower(), utterance
+    assert end_delay < listener.settings.wake_word_timeout - 1.0, end_delay
