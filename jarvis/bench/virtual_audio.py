@@ -184,7 +184,7 @@ class VirtualAudio:
                     "output_ladspaport_map='Left output,Right output'", "channels=2"))
                 sink = ROOM_SINK
             modules.append(self._load_module("module-loopback", f"source={SPEAKER}.monitor", f"sink={sink}",
-                                             f"latency_msec={int(latency_ms)}", "source_dont_move=true",
+                                             f"latency_msec={int(latency_ms)}", "adjust_time=0", "source_dont_move=true",
                                              "sink_dont_move=true"))
             path = EchoPath(self, float(gain_db), int(latency_ms), sink == ROOM_SINK, modules)
             stream = path.sink_input()

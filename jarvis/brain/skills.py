@@ -131,9 +131,9 @@ class TimeSkill(PhraseSkill):
 class DateSkill(PhraseSkill):
     name = "date"
     examples = (
-        "what (day|date) is (it|today) [today]",
-        "(what|which) day [of the week] is it [today]",
-        "what is (the date|today's date|the day|today) [today]",
+        "what (day|date) is (it|today|tonight) [today|tonight]",
+        "(what|which) day [of the week] is it [today|tonight]",
+        "what is (the date|today's date|the day|today) [today|tonight]",
         "[the|today's] date",
         "what day it is [today]",
     )

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import threading
@@ -73,6 +74,10 @@ def jarvis_listen(env: dict, log: Path, ready_timeout: float = 240) -> Iterator[
         stream.wait_for("ready", timeout=ready_timeout)
         yield stream
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        if proc.poll() is None:  # stopped as a user stops it (Ctrl+C), killed only if that hangs
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
