@@ -2,8 +2,13 @@
 
 A feeder thread pulls the (possibly slow) chunk generator and queues samples; the PortAudio callback copies
 ~20 ms blocks from that queue and plays silence while the generator is behind, so the device never blocks
-``stop()``. ``stop()`` marks the playback stopped (the next callback plays nothing), aborts the stream (dropping
-what the device still holds) and returns; the generator is closed by the feeder once its current chunk is done.
+``stop()``. ``stop()`` marks the playback stopped (the next callback plays nothing) and returns; the generator
+is closed by the feeder once its current chunk is done.
+
+The stream stays open and plays silence for ``KEEP_OPEN_S`` after a reply, so the next reply goes on the same
+device clock: the echo canceller's reference (``on_output``) then runs on one unbroken timeline, and its
+alignment with the microphone, learned on one reply, holds for the next (a stream started anew is placed by
+the device's reported times, which differ by several ms from start to start).
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ log = logging.getLogger(__name__)
 BLOCK_MS = 20
 MAX_AHEAD_S = 30.0   # the feeder stops pulling the generator this far ahead of the device
 STALL_SECONDS = 2.0  # no device callback for this long = the device is gone
+KEEP_OPEN_S = 30.0   # the stream plays silence this long after a reply before it stops
 
 
 class _Playback:
@@ -80,6 +86,7 @@ class Player:
         self._lock = threading.RLock()
         self._current: _Playback | None = None
         self._last_callback = 0.0
+        self._idle_since = 0.0        # when the open stream last finished playing something
 
     @property
     def latency_s(self) -> float:
@@ -112,12 +119,16 @@ class Player:
             if self._current is not None:
                 self._stop_locked()
             stream = self._open(rate)
+            self._idle_since = time.monotonic()  # the silence in between must not end the stream under us
             self._current = pb
             threading.Thread(target=self._feed, args=(pb, chunks, rate, self.device_rate), name="jarvis-play-feed",
                              daemon=True).start()
             try:
-                self._last_callback = time.monotonic()
-                stream.start()
+                if not stream.active:   # new, or stopped itself after KEEP_OPEN_S of silence
+                    if not stream.stopped:
+                        stream.stop()
+                    self._last_callback = time.monotonic()
+                    stream.start()
             except Exception as exc:
                 pb.stopped = True
                 self._current = None
@@ -140,15 +151,8 @@ class Player:
         lost = lost or not (pb.stopped or pb.completed)
         with self._lock:
             if self._current is pb:
-                self._current = None
-                try:
-                    if pb.stopped:
-                        self._stream.abort()
-                    else:
-                        self._stream.stop()
-                except Exception as exc:
-                    log.debug("player stop: %s", exc)
-                    self._drop_stream()
+                self._current = None   # the stream goes on with silence (KEEP_OPEN_S)
+                self._idle_since = time.monotonic()
             if lost:
                 self._drop_stream()
         if lost:
@@ -173,12 +177,7 @@ class Player:
         pb = self._current
         if pb is None or pb.done.is_set():
             return
-        pb.stopped = True
-        if self._stream is not None:
-            try:
-                self._stream.abort()
-            except Exception as exc:
-                log.debug("player abort: %s", exc)
+        pb.stopped = True   # the next callback plays silence; the device plays out the block it holds
         pb.done.set()
 
     def _open(self, rate: int):
@@ -259,13 +258,11 @@ class Player:
                     pass
 
     def _callback(self, outdata, frames, time_info, status) -> None:
-        self._last_callback = time.monotonic()
+        now = self._last_callback = time.monotonic()
         pb = self._current
-        if pb is None or pb.stopped:
-            outdata.fill(0)
-            raise devices._sd().CallbackAbort
+        playing = pb is not None and not pb.stopped and not pb.done.is_set()
         mono = outdata[:, 0]
-        n = pb.read(mono)
+        n = pb.read(mono) if playing else 0
         if n < frames:
             mono[n:] = 0
         if outdata.shape[1] > 1:
@@ -275,17 +272,21 @@ class Player:
             ahead = time_info.outputBufferDacTime - time_info.currentTime if time_info.outputBufferDacTime else -1.0
             heard = time.monotonic() + (ahead if 0.0 <= ahead < 1.0 else self.latency_s)
             self.on_output(mono.copy(), self.device_rate, heard, bool(status.output_underflow))
+        if not playing:
+            if now - self._idle_since > KEEP_OPEN_S:
+                raise devices._sd().CallbackStop
+            return
         if n and not pb.started.is_set():
             pb.started.set()
         if n < frames and pb.fed.is_set() and not pb.chunks and not pb.head.size:
-            # Play silence for the device latency before stopping: PortAudio's ALSA backend cuts the
-            # last ~latency of audio on CallbackStop, and this makes play() return when the end is heard.
+            # Count the device latency of silence after the last sample, so play() returns when the end is heard.
             if pb.tail is None:
                 pb.tail = int(self._stream.latency * self.device_rate) + frames
             pb.tail -= frames - n
             if pb.tail <= 0:
                 pb.completed = True
-                raise devices._sd().CallbackStop
+                self._idle_since = now
+                pb.done.set()
 
     def _finished(self) -> None:
         pb = self._current
