@@ -1,7 +1,7 @@
 """Open speakers: Jarvis's own voice comes back into its microphone (a PulseAudio loopback from the virtual
 speaker into the virtual microphone, 30 ms, -18 dB, with a room's reverb), as on a laptop without headphones.
 
-At 0 dB (Jarvis's echo louder than the person) a voice barge-in 3 s into a reply was heard in 4 of 6 runs here
+At 0 dB (Jarvis's echo louder than the person) a voice barge-in 1.5 s into a reply was heard in 5 of 7 runs here
 (issue 12 stays open on it; ``jarvis bench room`` measures it): this test holds Jarvis to the -18 dB room.
 
 One conversation through `jarvis listen`: after a first question, a long LLM answer is cut off by a spoken
@@ -82,8 +82,8 @@ def test_open_speakers_barge_in_follow_up_and_back_to_listening(room, virtual_au
     mark = len(room.events)
     virtual_audio.play_into_mic(speech["story"])
     room.first("playback_start", mark, timeout=90)
-    # Each reply's playback is placed on the canceller's timeline anew; the wake word's canceller finds the
-    # alignment again from the first ~1.5 s of it (jarvis.audio.echo), so the person speaks up after that.
+    # After a playback underflow the wake word's canceller finds its alignment again from ~1.5 s of Jarvis's
+    # speech (jarvis.audio.echo); the person speaks up after that.
     time.sleep(3.0)
     before = dt.datetime.now()
     barge = len(room.events)
