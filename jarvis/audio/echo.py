@@ -23,7 +23,7 @@ Without libspeexdsp the wake stream is AEC3's output.
 
 Speex's filter learns the room slowly (4 dB in its first second of Jarvis's speech, 10 dB after 3 s), and
 until it has, a person under a loud echo is not heard. So while it is young (the first ``LEARN_S`` of Jarvis's
-speech, and again after the echo delay moved) it replays the last ``LEARN_S`` of (microphone, reference)
+speech, and again after its alignment moved) it replays the last ``LEARN_S`` of (microphone, reference)
 frames ``LEARN_PASSES`` more times every ``LEARN_EVERY_S``: with a person at -5 dB under the echo 1 to 3 s into
 Jarvis's first reply, "Jarvis" was heard 23 of 24 times instead of 12 (6 starts x 4 moments, a recorded room).
 
@@ -62,7 +62,7 @@ RESYNC_S = 0.06
 MIC_RESYNC_S = 0.05
 # The linear canceller gets the reference this much before the estimated echo. Unlike AEC3 it has no delay
 # estimator of its own: it must see the room at the same alignment from reply to reply, while the playback
-# timeline, anchored anew by each reply's device times, moves by up to ~10 ms.
+# timeline, anchored anew by the device's times after an underflow or a stream restart, moves by up to ~10 ms.
 LINEAR_MARGIN_S = 0.005
 LINEAR_MOVE_S = 0.02                # within a run of playback, realign only for a change this large
 LEARN_S = 3.0
