@@ -1,12 +1,13 @@
 """A private X display (Xvfb) with a system tray host (trayer): real windows and a real tray icon.
 
-Start-up: Xvfb on a free display number, then trayer docked on it; ``QSystemTrayIcon`` then reports a
+Start-up: Xvfb on a display number it picks, then trayer docked on it; ``QSystemTrayIcon`` then reports a
 tray. ``screenshot(path)`` grabs the whole screen with ImageMagick's ``import``.
 """
 from __future__ import annotations
 
 import atexit
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -20,30 +21,47 @@ class Desktop:
         for tool in ("Xvfb", "trayer", "xdotool"):
             if shutil.which(tool) is None:
                 raise FileNotFoundError(f"{tool} is not installed (scripts/setup.sh --test installs it)")
-        self.display = self._free_display()
-        self.xvfb = subprocess.Popen(["Xvfb", self.display, "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"],
+        # -displayfd: Xvfb picks a free display and writes its number once it accepts connections (a socket
+        # file can appear before the server listens, and a display number picked here could be taken meanwhile).
+        # -noreset: by default the server resets when its last client leaves; an xdotool probe leaving while
+        # trayer connects made trayer fail with "cannot open display" (3 of 100 starts on a loaded machine).
+        read_fd, write_fd = os.pipe()
+        self.xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", f"{width}x{height}x24",
+                                      "-nolisten", "tcp", "-noreset"], pass_fds=(write_fd,),
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self._wait_for(lambda: Path(f"/tmp/.X11-unix/X{self.display[1:]}").exists(), "Xvfb")
+        os.close(write_fd)
+        self.display = ":" + self._read_display(read_fd)
         self.env = dict(os.environ, DISPLAY=self.display)
+        self._trayer_log = tempfile.TemporaryFile()
         self.trayer = subprocess.Popen(["trayer", "--edge", "top", "--align", "right", "--widthtype", "pixel",
                                         "--width", "160", "--heighttype", "pixel", "--height", "32",
                                         "--transparent", "false", "--tint", "0x303030"],
-                                       env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self._wait_for(self._trayer_mapped, "trayer")
+                                       env=self.env, stdout=self._trayer_log, stderr=subprocess.STDOUT)
+        try:
+            self._wait_for(self._trayer_mapped, "trayer")
+        except RuntimeError:
+            self.stop()
+            raise
         # Qt exits the process when its X server goes away, so the display must outlive this Python
         # process: a watchdog stops Xvfb and trayer once the test process has ended.
         subprocess.Popen(["sh", "-c", f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 0.5; done; "
                                       f"kill {self.trayer.pid} {self.xvfb.pid} 2>/dev/null"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
-    @staticmethod
-    def _free_display() -> str:
-        for n in range(90, 140):
-            if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists():
-                return f":{n}"
-        raise RuntimeError("no free X display number")
+    def _read_display(self, read_fd: int, timeout: float = 30.0) -> str:
+        with os.fdopen(read_fd, "rb") as pipe:
+            ready, _, _ = select.select([pipe], [], [], timeout)
+            number = pipe.readline().strip() if ready else b""
+        if not number:
+            self.xvfb.kill()
+            raise RuntimeError(f"Xvfb did not start within {timeout:.0f} s (exit code {self.xvfb.wait()})")
+        return number.decode()
 
     def _trayer_mapped(self) -> bool:
+        if self.trayer.poll() is not None:
+            self._trayer_log.seek(0)
+            said = self._trayer_log.read().decode(errors="replace").strip()
+            raise RuntimeError(f"trayer exited with code {self.trayer.returncode} on {self.display}: {said}")
         out = subprocess.run(["xdotool", "search", "--onlyvisible", "--class", "trayer"], env=self.env,
                              capture_output=True, text=True)
         return bool(out.stdout.strip())
