@@ -169,6 +169,28 @@ def test_switched_off_in_settings_says_so():
     assert [e.state for e in seen if e.type == "echo"] == ["off"]
 
 
+def test_replies_the_canceller_never_got_as_reference_are_one_line_and_its_return_another():
+    """Playback outside Jarvis's player (another app, a device the reference is not taken from): after such a
+    reply the loop says once that it listens without echo cancellation, and says so again when it is back."""
+    from jarvis.config import Settings
+    from jarvis.pipeline import VoiceLoop
+
+    bus = events.EventBus()
+    seen = []
+    bus.subscribe(seen.append)
+    loop = VoiceLoop(Settings(), bus)
+    loop.echo = loop._start_echo_canceller()
+    for _ in range(2):  # two replies that never reached the canceller
+        loop._check_reference(loop.echo.far_end.blocks)
+    before = loop.echo.far_end.blocks
+    loop.echo.far_end.push(np.zeros(480, np.float32), 48000, 1.0)  # the next reply goes through the player
+    loop._check_reference(before)
+    said = [(e.state, e.message) for e in seen if e.type == "echo"]
+    assert [s for s, _ in said] == ["on", "no_reference", "on"], said
+    assert "\n" not in said[1][1] and "without it" in said[1][1] and "headphones" in said[1][1]
+    assert loop.echo.state == "on"
+
+
 def test_a_library_failure_while_running_passes_audio_through_and_says_so_once():
     """A fake library object: the real AEC3 cannot be made to fail on demand."""
     class Failing:
