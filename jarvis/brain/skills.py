@@ -4,7 +4,10 @@ Each skill lists example phrases (templates); the cleaned transcript (:func:`cle
 polite wrapper such as "can you tell me") matches a skill when it is one of them up to a misheard word:
 "what is the gate today" is the date, "what's the thyme" the time (the rules, and why rapidfuzz:
 :mod:`jarvis.brain.intents`). Matching stays narrow: a skill answers only the question it can answer
-truthfully; anything near it goes to the fallback (the LLM). Choices worth knowing:
+truthfully; anything near it goes to the fallback (the LLM). A voice Whisper does not know well often
+turns "Jarvis" into a word or two before the request ("Service, what time is it?"): the request after a
+short leading clause, or after one or two leading words, also counts, a little less (:func:`readings`).
+Choices worth knowing:
 
 - "what time is it" matches; "what time does the store close", "what time is it in Tokyo" and
   "what time is the meeting" do not (the local clock is not the answer to those).
@@ -47,6 +50,19 @@ _ASK = re.compile(r"^(?:(?:can|could|would|will) you (?:please )?)?"
                   r"have you got |got )?")
 
 
+# The wake word misheard: Whisper hears the command's own audio from "Jarvis" on, and a voice it does not know
+# well turns "Jarvis" into a word or two before the request ("Service, what time is it?", "And now, what is
+# the date today?", "No obvious system status."). Those readings of a transcript also count, a little less.
+_CLAUSE_BREAK = re.compile(r"[,.;:!?\u2026]+\s+")
+LEAD_CLAUSE_WEIGHT = 0.95  # the request after a leading clause of at most MAX_LEAD_WORDS words
+MAX_LEAD_WORDS = 5
+LEAD_WORDS_WEIGHT = 0.9    # the request after 1 or 2 leading words with nothing to mark them off, in a
+MIN_WORDS_TO_DROP = 4      # transcript of at least 4 words as heard ("save the date" is not "Jarvis, the date" misheard)
+# Words that start a question of their own: "what about the date" is not "the date" after a misheard "Jarvis".
+_QUESTION_WORDS = frozenset({"what", "when", "where", "who", "whose", "why", "how", "which", "is", "are", "was",
+                             "were", "do", "does", "did", "can", "could", "will", "would", "should", "not"})
+
+
 def clean(text: str) -> str:
     """Lowercase, punctuation stripped (apostrophes kept), contractions expanded, fillers and
     the wake word removed from both ends."""
@@ -56,6 +72,27 @@ def clean(text: str) -> str:
     text = " ".join(_CONTRACTIONS.get(w, w) for w in words if w)
     text = _TAIL.sub("", _LEAD.sub("", text))
     return text.strip()
+
+
+def readings(text: str) -> dict[str, float]:
+    """Cleaned readings of a raw transcript and how much each counts: the whole (1.0); the request after a
+    short leading clause ("Service, what time is it?"); the request after one or two leading words that do not
+    start a question themselves ("no obvious system status")."""
+    said = clean(text)
+    out = {said: 1.0}
+    out.setdefault(after_lead_clause(text), LEAD_CLAUSE_WEIGHT)
+    words = said.split()
+    for dropped in (1, 2) if len(text.split()) >= MIN_WORDS_TO_DROP else ():
+        if len(words) - dropped >= 2 and _QUESTION_WORDS.isdisjoint(words[:dropped]):
+            out.setdefault(" ".join(words[dropped:]), LEAD_WORDS_WEIGHT)
+    out.pop("", None)
+    return out
+
+
+def after_lead_clause(text: str) -> str:
+    """The cleaned request after a short leading clause, or "" when there is none."""
+    parts = _CLAUSE_BREAK.split(text.strip(), maxsplit=1)
+    return clean(parts[1]) if len(parts) == 2 and len(clean(parts[0]).split()) <= MAX_LEAD_WORDS else ""
 
 
 @functools.cache
@@ -93,8 +130,11 @@ class PhraseSkill:
 
     def score(self, text: str) -> float:
         """How sure it is that ``text`` (a raw transcript) asks for this skill, 0..1."""
-        said = clean(text)
-        return max(self.phrasebook.best(variant).score for variant in {said, _ASK.sub("", said, count=1)})
+        best = 0.0
+        for reading, weight in readings(text).items():
+            for variant in {reading, _ASK.sub("", reading, count=1)}:
+                best = max(best, weight * self.phrasebook.best(variant).score)
+        return best
 
     def match(self, turn: Turn) -> bool:
         return self.score(turn.text) >= MATCH_FLOOR
@@ -207,7 +247,7 @@ class SystemStatusSkill(PhraseSkill):
         f"how is {_thing} [doing|holding up|looking]",
         f"(check|show) {_thing} [status|usage]",
         "how much (memory|ram|gpu memory|vram) (is used|is free|is left|are you using|is in use)",
-        "what is the (system|cpu|gpu|memory) (status|load|usage)",
+        "what is [the] (system|cpu|gpu|memory) (status|load|usage)",
         "how are you running",
     )
 
@@ -234,7 +274,14 @@ class StopSkill(PhraseSkill):
     _lead = re.compile(r"^(?:(?:no|ok|okay|oh) )?(?:(?:can|could|would|will) you (?:please )?)?")
 
     def score(self, text: str) -> float:
-        said = self._lead.sub("", clean(text), count=1)
+        rest = after_lead_clause(text)
+        if len(rest.split()) >= 2 and self._score(rest) < MATCH_FLOOR:
+            # "Stop it, system status": a request follows, so the lead was "Jarvis" misheard, not a stop.
+            return self._score(rest)
+        return self._score(clean(text))
+
+    def _score(self, said: str) -> float:
+        said = self._lead.sub("", said, count=1)
         if self._short_command.fullmatch(said):
             return 1.0
         return self.phrasebook.best(said).score
