@@ -404,7 +404,7 @@ def cmd_doctor(args, settings) -> int:
         chain.load()  # each engine really loads and speaks a word: "healthy" means it works now
     except JarvisError:
         pass  # every engine failed: status() says why
-    report = doctor.collect(tts=chain.status())
+    report = doctor.collect(tts=chain.status(), settings=settings)
     chain.close()
     print(json.dumps(report, indent=2, default=str) if args.json else doctor.format_text(report))
     return 0

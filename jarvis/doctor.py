@@ -25,11 +25,12 @@ DISTRIBUTIONS = ("torch", "transformers", "faster-whisper", "ctranslate2", "real
 FAIL_KEYRING = "no usable OS keyring; cloud API keys cannot be stored"
 
 
-def collect(tts: list[dict] | None = None) -> dict[str, Any]:
+def collect(tts: list[dict] | None = None, settings=None) -> dict[str, Any]:
     """The whole report as a JSON-serialisable dict.
 
     ``tts`` is an optional list of engine status dicts from the caller (the TTS chain knows
-    its engines; the doctor does not load them).
+    its engines; the doctor does not load them). ``settings`` (default: the saved ones) decide what
+    the privacy section says could leave the machine.
     """
     # Importing torch is most of the cost; do it while the other checks run.
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -41,6 +42,7 @@ def collect(tts: list[dict] | None = None) -> dict[str, Any]:
             "models": {name: _guard(check) for name, check in MODEL_CHECKS.items()},
             "keyring": _guard(_keyring),
             "folders": _guard(_folders),
+            "privacy": _guard(lambda: _privacy(settings)),
             "tts": list(tts) if tts is not None else None,
         }
         report["compute"] = compute.result()
@@ -108,6 +110,14 @@ def _folders() -> dict[str, Any]:
     return {"JARVIS_HOME": os.environ.get("JARVIS_HOME") or None,
             "config": str(paths.config_dir()), "data": str(paths.data_dir()),
             "cache": str(paths.cache_dir()), "logs": str(paths.log_dir())}
+
+
+def _privacy(settings) -> dict[str, Any]:
+    from jarvis import privacy
+    if settings is None:
+        from jarvis import config
+        settings = config.load()
+    return {"telemetry_off": privacy.telemetry_off(), "outbound": privacy.outbound(settings)}
 
 
 # --- models: located by file, never loaded -----------------------------------------------------
@@ -334,6 +344,18 @@ def format_text(report: dict[str, Any]) -> str:
     for position, engine in enumerate(report.get("tts") or [], 1):
         state = "ok" if engine.get("healthy") else f"DOWN - {engine.get('reason') or 'unknown reason'}"
         lines.append(f"  {position}. {engine.get('name', '?')}: {state}")
+
+    lines.append("Privacy")
+    private = report.get("privacy") or {}
+    if "error" in private:
+        lines.append(f"  error: {private['error']}")
+    else:
+        lines.append("  library telemetry: " + ("off (onnxruntime, Hugging Face)" if private.get("telemetry_off")
+                                                 else "NOT switched off"))
+        if not private.get("outbound"):
+            lines.append("  nothing leaves this machine with these settings")
+        for item in private.get("outbound") or []:
+            lines.append(f"  sends {item['what']} to {item['to']}: {item['when']}")
 
     lines.append("Folders")
     lines += [f"  {k}: {v}" for k, v in report["folders"].items()]

@@ -8,8 +8,8 @@ import pytest
 
 from jarvis import doctor
 
-SECTIONS = ("Versions", "Audio devices", "Compute", "Models", "Keyring", "TTS engines (fallback order)", "Folders",
-            "Warnings")
+SECTIONS = ("Versions", "Audio devices", "Compute", "Models", "Keyring", "TTS engines (fallback order)", "Privacy",
+            "Folders", "Warnings")
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def report(home):
 
 def test_collect_is_json_serialisable(report):
     assert json.loads(json.dumps(report)) == report
-    assert list(report) == ["versions", "audio", "compute", "models", "keyring", "folders", "tts",
+    assert list(report) == ["versions", "audio", "compute", "models", "keyring", "folders", "privacy", "tts",
                             "warnings"]
 
 
@@ -64,6 +64,22 @@ def test_echo_cancellation_off_or_missing_is_reported(monkeypatch):
     assert missing["found"] is False and "listens without it" in missing["reason"]
     assert any("echo cancellation" in w for w in doctor._warnings({**doctor.collect(), "models": {
         "echo cancellation": missing}}))
+
+
+def test_the_privacy_section_says_what_could_leave_the_machine(home):
+    from jarvis import config
+    settings = config.Settings()
+    quiet = doctor.collect(settings=settings)["privacy"]
+    assert quiet == {"telemetry_off": True, "outbound": []}
+    assert "nothing leaves this machine with these settings" in doctor.format_text(doctor.collect(settings=settings))
+
+    settings.brain.backend = "openai"   # its default server is Ollama on localhost: still this machine
+    assert doctor.collect(settings=settings)["privacy"]["outbound"] == []
+    settings.brain.base_url = "https://llm.example.com/v1"
+    settings.tts.engines = ["piper", "edge"]
+    text = doctor.format_text(doctor.collect(settings=settings))
+    assert "sends your questions (transcripts) and the conversation so far to https://llm.example.com/v1" in text
+    assert "Microsoft Edge's online text-to-speech service: replies that piper could not speak" in text
 
 
 def test_csm_weights_in_a_folder_are_found(tmp_path, monkeypatch):
