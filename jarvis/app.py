@@ -30,11 +30,28 @@ def _give_windowed_builds_std_streams() -> None:
     from jarvis import paths
 
     try:
-        stream = open(paths.log_dir() / "console.log", "a", encoding="utf-8", buffering=1)
+        stream = open(paths.log_dir() / "console.log", "a", encoding="utf-8", buffering=1, opener=_private_opener)
     except OSError:
         stream = open(os.devnull, "w", encoding="utf-8")
     sys.stdout = sys.stdout or stream
     sys.stderr = sys.stderr or stream
+
+
+LOG_FILE_MODE = 0o600  # the log names enrolled people
+
+
+def _private_opener(path: str, flags: int) -> int:
+    fd = os.open(path, flags, LOG_FILE_MODE)
+    if os.name == "posix":
+        os.fchmod(fd, LOG_FILE_MODE)  # a file from an older version too
+    return fd
+
+
+class _PrivateLog(logging.handlers.RotatingFileHandler):
+    """The rotating log, readable by this user only (each new file after a rotation too)."""
+
+    def _open(self):
+        return open(self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors, opener=_private_opener)
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -43,8 +60,7 @@ def _setup_logging(verbose: bool) -> None:
     root = logging.getLogger()
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     try:
-        handler = logging.handlers.RotatingFileHandler(paths.log_dir() / "jarvis.log", maxBytes=2_000_000,
-                                                       backupCount=3, encoding="utf-8")
+        handler = _PrivateLog(paths.log_dir() / "jarvis.log", maxBytes=2_000_000, backupCount=3, encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
     except OSError:
@@ -57,10 +73,20 @@ def _setup_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def _remove_interrupted_writes() -> None:
+    from jarvis import paths
+    from jarvis.storage import remove_interrupted_writes
+
+    for folder in (paths.config_dir(), paths.data_dir()):
+        for path in remove_interrupted_writes(folder):
+            logging.getLogger(__name__).info("removed %s, left by a write that was cut off", path)
+
+
 def main(argv: list[str] | None = None) -> int:
     _prepare_environment()
     argv = sys.argv[1:] if argv is None else argv
     _setup_logging(verbose="-v" in argv or "--verbose" in argv)
+    _remove_interrupted_writes()
     if _wants_tray(argv):
         from jarvis.ui.app import run as run_tray
         return run_tray()

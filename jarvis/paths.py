@@ -2,7 +2,8 @@
 
 Everything lives under platformdirs' per-user folders, or under ``$JARVIS_HOME`` when that
 is set (tests and portable installs). Resources are found the same way from source and from
-a frozen (PyInstaller) build.
+a frozen (PyInstaller) build. Jarvis's folders are private (0700: they hold voice signatures,
+cloned voices and a log that names enrolled people); the log file itself is 0600 (jarvis.app).
 """
 from __future__ import annotations
 
@@ -32,7 +33,20 @@ def _dir(kind: str) -> Path:
             "logs": platformdirs.user_log_dir,
         }[kind]
         path = Path(getter(APP_NAME, appauthor=False))
-    path.mkdir(parents=True, exist_ok=True)
+    return private_dir(path)
+
+
+PRIVATE_DIR_MODE = 0o700
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` created if needed and readable by this user only (an existing folder is tightened)."""
+    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+    if os.name == "posix" and path.stat().st_mode & 0o777 != PRIVATE_DIR_MODE:
+        try:
+            path.chmod(PRIVATE_DIR_MODE)
+        except OSError:
+            pass  # not ours to change (a shared JARVIS_HOME); reading and writing still work
     return path
 
 
@@ -57,9 +71,7 @@ def settings_file() -> Path:
 
 
 def speakers_dir() -> Path:
-    path = data_dir() / "speakers"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return private_dir(data_dir() / "speakers")
 
 
 def resources_dir() -> Path:

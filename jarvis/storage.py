@@ -1,17 +1,26 @@
-"""Atomic, private file writes: temp file in the same folder, fsync, os.replace."""
+"""Atomic, private file writes: temp file in the same folder, fsync, os.replace. A write cut off (power loss,
+a kill) leaves only its temp file, which the next start removes (``remove_interrupted_writes``)."""
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
+
+
+TMP_SUFFIX = ".tmp"
+# ".settings.json.k3j9_x2a.tmp": mkstemp's prefix ".NAME.", 8 random characters, the suffix.
+_INTERRUPTED = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+LEFTOVER_AGE_S = 60.0  # younger temp files may be another Jarvis process's write in progress
 
 
 def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o600) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
@@ -43,3 +52,18 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def remove_interrupted_writes(folder: Path, now: float | None = None) -> list[Path]:
+    """Delete the temp files of atomic writes that never finished, anywhere under ``folder``; returns them.
+    The files they were meant to replace are untouched (os.replace never ran)."""
+    now = time.time() if now is None else now
+    removed = []
+    for path in Path(folder).rglob(".*.tmp"):
+        try:
+            if _INTERRUPTED.match(path.name) and path.is_file() and now - path.stat().st_mtime > LEFTOVER_AGE_S:
+                path.unlink()
+                removed.append(path)
+        except OSError:
+            pass  # gone meanwhile, or not ours to delete
+    return removed
