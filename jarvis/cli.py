@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csm-model", metavar="ID_OR_FOLDER", help="CSM model: Hugging Face id or folder")
     p.add_argument("--voice", metavar="NAME", help="CSM voice from `jarvis voices` (a cloned reference clip)")
     p.add_argument("--download", action="store_true", help="let CSM download its weights if they are missing")
+    p.add_argument("--max-chars", metavar="N", type=int,
+                   help="refuse text longer than N characters (default: tts.max_say_chars, 5000)")
 
     from jarvis import ask
     ask.add_arguments(sub.add_parser("ask", help="answer TEXT (skills, then the LLM) and print it; --say speaks it"))
@@ -223,6 +225,15 @@ def cmd_say(args, settings) -> int:
     if not text:
         raise BadInput("empty_text", "Nothing to say: give some text, e.g. jarvis say \"Hello\".")
     tts = settings.tts
+    limit = args.max_chars if args.max_chars is not None else tts.max_say_chars
+    if limit < 1:
+        raise BadInput("bad_args", "--max-chars must be at least 1, e.g. --max-chars 20000.")
+    if len(text) > limit:
+        raise BadInput("text_too_long", f"The text is {len(text):,} characters; jarvis say speaks at most {limit:,}. "
+                                        f"To say it anyway, add --max-chars {len(text)}.")
+    if args.out:
+        from jarvis.audio.wav import check_writable
+        check_writable(args.out)  # before any engine loads or speaks
     if args.csm_model:
         tts.csm.model = args.csm_model
     if args.voice is not None:
@@ -233,8 +244,6 @@ def cmd_say(args, settings) -> int:
     if args.engine:
         names = [args.engine] + [n for n in names if n != args.engine.strip().lower()]
     engines = [create(name, tts) for name in names]  # unknown names fail here, before loading
-    if args.out:
-        _check_writable(args.out)
     player = None
     if not args.out:
         from jarvis.audio.devices import resolve_output
@@ -253,7 +262,7 @@ def cmd_say(args, settings) -> int:
             from jarvis.audio.wav import write_wav
 
             pieces, out_rate = [], None
-            for rate, chunk in chain.speak(text, None):
+            for rate, chunk in chain.speak(text, None, progress=_say_progress):
                 out_rate = out_rate or rate
                 pieces.append(chunk if rate == out_rate else resample(chunk, rate, out_rate))
             if not pieces:
@@ -261,12 +270,24 @@ def cmd_say(args, settings) -> int:
             write_wav(args.out, np.concatenate(pieces), out_rate)
             print(f"wrote {args.out} ({out_rate} Hz, {sum(map(len, pieces)) / out_rate:.2f} s)")
         else:
-            player.play_stream(chain.speak(text, None))
+            player.play_stream(chain.speak(text, None, progress=_say_progress))
     finally:
         chain.close()
         if player is not None:
             player.close()
     return 0
+
+
+PROGRESS_FROM = 4  # sentences: shorter texts are quick and need no progress line
+
+
+def _say_progress(done: int, total: int) -> None:
+    """"sentence 3 of 40" on stderr before each sentence of a long text (one line, rewritten, on a terminal)."""
+    if total < PROGRESS_FROM:
+        return
+    tty = sys.stderr.isatty()
+    line = f"speaking sentence {done} of {total}"
+    print("\r" + line if tty else line, end="\n" if done == total or not tty else "", file=sys.stderr, flush=True)
 
 
 # -- bench --------------------------------------------------------------------------------------
@@ -311,14 +332,6 @@ def cmd_voices(args, settings) -> int:
     config.save(settings)
     print(f"added voice {name}; use it with: jarvis say --engine csm --voice {name} \"Hello\"")
     return 0
-
-
-def _check_writable(path: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise BadInput("bad_output", f"Cannot write {path}: folder {folder} does not exist.")
-    if not path.lower().endswith(".wav"):
-        raise BadInput("bad_output", f"Cannot write {path}: the output must be a .wav file.")
 
 
 # -- transcribe / enroll / speakers / identify --------------------------------------------------

@@ -91,6 +91,7 @@ class TtsSettings:
     piper_voice: str = ""       # empty = bundled en_US-joe-medium; or a path to a .onnx voice
     system_voice: str = ""      # espeak-ng voice id; empty = engine default
     system_rate: int = 175
+    max_say_chars: int = 5000   # `jarvis say` refuses longer text (raise it with --max-chars N)
     csm: CsmSettings = field(default_factory=CsmSettings)
     cloud: CloudTtsSettings = field(default_factory=CloudTtsSettings)
     # Cloned voices: name -> {"clip": path to a WAV of the voice, "text": what is said in it}

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import os
+
 import numpy as np
 import soundfile as sf
 
@@ -53,6 +55,31 @@ def write_wav(path: str | Path, samples: np.ndarray, rate: int) -> None:
         sf.write(str(path), np.asarray(samples, dtype=np.float32), rate, subtype="PCM_16")
     except Exception as exc:
         raise BadInput("bad_output", f"cannot write {path} ({_short(exc)}).") from exc
+
+
+def check_writable(path: str | Path) -> None:
+    """Refuse an output WAV that cannot be written, before any work is done: a folder, a missing folder,
+    a read-only file or folder. Probes by opening (an existing file is not changed; a new one is removed)."""
+    path = Path(path)
+    if path.is_dir():
+        raise BadInput("bad_output", f"Cannot write {path}: it is a folder. Give a file name, e.g. {path / 'out.wav'}")
+    if path.suffix.lower() != ".wav":
+        raise BadInput("bad_output", f"Cannot write {path}: the output must be a .wav file.")
+    folder = path.absolute().parent
+    if not folder.is_dir():
+        raise BadInput("bad_output", f"Cannot write {path}: folder {folder} does not exist. "
+                                     f"Create it (mkdir -p '{folder}') or choose another path.")
+    existed = path.exists()
+    try:
+        flags = os.O_WRONLY | (os.O_APPEND if existed else os.O_CREAT | os.O_EXCL)
+        fd = os.open(path, flags, 0o644)
+        os.close(fd)
+        if not existed:
+            os.unlink(path)
+    except OSError as exc:
+        what, fix = ((f"{path} is read-only", f"make it writable (chmod u+w '{path}') or choose another name")
+                     if existed else (f"folder {folder} is not writable", "choose a folder you can write to"))
+        raise BadInput("bad_output", f"Cannot write {path}: {what} ({exc.strerror}); {fix}.") from exc
 
 
 def is_silence(samples: np.ndarray, threshold_dbfs: float = -45.0) -> bool:

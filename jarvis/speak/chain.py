@@ -100,11 +100,15 @@ class TtsChain:
 
     # -- speaking ------------------------------------------------------------------------------
 
-    def speak(self, text: str, cancel: threading.Event | None = None) -> Iterator[tuple[int, np.ndarray]]:
-        """Yield ``(sample_rate, float32 chunk)`` sentence by sentence until done or ``cancel`` is set."""
+    def speak(self, text: str, cancel: threading.Event | None = None,
+              progress: Callable[[int, int], None] | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(sample_rate, float32 chunk)`` sentence by sentence until done or ``cancel`` is set;
+        ``progress(n, total)`` hears when sentence n (from 1) starts."""
         sentences = split_sentences(normalize_for_speech(text)) if isinstance(text, str) else []
         if not sentences:
             raise BadInput("empty_text", "Nothing to say: give some text.")
+        if progress is not None:
+            sentences = _counted(sentences, progress)
         return self._speak(sentences, cancel)
 
     def speak_stream(self, chunks: Iterable[str], cancel: threading.Event | None = None
@@ -213,3 +217,9 @@ def _reason(exc: Exception) -> str:
         return exc.message
     text = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _counted(sentences: list[str], progress: Callable[[int, int], None]) -> Iterator[str]:
+    for n, sentence in enumerate(sentences, 1):
+        progress(n, len(sentences))
+        yield sentence

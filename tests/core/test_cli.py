@@ -30,6 +30,18 @@ def test_say_to_wav_then_transcribe_it_back(tmp_path):
     assert "morning" in heard.stdout.lower() and "kettle" in heard.stdout.lower()
 
 
+def test_say_long_text_shows_progress_and_the_limit_can_be_raised(tmp_path):
+    out, text = tmp_path / "five.wav", "One. Two. Three. Four. Five."
+    refused = jarvis("say", text, "--engine", "piper", "--max-chars", "20", "--out", str(out))
+    assert refused.returncode == 2 and "--max-chars 28" in refused.stderr and not out.exists()
+    result = jarvis("say", text, "--engine", "piper", "--max-chars", "28", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    progress = [ln for ln in result.stderr.splitlines() if ln.startswith("speaking sentence")]
+    assert progress == [f"speaking sentence {n} of 5" for n in range(1, 6)] and out.exists()
+    short = jarvis("say", "Hello there.", "--engine", "piper", "--out", str(out))
+    assert short.returncode == 0 and "speaking sentence" not in short.stderr
+
+
 def test_say_falls_back_loudly_when_piper_cannot_run(tmp_path):
     home = Path(os.environ["JARVIS_HOME"])
     (home / "config").mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,9 @@
 stored data untouched. Runs the real `jarvis` CLI in a subprocess."""
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,10 +16,29 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def jarvis(*args: str, env_extra: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+def jarvis(*args: str, env_extra: dict | None = None, timeout: float = 120,
+           prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     env = dict(os.environ, **(env_extra or {}))
-    return subprocess.run([sys.executable, "-m", "jarvis", *args], cwd=ROOT, env=env,
+    return subprocess.run([*prefix, sys.executable, "-m", "jarvis", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def obeying_file_modes() -> tuple[str, ...]:
+    """A command prefix under which file modes apply: root normally ignores them, so as root the child runs
+    without CAP_DAC_OVERRIDE (setpriv; a real permission check, nothing faked)."""
+    if os.geteuid() != 0:
+        return ()
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: read-only files cannot be made read-only for root")
+    return ("setpriv", "--bounding-set=-dac_override,-dac_read_search", "--")
+
+
+def write_settings(data: dict) -> Path:
+    """A settings file in this test's JARVIS_HOME; returns its path."""
+    path = Path(os.environ["JARVIS_HOME"]) / "config" / "settings.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2))
+    return path
 
 
 def assert_one_clear_line(result: subprocess.CompletedProcess, *needles: str) -> None:
@@ -66,6 +87,64 @@ def test_say_empty_text_and_unknown_engine(tmp_path):
                           "unknown tts engine", "piper")
     assert_one_clear_line(jarvis("say", "hello", "--out", str(tmp_path / "no" / "dir" / "x.wav")), "does not exist")
     assert not (tmp_path / "x.wav").exists()
+
+
+# A piper voice that does not exist: any attempt to load or synthesize would print "piper unavailable".
+UNLOADABLE_TTS = {"schema_version": 2, "tts": {"engines": ["piper"], "piper_voice": "/nonexistent/voice.onnx"}}
+
+
+def assert_no_synthesis(result: subprocess.CompletedProcess, settings: Path, before: bytes) -> None:
+    assert "unavailable" not in result.stderr and "could start" not in result.stderr, result.stderr
+    assert settings.read_bytes() == before
+
+
+def test_say_out_path_checked_before_synthesis(tmp_path):
+    settings = write_settings(UNLOADABLE_TTS)
+    before = settings.read_bytes()
+    folder = tmp_path / "a folder.wav"
+    folder.mkdir()
+    for out, needles in ((folder, ("is a folder", "file name")),
+                         (tmp_path / "missing" / "x.wav", ("does not exist", "mkdir -p"))):
+        result = jarvis("say", "hello", "--out", str(out))
+        assert_one_clear_line(result, *needles)
+        assert_no_synthesis(result, settings, before)
+    assert not (tmp_path / "missing").exists() and not list(folder.iterdir())
+
+
+def test_say_out_read_only_file_or_folder(tmp_path):
+    settings = write_settings(UNLOADABLE_TTS)
+    before = settings.read_bytes()
+    kept = tmp_path / "kept.wav"
+    kept.write_bytes(b"an older recording")
+    kept.chmod(0o444)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        result = jarvis("say", "hello", "--out", str(kept), prefix=obeying_file_modes())
+        assert_one_clear_line(result, "read-only", "chmod u+w")
+        assert_no_synthesis(result, settings, before)
+        assert kept.read_bytes() == b"an older recording"
+        result = jarvis("say", "hello", "--out", str(locked / "x.wav"), prefix=obeying_file_modes())
+        assert_one_clear_line(result, "not writable", "choose a folder")
+        assert_no_synthesis(result, settings, before)
+        assert not list(locked.iterdir())
+    finally:
+        locked.chmod(0o755)
+
+
+def test_say_refuses_text_over_the_limit(tmp_path):
+    settings = write_settings(UNLOADABLE_TTS)
+    before = settings.read_bytes()
+    out = tmp_path / "long.wav"
+    result = jarvis("say", "word " * 1200, "--out", str(out))  # 6,000 characters; the default limit is 5,000
+    assert_one_clear_line(result, "5,000", "--max-chars 5999")
+    assert_no_synthesis(result, settings, before)
+    assert_one_clear_line(jarvis("say", "hello there", "--max-chars", "5", "--out", str(out)), "--max-chars 11")
+    assert_one_clear_line(jarvis("say", "hello", "--max-chars", "0", "--out", str(out)), "at least 1")
+    write_settings({"schema_version": 2, "tts": {"max_say_chars": 3}})
+    assert_one_clear_line(jarvis("say", "hello", "--out", str(out)), "at most 3")
+    assert not out.exists()
 
 
 def test_speakers_unknown_name():
