@@ -335,11 +335,18 @@ def cmd_voices(args, settings) -> int:
 
 
 # -- transcribe / enroll / speakers / identify --------------------------------------------------
+def _warn(line: str) -> None:
+    print(f"warning: {line}", file=sys.stderr, flush=True)
+
+
 def cmd_transcribe(args, settings) -> int:
-    from jarvis.audio.wav import read_speech_wav
+    from jarvis.audio.wav import is_silence, read_speech_wav
     from jarvis.listen.stt import Transcriber
 
-    samples = read_speech_wav(args.wav)
+    samples = read_speech_wav(args.wav, warn=_warn)
+    if is_silence(samples):  # the same test as enroll's
+        raise BadInput("silent_audio", f"{args.wav} is silent; there is nothing to transcribe. "
+                                       "Give a recording of someone speaking (check the microphone level).")
     print(Transcriber(settings.listen).transcribe(samples))
     return 0
 
@@ -401,7 +408,7 @@ def cmd_speakers(args, settings) -> int:
 def cmd_identify(args, settings) -> int:
     from jarvis.audio.wav import read_speech_wav
 
-    samples = read_speech_wav(args.wav)
+    samples = read_speech_wav(args.wav, warn=_warn)
     _, _, identifier = _speaker_parts(settings)
     match = identifier.identify(samples)
     print(f"{match.name} {match.score:.3f}")

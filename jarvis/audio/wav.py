@@ -3,20 +3,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import logging
 import os
+from typing import Callable
 
 import numpy as np
 import soundfile as sf
 
 from jarvis.errors import BadInput
 
+log = logging.getLogger(__name__)
+
 SPEECH_RATE = 16000
 
 
-def read_speech_wav(path: str | Path, rate: int = SPEECH_RATE) -> np.ndarray:
+def read_speech_wav(path: str | Path, rate: int = SPEECH_RATE,
+                    warn: Callable[[str], None] | None = None) -> np.ndarray:
     """Load a mono 16-bit-or-float WAV at ``rate`` as float32 in [-1, 1].
 
-    Wrong rate, stereo, empty, missing or corrupt files raise ``BadInput`` with the fix.
+    Wrong rate, stereo, empty, missing or corrupt files raise ``BadInput`` with the fix. A file cut short
+    (less audio than its header says) is read as far as it goes and ``warn`` (else the log) hears one line.
     """
     path = Path(path)
     if not path.exists():
@@ -42,9 +48,36 @@ def read_speech_wav(path: str | Path, rate: int = SPEECH_RATE) -> np.ndarray:
                        f"{path} is {found}; Jarvis needs {rate} Hz mono. "
                        f"Convert it: sox '{path}' -r {rate} -c 1 -b 16 converted.wav")
     samples = data[:, 0]
+    declared = _declared_frames(path)
+    if declared is not None and declared > samples.size:
+        short = (f"{path} is cut short: its header says {declared / rate:.2f} s of audio, "
+                 f"the file holds {samples.size / rate:.2f} s")
+        if samples.size == 0:
+            raise BadInput("truncated_wav", f"{short}. Copy or record it again.")
+        (warn or log.warning)(f"{short}; using what is there (copy or record it again for the rest).")
     if samples.size == 0:
         raise BadInput("empty_wav", f"{path} holds no audio. Record at least a second of speech.")
     return samples
+
+
+def _declared_frames(path: Path) -> int | None:
+    """Frames the RIFF header promises in its data chunk; None when it cannot tell (not RIFF, streamed)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            align = 0
+            while len(chunk := f.read(8)) == 8:
+                size = int.from_bytes(chunk[4:], "little")
+                if chunk[:4] == b"data":
+                    return size // align if align and size not in (0, 0xFFFFFFFF) else None
+                body = f.read(size + (size & 1))  # chunks are padded to an even size
+                if chunk[:4] == b"fmt " and len(body) >= 14:
+                    align = int.from_bytes(body[12:14], "little")
+    except OSError:
+        return None
+    return None
 
 
 def write_wav(path: str | Path, samples: np.ndarray, rate: int) -> None:

@@ -61,6 +61,10 @@ def wavs(tmp_path):
     (tmp_path / "corrupt.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk")
     (tmp_path / "text.wav").write_text("this is not audio")
     sf.write(tmp_path / "empty.wav", np.zeros(0, dtype=np.float32), 16000)
+    sf.write(tmp_path / "tone.wav", tone, 16000, subtype="PCM_16")
+    whole = (tmp_path / "tone.wav").read_bytes()
+    (tmp_path / "truncated.wav").write_bytes(whole[:len(whole) // 2])  # the header still says 2 s
+    (tmp_path / "header-only.wav").write_bytes(whole[:44])
     return tmp_path
 
 
@@ -68,9 +72,24 @@ def wavs(tmp_path):
 @pytest.mark.parametrize("name, needle", [
     ("missing.wav", "no such file"), ("corrupt.wav", "not a readable wav"), ("text.wav", "not a readable wav"),
     ("stereo.wav", "16000 Hz mono"), ("cd.wav", "16000 Hz mono"), ("empty.wav", "no audio"),
+    ("header-only.wav", "cut short"),
 ])
 def test_bad_wav(wavs, command, name, needle):
+    before = (wavs / name).read_bytes() if (wavs / name).exists() else None
     assert_one_clear_line(jarvis(command, str(wavs / name)), needle)
+    assert (wavs / name).read_bytes() == before if before is not None else not (wavs / name).exists()
+
+
+def test_transcribe_silence_is_refused(wavs):
+    assert_one_clear_line(jarvis("transcribe", str(wavs / "silence.wav")), "silent", "recording of someone speaking")
+
+
+def test_transcribe_truncated_wav_warns_and_uses_what_is_there(wavs):
+    result = jarvis("transcribe", str(wavs / "truncated.wav"))
+    assert result.returncode == 0, result.stderr
+    warnings = [ln for ln in result.stderr.splitlines() if ln.startswith("warning: ")]
+    assert len(warnings) == 1 and "cut short" in warnings[0] and "2.00 s" in warnings[0], result.stderr
+    assert "error:" not in result.stderr
 
 
 def test_enroll_bad_files_store_nothing(wavs, tmp_path):
