@@ -18,9 +18,10 @@ pkgs+=(g++ cmake)
 pkgs+=(libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-shape0 libxcb-xkb1
        libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1 libdbus-1-3)
 # Tests: a private PulseAudio with virtual devices, ALSA's pulse plugin, espeak-ng + sox for speech, and a room's
-# reverb on the speaker-to-microphone path (SWH's LADSPA plugins).
+# reverb on the speaker-to-microphone path (SWH's LADSPA plugins); strace, unshare (util-linux) and ip (iproute2)
+# for the no-network test (every connection recorded in a network namespace of its own).
 [ "$want_test" = 1 ] && pkgs+=(pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox dbus-daemon gnome-keyring
-  xvfb trayer xdotool imagemagick swh-plugins)
+  xvfb trayer xdotool imagemagick swh-plugins strace util-linux iproute2)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -9,7 +9,9 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
+
+import psutil
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,10 +65,13 @@ class EventStream:
 
 
 @contextmanager
-def jarvis_listen(env: dict, log: Path, ready_timeout: float = 240) -> Iterator[EventStream]:
-    """Start `jarvis listen` on jarvis_mic / jarvis_speaker, wait for ``ready``; killed on leaving."""
-    proc = subprocess.Popen([sys.executable, "-m", "jarvis", "listen", "--input-device", "jarvis_mic",
-                             "--output-device", "jarvis_speaker", "--events", "jsonl"],
+def jarvis_listen(env: dict, log: Path, ready_timeout: float = 240,
+                  wrap: Callable[[list[str]], list[str]] | None = None) -> Iterator[EventStream]:
+    """Start `jarvis listen` on jarvis_mic / jarvis_speaker, wait for ``ready``; killed on leaving.
+    ``wrap`` runs it under another command (a recorder such as strace): Ctrl+C then goes to Jarvis itself."""
+    command = [sys.executable, "-m", "jarvis", "listen", "--input-device", "jarvis_mic",
+               "--output-device", "jarvis_speaker", "--events", "jsonl"]
+    proc = subprocess.Popen(wrap(command) if wrap else command,
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=open(log, "w"), text=True)
     stream = EventStream(proc)
     stream.log = log
@@ -75,9 +80,21 @@ def jarvis_listen(env: dict, log: Path, ready_timeout: float = 240) -> Iterator[
         yield stream
     finally:
         if proc.poll() is None:  # stopped as a user stops it (Ctrl+C), killed only if that hangs
-            proc.send_signal(signal.SIGINT)
+            _jarvis_process(proc, command).send_signal(signal.SIGINT)
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def _jarvis_process(proc: subprocess.Popen, command: list[str]) -> psutil.Process:
+    """The process running ``command``: ``proc`` itself, or its descendant when ``proc`` is a wrapper."""
+    top = psutil.Process(proc.pid)
+    for candidate in [top, *top.children(recursive=True)]:
+        try:
+            if candidate.cmdline()[:len(command)] == command:
+                return candidate
+        except psutil.Error:
+            continue
+    return top
