@@ -409,7 +409,12 @@ def cmd_identify(args, settings) -> int:
     from jarvis.audio.wav import read_speech_wav
 
     samples = read_speech_wav(args.wav, warn=_warn)
-    _, _, identifier = _speaker_parts(settings)
+    store, _, identifier = _speaker_parts(settings)
+    for problem in store.problems():
+        _warn(problem)
+    if not store.names():  # before the encoder loads: there is nobody to compare with
+        raise BadInput("nobody_enrolled", "Nobody is enrolled, so there is no one to identify. "
+                                          "Enroll someone first: jarvis enroll NAME FILE.wav")
     match = identifier.identify(samples)
     print(f"{match.name} {match.score:.3f}")
     return 0

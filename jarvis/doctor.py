@@ -43,6 +43,7 @@ def collect(tts: list[dict] | None = None, settings=None) -> dict[str, Any]:
             "keyring": _guard(_keyring),
             "folders": _guard(_folders),
             "privacy": _guard(lambda: _privacy(settings)),
+            "speakers": _guard(_speakers),
             "tts": list(tts) if tts is not None else None,
         }
         report["compute"] = compute.result()
@@ -118,6 +119,15 @@ def _privacy(settings) -> dict[str, Any]:
         from jarvis import config
         settings = config.load()
     return {"telemetry_off": privacy.telemetry_off(), "outbound": privacy.outbound(settings)}
+
+
+def _speakers() -> dict[str, Any]:
+    """How many voices are enrolled (not who) and the damaged profiles identify skips."""
+    from jarvis.speakers.store import SpeakerStore
+    if not paths.speakers_dir().is_dir():  # nobody enrolled yet; do not create the folder
+        return {"enrolled": 0, "damaged": []}
+    store = SpeakerStore()
+    return {"enrolled": len(store.names()), "damaged": store.problems()}
 
 
 # --- models: located by file, never loaded -----------------------------------------------------
@@ -277,6 +287,8 @@ def _warnings(report: dict[str, Any]) -> list[str]:
     keyring = report["keyring"]
     if "error" in keyring or not keyring.get("usable"):
         out.append(keyring.get("note") or f"keyring: {keyring.get('error')}")
+    speakers = report["speakers"]
+    out += [f"speakers: {speakers['error']}"] if "error" in speakers else speakers["damaged"]
     for engine in report.get("tts") or []:
         if not engine.get("healthy"):
             out.append(f"TTS engine {engine.get('name')} is down ({engine.get('reason')}); the next engine speaks")
@@ -356,6 +368,14 @@ def format_text(report: dict[str, Any]) -> str:
             lines.append("  nothing leaves this machine with these settings")
         for item in private.get("outbound") or []:
             lines.append(f"  sends {item['what']} to {item['to']}: {item['when']}")
+
+    lines.append("Speakers")
+    speakers = report["speakers"]
+    if "error" in speakers:
+        lines.append(f"  error: {speakers['error']}")
+    else:
+        lines.append(f"  enrolled: {speakers['enrolled']}")
+        lines += [f"  DAMAGED - {problem}" for problem in speakers["damaged"]]
 
     lines.append("Folders")
     lines += [f"  {k}: {v}" for k, v in report["folders"].items()]

@@ -64,7 +64,8 @@ def test_enroll_identify_list_remove(tmp_path):
         ["The quick brown fox jumps over the lazy dog.", "I would like a cup of tea this afternoon."])]
     probe = espeak_wav("Please remind me to call my sister tomorrow.", tmp_path / "probe.wav", "en-us+f2")
 
-    assert jarvis("identify", str(probe)).stdout.split()[0] == "unknown"
+    nobody = jarvis("identify", str(probe))
+    assert nobody.returncode == 2 and "jarvis enroll NAME" in nobody.stderr and not nobody.stdout
     for name, files in (("alice", alice), ("bob", bob)):
         result = jarvis("enroll", name, *map(str, files))
         assert result.returncode == 0, result.stderr
@@ -72,6 +73,15 @@ def test_enroll_identify_list_remove(tmp_path):
     name, score = jarvis("identify", str(probe)).stdout.split()
     assert name == "alice" and float(score) > 0.75
     assert jarvis("speakers").stdout.split() == ["alice", "bob"]
+    damaged = Path(os.environ["JARVIS_HOME"]) / "data" / "speakers" / "carol-0123456789.json"
+    damaged.write_text("{ not json")
+    result = jarvis("identify", str(probe))
+    assert result.returncode == 0 and result.stdout.split()[0] == "alice"
+    assert [ln for ln in result.stderr.splitlines() if ln.startswith("warning: ")] == [
+        f"warning: {damaged}: damaged speaker profile (unreadable: JSONDecodeError), skipped. Remove that person "
+        "(jarvis speakers remove NAME) or delete the file, then enroll again."]
+    assert damaged.read_text() == "{ not json"
+    damaged.unlink()
 
     profiles = list((Path(os.environ["JARVIS_HOME"]) / "data" / "speakers").glob("*.json"))
     assert len(profiles) == 2

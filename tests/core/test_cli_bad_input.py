@@ -166,6 +166,27 @@ def test_say_refuses_text_over_the_limit(tmp_path):
     assert not out.exists()
 
 
+def speakers_dir() -> Path:
+    folder = Path(os.environ["JARVIS_HOME"]) / "data" / "speakers"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_identify_with_nobody_enrolled_says_to_enroll(wavs):
+    assert_one_clear_line(jarvis("identify", str(wavs / "tone.wav")), "nobody is enrolled", "jarvis enroll NAME")
+
+
+def test_identify_warns_about_a_damaged_profile(wavs):
+    damaged = speakers_dir() / "ann-0123456789.json"
+    damaged.write_text('{"schema_version": 1, "name": "Ann", "embeddings": [[0.1, 0.2')
+    before = damaged.read_bytes()
+    result = jarvis("identify", str(wavs / "tone.wav"))
+    assert_one_clear_line(result, "nobody is enrolled")
+    warnings = [ln for ln in result.stderr.splitlines() if ln.startswith("warning: ")]
+    assert len(warnings) == 1 and str(damaged) in warnings[0] and "jarvis speakers remove" in warnings[0]
+    assert damaged.read_bytes() == before
+
+
 def test_speakers_unknown_name():
     assert_one_clear_line(jarvis("speakers", "remove", "nobody"), "enroll")
     assert_one_clear_line(jarvis("speakers", "rename", "nobody", "somebody"), "enroll")

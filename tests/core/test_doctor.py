@@ -9,7 +9,7 @@ import pytest
 from jarvis import doctor
 
 SECTIONS = ("Versions", "Audio devices", "Compute", "Models", "Keyring", "TTS engines (fallback order)", "Privacy",
-            "Folders", "Warnings")
+            "Speakers", "Folders", "Warnings")
 
 
 @pytest.fixture
@@ -25,8 +25,23 @@ def report(home):
 
 def test_collect_is_json_serialisable(report):
     assert json.loads(json.dumps(report)) == report
-    assert list(report) == ["versions", "audio", "compute", "models", "keyring", "folders", "privacy", "tts",
-                            "warnings"]
+    assert list(report) == ["versions", "audio", "compute", "models", "keyring", "folders", "privacy", "speakers",
+                            "tts", "warnings"]
+    assert report["speakers"] == {"enrolled": 0, "damaged": []}
+
+
+def test_damaged_speaker_profiles_are_reported(home):
+    folder = home / "data" / "speakers"
+    folder.mkdir(parents=True)
+    damaged = folder / "ann-0123456789.json"
+    damaged.write_text('{"schema_version": 1, "name": "Ann", "embeddings": []}')
+    report = doctor.collect()
+    assert report["speakers"]["enrolled"] == 0
+    [problem] = report["speakers"]["damaged"]
+    assert str(damaged) in problem and "no embeddings" in problem and "jarvis speakers remove" in problem
+    assert problem in report["warnings"]
+    assert f"  DAMAGED - {problem}" in doctor.format_text(report).splitlines()
+    assert damaged.read_text() == '{"schema_version": 1, "name": "Ann", "embeddings": []}'
 
 
 def test_finds_the_bundled_models_without_loading_them(report):
