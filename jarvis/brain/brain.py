@@ -14,7 +14,7 @@ import threading
 from datetime import datetime
 from typing import Callable, Iterable
 
-from jarvis.brain.skills import Context, Skill, default_skills, honest_fallback
+from jarvis.brain.skills import MAX_REQUEST_WORDS, Context, Skill, default_skills, honest_fallback
 from jarvis.brain.types import SPEAK, Response, Turn
 
 Responder = Callable[[Turn, Context], Response]
@@ -54,10 +54,15 @@ class Brain:
         """First skill that matches the whole text, else one that matches a later sentence.
 
         Whisper sometimes mishears the wake word left at the start of the utterance as words of its
-        own ("You're a bitch. What time is it?"); the command is then the last sentence.
+        own ("You're a bitch. What time is it?"); the command is then the last sentence. Only endings short
+        enough to be a request are tried, so a long text costs a few matches, not one per sentence.
         """
         sentences = [s for s in _SENTENCE_END.split(turn.text.strip()) if s.strip()]
-        for start in range(len(sentences)):
+        first, words = len(sentences), 0
+        while first > 1 and words + len(sentences[first - 1].split()) <= MAX_REQUEST_WORDS:
+            first -= 1
+            words += len(sentences[first].split())
+        for start in [0, *range(max(first, 1), len(sentences))]:
             candidate = turn if start == 0 else dataclasses.replace(turn, text=" ".join(sentences[start:]))
             skill = next((s for s in self.skills if s.match(candidate)), None)
             if skill is not None:

@@ -61,6 +61,14 @@ MIN_WORDS_TO_DROP = 4      # transcript of at least 4 words as heard ("save the 
 # Words that start a question of their own: "what about the date" is not "the date" after a misheard "Jarvis".
 _QUESTION_WORDS = frozenset({"what", "when", "where", "who", "whose", "why", "how", "which", "is", "are", "was",
                              "were", "do", "does", "did", "can", "could", "will", "would", "should", "not"})
+# No example phrase is near this long, even after a leading clause, fillers and a polite wrapper: a longer
+# transcript is not a skill's question and is refused before any matching, so long text costs next to nothing.
+MAX_REQUEST_WORDS = 40
+
+
+def too_long(text: str) -> bool:
+    """More words than any request a phrase skill answers (counts at most MAX_REQUEST_WORDS + 1 words)."""
+    return len(text.split(None, MAX_REQUEST_WORDS)) > MAX_REQUEST_WORDS
 
 
 def clean(text: str) -> str:
@@ -130,6 +138,8 @@ class PhraseSkill:
 
     def score(self, text: str) -> float:
         """How sure it is that ``text`` (a raw transcript) asks for this skill, 0..1."""
+        if too_long(text):
+            return 0.0
         best = 0.0
         for reading, weight in readings(text).items():
             for variant in {reading, _ASK.sub("", reading, count=1)}:
@@ -274,6 +284,8 @@ class StopSkill(PhraseSkill):
     _lead = re.compile(r"^(?:(?:no|ok|okay|oh) )?(?:(?:can|could|would|will) you (?:please )?)?")
 
     def score(self, text: str) -> float:
+        if too_long(text):
+            return 0.0
         rest = after_lead_clause(text)
         if len(rest.split()) >= 2 and self._score(rest) < MATCH_FLOOR:
             # "Stop it, system status": a request follows, so the lead was "Jarvis" misheard, not a stop.

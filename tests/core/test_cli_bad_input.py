@@ -187,6 +187,13 @@ def test_identify_warns_about_a_damaged_profile(wavs):
     assert damaged.read_bytes() == before
 
 
+def test_ask_with_very_long_text_is_answered_at_once():
+    """100,000 characters with the LLM off: the skill matcher refuses it early (it was quadratic: 44 s)."""
+    result = jarvis("ask", "The cat sat on the mat. " * 4200, "--backend", "off", timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "can't answer that offline" in result.stdout
+
+
 def test_speakers_unknown_name():
     assert_one_clear_line(jarvis("speakers", "remove", "nobody"), "enroll")
     assert_one_clear_line(jarvis("speakers", "rename", "nobody", "somebody"), "enroll")

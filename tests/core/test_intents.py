@@ -142,3 +142,26 @@ def test_phrasebook_best_names_the_phrase():
     best = book.best("what is the gate")
     assert (best.phrase, best.matched) == ("what is the date", True)
     assert book.best("hello there").phrase == ""
+
+
+def test_no_request_a_skill_answers_comes_near_the_word_limit():
+    from jarvis.brain.skills import MAX_LEAD_WORDS, MAX_REQUEST_WORDS
+    longest = max(len(p.split()) for skill in default_skills() for p in skill.phrasebook.phrases)
+    # a leading clause, a polite wrapper ("could you please tell me") and fillers still fit
+    assert longest + MAX_LEAD_WORDS + 10 <= MAX_REQUEST_WORDS
+
+
+def test_long_text_is_refused_before_any_matching(monkeypatch):
+    """A 100,000-character ask costs a few matches, not one per sentence (it was quadratic: 100k chars took
+    44 s). The real matcher runs; ``readings`` is only wrapped to count its calls."""
+    from jarvis.brain import Brain, Turn, skills
+    calls = []
+    real = skills.readings
+    monkeypatch.setattr(skills, "readings", lambda text: calls.append(len(text)) or real(text))
+    filler = "The cat sat on the mat. " * 4200  # 100,800 characters, 4,200 sentences
+    assert skills.too_long(filler) and match_skill(filler) == (None, 0.0) and calls == []
+    assert Brain().respond(Turn(filler)).source == "fallback"
+    assert calls and len(calls) <= 10 * len(default_skills()) and max(calls) < 400
+    calls.clear()
+    assert Brain().respond(Turn(filler + "Jarvis. What time is it?")).source == "time"
+    assert len(calls) <= 10 * len(default_skills())
