@@ -101,14 +101,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("secret", help="API keys in the OS keyring: set NAME (value from stdin or a prompt), "
                                       "delete NAME, status")
-    p.add_argument("action", choices=["set", "delete", "status"])
+    # No argparse choices: its error would echo what was typed, which may be a key.
+    p.add_argument("action", metavar="{set,delete,status}")
     p.add_argument("name", nargs="?", metavar="NAME", help="e.g. openai_api_key")
     return parser
 
 
 def run(argv: list[str]) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "secret":  # `secret set NAME VALUE`: argparse would echo the key back
+        print(f"error: {SECRET_ON_ARGV.format(name=_shown(args.name) if args.name else 'NAME')}", file=sys.stderr)
+        return 2
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     settings = config.load()
     if settings.notice:
         print(f"warning: {settings.notice}", file=sys.stderr)
@@ -436,10 +442,24 @@ def cmd_doctor(args, settings) -> int:
 
 
 # -- secret -------------------------------------------------------------------------------------
+SECRET_ON_ARGV = ("A key on the command line is refused (nothing was stored or shown; clear it from your shell "
+                  "history). Pipe it on stdin: echo KEY | jarvis secret set {name}, or type it at the hidden prompt "
+                  "of: jarvis secret set {name}")
+
+
+def _shown(name: str) -> str:
+    """``name`` when it looks like a secret's name; otherwise it may be a key typed in the wrong place."""
+    import re
+    return name if re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,39}", name) else "NAME"
+
+
 def cmd_secret(args, settings) -> int:
     """Values are read from stdin (piped) or a hidden prompt, never from argv, and never printed."""
     from jarvis import secrets
 
+    if args.action not in ("set", "delete", "status"):
+        raise BadInput("bad_args", "Usage: jarvis secret set NAME | delete NAME | status "
+                                   "(what you typed is not shown: it may be a key).")
     if args.action == "status":
         if args.name:
             raise BadInput("bad_args", "Usage: jarvis secret status")
@@ -454,10 +474,11 @@ def cmd_secret(args, settings) -> int:
         raise BadInput("bad_args", f"Usage: jarvis secret {args.action} NAME  (known: {', '.join(secrets.KNOWN)})")
     if args.action == "delete":
         removed = secrets.delete_secret(name)
-        print(f"deleted {name}" if removed else f"{name} was not set")
+        print(f"deleted {_shown(name)}" if removed else f"{_shown(name)} was not set")
         return 0
     if name not in secrets.KNOWN:
-        raise BadInput("unknown_secret", f"Unknown secret '{name}'. Known: {', '.join(secrets.KNOWN)}.")
+        what = f"'{name}'" if _shown(name) == name else "(not shown: it may be a key)"
+        raise BadInput("unknown_secret", f"Unknown secret name {what}. Known: {', '.join(secrets.KNOWN)}.")
     backend = secrets.check_keyring()  # fail before asking for the value
     if sys.stdin is not None and not sys.stdin.isatty():
         value = sys.stdin.read()

@@ -194,6 +194,23 @@ def test_ask_with_very_long_text_is_answered_at_once():
     assert "can't answer that offline" in result.stdout
 
 
+KEY = "sk-test-DoNotEcho1234567890"
+
+
+@pytest.mark.parametrize("args, needles", [
+    (("secret", "set", "openai_api_key", KEY), ("echo KEY | jarvis secret set openai_api_key",)),
+    (("secret", "set", "openai_api_key", KEY, "more"), ("echo KEY | jarvis secret set openai_api_key",)),
+    (("secret", "set", "openai_api_key", "-" + KEY), ("echo KEY | jarvis secret set openai_api_key",)),
+    (("secret", "set", KEY), ("unknown secret name (not shown",)),
+    (("secret", KEY), ("usage: jarvis secret set name",)),
+    (("secret", "set", KEY, "openai_api_key"), ("echo KEY | jarvis secret set NAME",)),
+])
+def test_a_key_on_the_command_line_is_never_echoed(args, needles):
+    result = jarvis(*args)
+    assert_one_clear_line(result, *needles)
+    assert "DoNotEcho" not in result.stdout + result.stderr
+
+
 def test_speakers_unknown_name():
     assert_one_clear_line(jarvis("speakers", "remove", "nobody"), "enroll")
     assert_one_clear_line(jarvis("speakers", "rename", "nobody", "somebody"), "enroll")
