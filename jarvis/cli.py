@@ -116,8 +116,8 @@ def run(argv: list[str]) -> int:
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     settings = config.load()
-    if settings.notice:
-        print(f"warning: {settings.notice}", file=sys.stderr)
+    for line in settings.notice.splitlines():  # one line per problem found in the settings file
+        print(f"warning: {line}", file=sys.stderr)
     if args.self_test:
         from jarvis import selftest
         return selftest.main(settings)

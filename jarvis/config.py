@@ -1,13 +1,16 @@
 """Settings: dataclasses, schema version, migrations, atomic save.
 
 A corrupt or unreadable settings file is moved aside (never deleted), defaults are used and
-``Settings.notice`` tells the user what happened.
+``Settings.notice`` tells the user what happened; ``set_aside()`` finds such files until the user
+removes them. A value of the wrong type or out of range (``RANGES``) is one line in the notice and
+only that field takes its default. Keys this version does not know are kept and written back on save.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import logging
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -135,12 +138,40 @@ class Settings:
     brain: BrainSettings = field(default_factory=BrainSettings)
     ui: UiSettings = field(default_factory=UiSettings)
     schema_version: int = SCHEMA_VERSION
-    notice: str = field(default="", compare=False, repr=False)  # not saved: shown to the user once
+    notice: str = field(default="", compare=False, repr=False)  # not saved: shown to the user, a line per problem
+    unknown: dict = field(default_factory=dict, compare=False, repr=False)  # keys this version does not know
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("notice")
-        return data
+        return _merged(data, data.pop("unknown"))
+
+
+def _merged(data: dict, unknown: dict) -> dict:
+    """``data`` with the unknown keys put back where they were (known keys win)."""
+    for key, value in unknown.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            _merged(data[key], value)
+        elif key not in data:
+            data[key] = value
+    return data
+
+
+# Allowed ranges (inclusive; None = open) of numeric settings; anything outside falls back to the default.
+RANGES: dict[str, tuple[float | None, float | None]] = {
+    "audio.block_ms": (5, 500),
+    "listen.wake_sensitivity": (0, 1), "listen.silero_sensitivity": (0, 1), "listen.beam_size": (1, 20),
+    "listen.post_speech_silence": (0, 10), "listen.end_confirmation": (0, 10), "listen.early_transcription": (0, 10),
+    "listen.min_recording": (0, 60), "listen.pre_recording_buffer": (0, 10), "listen.wake_word_timeout": (0, 3600),
+    "listen.follow_up_s": (0, 3600),
+    "speakers.threshold": (0, 1),
+    "tts.system_rate": (20, 1000), "tts.max_say_chars": (1, None),
+    "tts.csm.speaker_id": (0, None), "tts.csm.max_seconds": (1, 600), "tts.csm.temperature": (0, 10),
+    "tts.csm.top_k": (1, None),
+    "brain.local_threads": (0, 1024), "brain.context_tokens": (128, None), "brain.timeout_s": (0.1, None),
+    "brain.max_tokens": (1, None), "brain.temperature": (0, 2), "brain.memory_turns": (0, None),
+    "brain.memory_idle_s": (0, None), "brain.cache_size": (0, None), "brain.cache_ttl_s": (0, None),
+}
 
 
 def _v1_to_v2(raw: dict[str, Any]) -> dict[str, Any]:
@@ -164,28 +195,57 @@ def _migrate(raw: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
-def _build(cls, raw: Any):
-    """Build a dataclass from a dict, keeping defaults for missing or unknown keys."""
-    if not isinstance(raw, dict):
-        raise ValueError(f"expected an object for {cls.__name__}")
+def _build(cls, raw: dict, problems: list[str], unknown: dict, prefix: str = ""):
+    """A dataclass from a dict: missing keys and bad values (one line each in ``problems``) keep their default,
+    keys ``cls`` does not know go to ``unknown`` (same nesting)."""
+    names = {f.name for f in dataclasses.fields(cls)} - {"notice", "unknown"}
+    unknown.update({k: v for k, v in raw.items() if k not in names})
     kwargs = {}
     for f in dataclasses.fields(cls):
-        if f.name not in raw or f.name == "notice":
+        if f.name not in raw or f.name not in names:
             continue
-        value = raw[f.name]
-        if dataclasses.is_dataclass(f.type if not isinstance(f.type, str) else None):
-            value = _build(f.type, value)
-        elif isinstance(f.default_factory, type) and dataclasses.is_dataclass(f.default_factory):
-            value = _build(f.default_factory, value)
-        else:
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            if default is not None and not isinstance(value, type(default)):
-                if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
-                    value = float(value)
-                else:
-                    raise ValueError(f"{cls.__name__}.{f.name} should be {type(default).__name__}")
-        kwargs[f.name] = value
+        value, where = raw[f.name], f"{prefix}{f.name}"
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        if dataclasses.is_dataclass(default):
+            if isinstance(value, dict):
+                inner: dict = {}
+                kwargs[f.name] = _build(type(default), value, problems, inner, where + ".")
+                if inner:
+                    unknown[f.name] = inner
+            else:
+                problems.append(f"settings: {where} is not an object of settings; using its defaults")
+            continue
+        why = _problem(value, default, RANGES.get(where))
+        if why:
+            problems.append(f"settings: {where} is {json.dumps(value)[:40]}, {why}; using the default "
+                            f"{json.dumps(default)}")
+            continue
+        kwargs[f.name] = type(default)(value) if type(default) in (int, float) else value
     return cls(**kwargs)
+
+
+_KINDS = {bool: "true or false", str: "text", list: "a list", dict: "an object"}
+
+
+def _problem(value: Any, default: Any, limits: tuple | None) -> str:
+    """Why ``value`` cannot replace ``default`` ("" when it can)."""
+    kind = type(default)
+    if kind in (int, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return "not a number"
+        if not math.isfinite(value):
+            return "not a finite number"
+        if kind is int and not float(value).is_integer():
+            return "not a whole number"
+        lo, hi = limits or (None, None)
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            return f"out of range ({'...' if lo is None else lo} to {'...' if hi is None else hi})"
+        return ""
+    if not isinstance(value, kind):
+        return f"not {_KINDS.get(kind, kind.__name__)}"
+    if kind is list and not all(isinstance(item, str) for item in value):
+        return "not a list of names"
+    return ""
 
 
 def load(path: Path | None = None) -> Settings:
@@ -198,7 +258,7 @@ def load(path: Path | None = None) -> Settings:
             raise ValueError("top level is not an object")
         if int(raw.get("schema_version", 1)) > SCHEMA_VERSION:
             raise ValueError(f"schema version {raw['schema_version']} is newer than this Jarvis")
-        return _build(Settings, _migrate(raw))
+        raw = {**_migrate(raw), "schema_version": SCHEMA_VERSION}
     except (OSError, ValueError, TypeError, KeyError) as exc:
         aside = _aside_name(path)
         try:
@@ -210,6 +270,20 @@ def load(path: Path | None = None) -> Settings:
         settings.notice = (f"Settings file was unreadable ({exc}); using defaults. "
                            f"The old file is kept at {aside}.")
         return settings
+    problems: list[str] = []
+    unknown: dict = {}
+    settings = _build(Settings, raw, problems, unknown)
+    problems = [f"{problem}. Fix it in {path}." for problem in problems]
+    settings.notice, settings.unknown = "\n".join(problems), unknown
+    for problem in problems:
+        log.warning("%s", problem)
+    return settings
+
+
+def set_aside(path: Path | None = None) -> list[Path]:
+    """Unreadable settings files moved aside by ``load``, still there (the user has not dealt with them)."""
+    path = path or paths.settings_file()
+    return sorted(path.parent.glob(f"{path.name}.corrupt-*")) if path.parent.is_dir() else []
 
 
 def _aside_name(path: Path) -> Path:

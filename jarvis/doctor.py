@@ -44,6 +44,7 @@ def collect(tts: list[dict] | None = None, settings=None) -> dict[str, Any]:
             "folders": _guard(_folders),
             "privacy": _guard(lambda: _privacy(settings)),
             "speakers": _guard(_speakers),
+            "settings": _guard(_settings),
             "tts": list(tts) if tts is not None else None,
         }
         report["compute"] = compute.result()
@@ -128,6 +129,15 @@ def _speakers() -> dict[str, Any]:
         return {"enrolled": 0, "damaged": []}
     store = SpeakerStore()
     return {"enrolled": len(store.names()), "damaged": store.problems()}
+
+
+def _settings() -> dict[str, Any]:
+    """Fields of the settings file that fell back to defaults, and unreadable files set aside and still there."""
+    from jarvis import config
+    file = paths.settings_file()
+    kept = [f"The settings file was unreadable and was moved to {p}; Jarvis uses the defaults. Copy what you "
+            f"need back into {file}, then delete {p}." for p in config.set_aside()]
+    return {"file": str(file), "problems": kept + config.load().notice.splitlines()}
 
 
 # --- models: located by file, never loaded -----------------------------------------------------
@@ -289,6 +299,8 @@ def _warnings(report: dict[str, Any]) -> list[str]:
         out.append(keyring.get("note") or f"keyring: {keyring.get('error')}")
     speakers = report["speakers"]
     out += [f"speakers: {speakers['error']}"] if "error" in speakers else speakers["damaged"]
+    settings = report["settings"]
+    out += [f"settings: {settings['error']}"] if "error" in settings else settings["problems"]
     for engine in report.get("tts") or []:
         if not engine.get("healthy"):
             out.append(f"TTS engine {engine.get('name')} is down ({engine.get('reason')}); the next engine speaks")
@@ -376,6 +388,14 @@ def format_text(report: dict[str, Any]) -> str:
     else:
         lines.append(f"  enrolled: {speakers['enrolled']}")
         lines += [f"  DAMAGED - {problem}" for problem in speakers["damaged"]]
+
+    lines.append("Settings")
+    settings = report["settings"]
+    if "error" in settings:
+        lines.append(f"  error: {settings['error']}")
+    else:
+        lines.append(f"  file: {settings['file']}")
+        lines += [f"  PROBLEM - {problem}" for problem in settings["problems"]]
 
     lines.append("Folders")
     lines += [f"  {k}: {v}" for k, v in report["folders"].items()]

@@ -230,6 +230,53 @@ def test_corrupt_settings_are_moved_aside_and_reported():
     assert len(kept) == 1 and kept[0].read_text() == "{ this is not json"
 
 
+def test_bad_settings_values_fall_back_one_line_each_and_unknown_keys_survive_a_save():
+    settings = write_settings({
+        "schema_version": 2,
+        "listen": {"wake_sensitivity": 7.5, "wake_word": "jarvis", "knob_from_a_newer_jarvis": {"x": [1, 2.5]}},
+        "speakers": {"threshold": -3},
+        "audio": {"block_ms": True, "input_device": "USB mic"},
+        "brain": {"max_tokens": "lots", "temperature": float("nan")},
+        "tts": {"voices": {"old": {"clip": "/gone.wav", "text": "hi"}}},
+        "section_from_a_newer_jarvis": {"on": True, "list": ["a", {"b": None}]},
+    })
+    before = settings.read_bytes()
+    result = jarvis("speakers", "list")
+    assert result.returncode == 0 and "Traceback" not in result.stderr
+    warnings = [ln for ln in result.stderr.splitlines() if ln.startswith("warning: settings: ")]
+    assert len(warnings) == 5, result.stderr
+    for field, needle in (("listen.wake_sensitivity", "out of range (0 to 1); using the default 0.6"),
+                          ("speakers.threshold", "out of range (0 to 1); using the default 0.75"),
+                          ("audio.block_ms", "is true, not a number; using the default 32"),
+                          ("brain.max_tokens", "not a number"), ("brain.temperature", "not a finite number")):
+        [line] = [ln for ln in warnings if f"settings: {field} " in ln]
+        assert needle in line and f"Fix it in {settings}" in line
+    assert settings.read_bytes() == before  # loading never rewrites the file
+
+    assert jarvis("voices", "remove", "old").returncode == 0  # a command that saves the settings
+    saved = json.loads(settings.read_text())
+    assert saved["section_from_a_newer_jarvis"] == {"on": True, "list": ["a", {"b": None}]}
+    assert saved["listen"]["knob_from_a_newer_jarvis"] == {"x": [1, 2.5]}
+    assert saved["audio"]["input_device"] == "USB mic" and saved["tts"]["voices"] == {}
+    assert saved["listen"]["wake_sensitivity"] == 0.6 and saved["speakers"]["threshold"] == 0.75
+
+
+def test_unreadable_settings_notice_stays_in_doctor_until_the_file_is_dealt_with():
+    settings = write_settings({})
+    settings.write_text('{"listen": ')
+    assert "unreadable" in jarvis("speakers", "list").stderr
+    [kept] = settings.parent.glob("settings.json.corrupt-*")
+    for _ in range(2):  # not only on the run that found it
+        report = json.loads(jarvis("doctor", "--json").stdout)
+        [problem] = report["settings"]["problems"]
+        assert str(kept) in problem and "delete" in problem and problem in report["warnings"]
+    text = jarvis("doctor").stdout
+    assert f"PROBLEM - {problem}" in text and f"  - {problem}" in text
+    assert kept.read_text() == '{"listen": '
+    kept.unlink()
+    assert json.loads(jarvis("doctor", "--json").stdout)["settings"]["problems"] == []
+
+
 def test_no_audio_device_at_all(tmp_path):
     """With no audio server reachable and no sound card, PortAudio sees no devices."""
     env = {"PULSE_SERVER": f"unix:{tmp_path}/none"}

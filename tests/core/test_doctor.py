@@ -9,7 +9,7 @@ import pytest
 from jarvis import doctor
 
 SECTIONS = ("Versions", "Audio devices", "Compute", "Models", "Keyring", "TTS engines (fallback order)", "Privacy",
-            "Speakers", "Folders", "Warnings")
+            "Speakers", "Settings", "Folders", "Warnings")
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def report(home):
 def test_collect_is_json_serialisable(report):
     assert json.loads(json.dumps(report)) == report
     assert list(report) == ["versions", "audio", "compute", "models", "keyring", "folders", "privacy", "speakers",
-                            "tts", "warnings"]
+                            "settings", "tts", "warnings"]
     assert report["speakers"] == {"enrolled": 0, "damaged": []}
 
 
