@@ -16,6 +16,10 @@ def _prepare_environment() -> None:
         multiprocessing.set_start_method("spawn")
     except RuntimeError:
         pass
+    # The audio callbacks are Python: a thread waiting for the GIL gets it within 1 ms instead of 5, so the
+    # player's callback is not starved into underflows by busy threads (with three threads holding the GIL:
+    # none in 8 s, against 82 in 227 callbacks at the default 5 ms).
+    sys.setswitchinterval(0.001)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("PYTHONWARNINGS", "ignore::UserWarning")  # inherited by worker processes
     _give_windowed_builds_std_streams()

@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 
 from jarvis.audio import devices
+from jarvis.audio.stream_clock import StreamClock
 from jarvis.errors import JarvisError, NotAvailable
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class MicCapture:
         self._stop = threading.Event()
         self._finished = threading.Event()
         self._last_buffer = 0.0
+        self._clock = StreamClock()
 
     @property
     def running(self) -> bool:
@@ -142,9 +144,13 @@ class MicCapture:
         if status.input_overflow:
             self.overflows += 1
         # When the last sample of this buffer was captured, on the monotonic clock (the echo canceller aligns
-        # the microphone with what was played by it). Backends without stream times report 0.
-        age = time_info.currentTime - time_info.inputBufferAdcTime if time_info.inputBufferAdcTime else 0.0
-        t_end = now - (age if 0.0 <= age < 1.0 else self.latency_s) + frames / self.device_rate
+        # the microphone with what was played by it): PortAudio's ADC time, exact whatever the wait for the GIL
+        # (jarvis.audio.stream_clock). Backends without stream times report 0.
+        adc = time_info.inputBufferAdcTime
+        t_first = self._clock.to_monotonic(adc, time_info.currentTime) if adc else 0.0
+        if not 0.0 <= now - t_first < 1.0:
+            t_first = now - self.latency_s
+        t_end = t_first + frames / self.device_rate
         try:
             self._queue.put_nowait((indata.copy(), t_end))
         except queue.Full:

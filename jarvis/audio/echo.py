@@ -56,10 +56,10 @@ EDGE = RATE // 200                  # 5 ms
 # ~300 ms early, but a reference 10 ms late drops it to ~5 dB (benchmarks/results/aec-compare-cpu.json), so an
 # estimate a little off must err early.
 MARGIN_S = 0.06
-# A stream whose callback times stray this far from its running sample count is re-anchored to them (playback
-# callbacks jitter by 15-30 ms here under load; an underflow re-anchors at once).
-RESYNC_S = 0.06
-MIC_RESYNC_S = 0.05
+# A stream whose device times stray this far from its running sample count is re-anchored to them (PortAudio's
+# DAC/ADC times wander by ~3 ms, jarvis.audio.stream_clock; an underflow re-anchors at once).
+RESYNC_S = 0.02
+MIC_RESYNC_S = 0.02
 # The linear canceller gets the reference this much before the estimated echo. Unlike AEC3 it has no delay
 # estimator of its own: it must see the room at the same alignment from reply to reply, while the playback
 # timeline, anchored anew by the device's times after an underflow or a stream restart, moves by up to ~10 ms.

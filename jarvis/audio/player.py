@@ -21,6 +21,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from jarvis.audio import devices
+from jarvis.audio.stream_clock import StreamClock
 from jarvis.errors import NotAvailable
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,7 @@ class Player:
         self._current: _Playback | None = None
         self._last_callback = 0.0
         self._idle_since = 0.0        # when the open stream last finished playing something
+        self._clock = StreamClock()
 
     @property
     def latency_s(self) -> float:
@@ -268,9 +270,12 @@ class Player:
         if outdata.shape[1] > 1:
             outdata[:, 1:] = mono[:, None]
         if self.on_output is not None:
-            # Heard once the device has played what it already holds (0 from backends without stream times).
-            ahead = time_info.outputBufferDacTime - time_info.currentTime if time_info.outputBufferDacTime else -1.0
-            heard = time.monotonic() + (ahead if 0.0 <= ahead < 1.0 else self.latency_s)
+            # Heard once the device has played what it already holds: PortAudio's DAC time, exact whatever the
+            # wait for the GIL (jarvis.audio.stream_clock); backends without stream times report 0.
+            dac = time_info.outputBufferDacTime
+            heard = self._clock.to_monotonic(dac, time_info.currentTime) if dac else 0.0
+            if not 0.0 <= heard - now < 1.0:
+                heard = now + self.latency_s
             self.on_output(mono.copy(), self.device_rate, heard, bool(status.output_underflow))
         if not playing:
             if now - self._idle_since > KEEP_OPEN_S:
