@@ -66,11 +66,12 @@ class EventStream:
 
 @contextmanager
 def jarvis_listen(env: dict, log: Path, ready_timeout: float = 240,
-                  wrap: Callable[[list[str]], list[str]] | None = None) -> Iterator[EventStream]:
+                  wrap: Callable[[list[str]], list[str]] | None = None, verbose: bool = False) -> Iterator[EventStream]:
     """Start `jarvis listen` on jarvis_mic / jarvis_speaker, wait for ``ready``; killed on leaving.
-    ``wrap`` runs it under another command (a recorder such as strace): Ctrl+C then goes to Jarvis itself."""
-    command = [sys.executable, "-m", "jarvis", "listen", "--input-device", "jarvis_mic",
-               "--output-device", "jarvis_speaker", "--events", "jsonl"]
+    ``wrap`` runs it under another command (a recorder such as strace): Ctrl+C then goes to Jarvis itself.
+    ``verbose``: debug lines (the echo canceller's alignment, playback underflows) go to ``log``."""
+    command = [sys.executable, "-m", "jarvis", *(["-v"] if verbose else []), "listen", "--input-device",
+               "jarvis_mic", "--output-device", "jarvis_speaker", "--events", "jsonl"]
     proc = subprocess.Popen(wrap(command) if wrap else command,
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=open(log, "w"), text=True)
     stream = EventStream(proc)

@@ -59,8 +59,18 @@ def room(virtual_audio, open_speakers, tmp_path_factory):
     (home / "config" / "settings.json").write_text(json.dumps(
         {"schema_version": 2, "brain": {"temperature": 0.0}, "listen": {"follow_up_s": 5.0},
          "tts": {"engines": ["piper", "system"]}}))
-    with jarvis_listen(virtual_audio.subprocess_env(JARVIS_HOME=str(home)), home / "stderr.log") as stream:
+    with jarvis_listen(virtual_audio.subprocess_env(JARVIS_HOME=str(home)), home / "stderr.log",
+                       verbose=True) as stream:
         yield stream
+
+
+ECHO_LINES = ("re-anchored", "realigned", "echo delay", "acting funny", "player:")
+
+
+def echo_trace(room) -> str:
+    """What the echo canceller did (its debug lines), to say why a barge-in was not heard."""
+    lines = room.log.read_text(errors="replace").splitlines()
+    return "\n".join(line for line in lines if any(k in line for k in ECHO_LINES))[-6000:]
 
 
 def test_open_speakers_barge_in_follow_up_and_back_to_listening(room, virtual_audio, speech):
@@ -88,8 +98,11 @@ def test_open_speakers_barge_in_follow_up_and_back_to_listening(room, virtual_au
     before = dt.datetime.now()
     barge = len(room.events)
     virtual_audio.play_into_mic(speech["time"])
-    cut = room.first("playback_end", mark, timeout=30)
-    assert cut["interrupted"] is True, json.dumps(room.events[mark:], indent=0)
+    try:
+        cut = room.first("playback_end", mark, timeout=30)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\nthe echo canceller meanwhile:\n{echo_trace(room)}") from None
+    assert cut["interrupted"] is True, json.dumps(room.events[mark:], indent=0) + "\n" + echo_trace(room)
     wake = room.first("wake", barge)
     print(f"\nbarge-in: wake -> reply cut {cut['t'] - wake['t']:.3f} s")
     command = room.first("transcript", barge, timeout=60)
