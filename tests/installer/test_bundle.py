@@ -54,6 +54,23 @@ def test_build_runs_the_self_test_and_every_step_passes(bundle):
     assert "in a spawned worker process" in output  # multiprocessing's spawn works in the frozen app
 
 
+def test_the_frozen_self_test_sends_nothing_off_the_machine(bundle, tmp_path):
+    """The no-network check (tests/privacy) on the frozen app: no connection off the machine, no name lookup.
+    Without HF_HUB_OFFLINE, and with the CA bundle a desktop session has (onnxruntime's telemetry needs one)."""
+    from tests.privacy import netrecord
+
+    if netrecord.missing_tools():
+        pytest.skip(f"{', '.join(netrecord.missing_tools())} not installed (scripts/setup.sh --test installs them)")
+    app, _ = bundle
+    env = {k: v for k, v in bare_env(tmp_path).items() if k != "HF_HUB_OFFLINE"}
+    env.update({k: os.environ[k] for k in ("SSL_CERT_FILE", "SSL_CERT_DIR") if k in os.environ})
+    log = tmp_path / "connections.log"
+    ran = netrecord.run([str(app / "jarvis"), "--self-test"], log, env=env, capture_output=True, text=True,
+                        timeout=600)
+    assert ran.returncode == 0 and "self-test: 6 of 6 steps passed" in ran.stdout, ran.stdout + ran.stderr[-3000:]
+    assert netrecord.off_machine(log) == [], "\n".join(map(str, netrecord.off_machine(log)))
+
+
 def test_the_frozen_app_works_without_python_and_writes_only_to_the_users_folders(bundle, tmp_path):
     app, _ = bundle
     before = snapshot(app)

@@ -43,9 +43,11 @@ def missing_tools() -> list[str]:
 
 def wrap(command: list[str], log: Path) -> list[str]:
     """``command`` run in its own network namespace (loopback up) under strace, the record going to ``log``."""
-    traced = ["strace", "-f", "-qq", "--seccomp-bpf", "-e", "trace=connect,sendto,sendmsg", "-e", "signal=none",
-              "-o", str(log), *command]
-    return ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "netns", *traced]
+    # Absolute paths: the command's own PATH may be a bare one (/usr/bin:/bin has no ip).
+    traced = [shutil.which("strace"), "-f", "-qq", "--seccomp-bpf", "-e", "trace=connect,sendto,sendmsg",
+              "-e", "signal=none", "-o", str(log), *command]
+    return [shutil.which("unshare"), "-n", "/bin/sh", "-c", f'{shutil.which("ip")} link set lo up && exec "$@"',
+            "netns", *traced]
 
 
 def attempts(log: Path) -> list[Attempt]:
