@@ -313,6 +313,19 @@ def _gib(n: int | None) -> str:
     return "?" if n is None else f"{n / 1024 ** 3:.1f} GiB"
 
 
+def _section(lines: list[str], title: str, part: dict[str, Any], body: Callable[[dict], list[str]]) -> None:
+    """A heading, then the check's error or its lines."""
+    lines.append(title)
+    lines += [f"  error: {part['error']}"] if "error" in part else body(part)
+
+
+def _privacy_lines(private: dict[str, Any]) -> list[str]:
+    telemetry = "off (onnxruntime, Hugging Face)" if private.get("telemetry_off") else "NOT switched off"
+    out = [f"  library telemetry: {telemetry}"]
+    out += [f"  sends {item['what']} to {item['to']}: {item['when']}" for item in private.get("outbound") or []]
+    return out if len(out) > 1 else out + ["  nothing leaves this machine with these settings"]
+
+
 def format_text(report: dict[str, Any]) -> str:
     """The report as plain text, one section per heading."""
     lines = ["Versions"]
@@ -369,33 +382,11 @@ def format_text(report: dict[str, Any]) -> str:
         state = "ok" if engine.get("healthy") else f"DOWN - {engine.get('reason') or 'unknown reason'}"
         lines.append(f"  {position}. {engine.get('name', '?')}: {state}")
 
-    lines.append("Privacy")
-    private = report.get("privacy") or {}
-    if "error" in private:
-        lines.append(f"  error: {private['error']}")
-    else:
-        lines.append("  library telemetry: " + ("off (onnxruntime, Hugging Face)" if private.get("telemetry_off")
-                                                 else "NOT switched off"))
-        if not private.get("outbound"):
-            lines.append("  nothing leaves this machine with these settings")
-        for item in private.get("outbound") or []:
-            lines.append(f"  sends {item['what']} to {item['to']}: {item['when']}")
-
-    lines.append("Speakers")
-    speakers = report["speakers"]
-    if "error" in speakers:
-        lines.append(f"  error: {speakers['error']}")
-    else:
-        lines.append(f"  enrolled: {speakers['enrolled']}")
-        lines += [f"  DAMAGED - {problem}" for problem in speakers["damaged"]]
-
-    lines.append("Settings")
-    settings = report["settings"]
-    if "error" in settings:
-        lines.append(f"  error: {settings['error']}")
-    else:
-        lines.append(f"  file: {settings['file']}")
-        lines += [f"  PROBLEM - {problem}" for problem in settings["problems"]]
+    _section(lines, "Privacy", report.get("privacy") or {}, _privacy_lines)
+    _section(lines, "Speakers", report["speakers"], lambda speakers: [
+        f"  enrolled: {speakers['enrolled']}", *(f"  DAMAGED - {problem}" for problem in speakers["damaged"])])
+    _section(lines, "Settings", report["settings"], lambda settings: [
+        f"  file: {settings['file']}", *(f"  PROBLEM - {problem}" for problem in settings["problems"])])
 
     lines.append("Folders")
     lines += [f"  {k}: {v}" for k, v in report["folders"].items()]
