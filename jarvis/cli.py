@@ -19,8 +19,16 @@ HEADLESS_NOTICE = ("Jarvis is running headless: there is no screen for the tray 
                    "Say \"Jarvis\" and a command; press Ctrl+C to stop.")
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage mistake is one line like any other error (argparse prints the usage and then the error): what is
+    wrong, and where the command's options are listed. Subcommands' parsers are of this class too."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message[:1].upper()}{message[1:]}. Options: {self.prog} --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="jarvis", description="Jarvis, an offline desktop voice assistant.")
+    parser = _Parser(prog="jarvis", description="Jarvis, an offline desktop voice assistant.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     parser.add_argument("--version", action="version", version=f"jarvis {jarvis.__version__}")
     parser.add_argument("--self-test", action="store_true",
