@@ -22,11 +22,14 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o600) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
     try:
-        os.fchmod(fd, mode)
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        if not hasattr(os, "fchmod"):  # Windows before Python 3.13: chmod by path (only the read-only bit counts)
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         try:
