@@ -26,3 +26,17 @@ class NotAvailable(JarvisError):
     """A part (model, device, engine) is missing or cannot run here."""
 
     exit_code = 3
+
+
+def first_line(exc: BaseException, limit: int = 160) -> str:
+    """The first line of what ``exc`` says, at most ``limit`` characters ("" when it says nothing)."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else ""
+
+
+def describe(exc: BaseException, limit: int = 160) -> str:
+    """One line for the user: a JarvisError's own message, else the exception's type and first line."""
+    if isinstance(exc, JarvisError):
+        return exc.message
+    text = first_line(exc, limit)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from jarvis.errors import BadInput, NotAvailable
+from jarvis.errors import BadInput, NotAvailable, first_line
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ def _keyring_failed(action: str, exc: Exception) -> NotAvailable:
     if isinstance(exc, KeyringLocked):
         return NotAvailable("keyring_locked", f"Could not {action}: the OS keyring is locked; unlock it "
                                               f"(log in to the desktop session) and try again.")
-    detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+    detail = first_line(exc)
     return NotAvailable("keyring_unavailable", f"Could not {action} in the OS keyring "
                                                f"({type(exc).__name__}{': ' + detail if detail else ''}); {_FIX}.")
 

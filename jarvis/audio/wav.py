@@ -10,7 +10,7 @@ from typing import Callable
 import numpy as np
 import soundfile as sf
 
-from jarvis.errors import BadInput
+from jarvis.errors import BadInput, first_line
 
 log = logging.getLogger(__name__)
 
@@ -130,4 +130,4 @@ def is_silence(samples: np.ndarray, threshold_dbfs: float = -45.0) -> bool:
 
 
 def _short(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+    return first_line(exc) or type(exc).__name__

@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
-from jarvis.errors import JarvisError, NotAvailable
+from jarvis.errors import JarvisError, NotAvailable, first_line
 
 log = logging.getLogger(__name__)
 
@@ -323,5 +323,4 @@ def _cause(exc: BaseException) -> str:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:160] if text else type(exc).__name__
+    return first_line(exc) or type(exc).__name__

@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from jarvis.errors import BadInput, JarvisError, NotAvailable
+from jarvis.errors import BadInput, JarvisError, NotAvailable, describe
 from jarvis.events import Degraded, Error, EventBus, TtsFirstChunk
 from jarvis.speak.base import TtsEngine
 from jarvis.speak.normalize import normalize_for_speech
@@ -213,10 +213,7 @@ class TtsChain:
 
 def _reason(exc: Exception) -> str:
     """One line for the user: a JarvisError's own message, else the exception type and first line."""
-    if isinstance(exc, JarvisError):
-        return exc.message
-    text = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return describe(exc)
 
 
 def _counted(sentences: list[str], progress: Callable[[int, int], None]) -> Iterator[str]:

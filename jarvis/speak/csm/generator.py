@@ -27,6 +27,8 @@ from typing import Iterator
 
 import torch
 
+from jarvis.errors import describe
+
 log = logging.getLogger(__name__)
 
 
@@ -228,7 +230,7 @@ class FrameGenerator:
         except Exception as exc:
             self.release_graphs()
             self.position.copy_(saved_position)
-            self.graph_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+            self.graph_error = describe(exc, 200)
             log.warning("CSM: CUDA graph capture failed (%s); generating without graphs", self.graph_error,
                         exc_info=True)
 

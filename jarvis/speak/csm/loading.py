@@ -5,7 +5,7 @@ import logging
 from pathlib import Path
 from typing import Callable
 
-from jarvis.errors import BadInput, NotAvailable
+from jarvis.errors import BadInput, NotAvailable, describe
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ def load_model(folder: Path, device: str, dtype):
         model = CsmForConditionalGeneration.from_pretrained(folder, dtype=dtype)
     except (OSError, ValueError) as exc:
         raise NotAvailable("csm_corrupt", f"CSM model in {folder} could not be loaded "
-                                          f"({type(exc).__name__}: {str(exc).splitlines()[0][:160]}).") from exc
+                                          f"({describe(exc)}).") from exc
     try:
         model = model.to(device).eval()
     except torch.OutOfMemoryError as exc:

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
 
-from jarvis.errors import JarvisError
+from jarvis.errors import JarvisError, describe
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +43,7 @@ class _Relay(QObject):
 
 def one_line(exc: BaseException) -> str:
     """A user-facing line for ``exc``: JarvisError messages as they are, anything else named."""
-    if isinstance(exc, JarvisError):
-        return exc.message
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return describe(exc)
 
 
 def run_async(fn: Callable[[], Any], on_done: Callable[[Any], None], on_error: Callable[[str], None],
