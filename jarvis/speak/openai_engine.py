@@ -84,6 +84,7 @@ class OpenAiEngine(TtsEngine):
         self.connect_timeout_s = connect_timeout_s
         self.warmup_timeout_s = warmup_timeout_s
         self._client = None
+        self._key = ""
 
     @property
     def server(self) -> str:
@@ -92,8 +93,8 @@ class OpenAiEngine(TtsEngine):
         return self.base_url or DEFAULT_BASE_URL
 
     def load(self) -> None:
-        if self._client is not None:
-            return
+        """A client with the keyring's key; made anew when the key there changed (a key corrected in Settings
+        or with `jarvis secret set` is used from the next sentence, without a restart)."""
         try:
             import openai
         except ImportError as exc:
@@ -103,9 +104,13 @@ class OpenAiEngine(TtsEngine):
         if not key:
             raise NotAvailable("cloud_key_missing", f"No OpenAI API key is stored: set one with `{SET_KEY}` "
                                                     f"(it is kept in the OS keyring).")
+        if self._client is not None and key == self._key:
+            return
+        self.close()
         # No retries: on failure the chain hands the sentence to the next engine at once.
         self._client = openai.OpenAI(api_key=key, base_url=self.base_url or None, max_retries=0,
                                      timeout=openai.Timeout(self.timeout_s, connect=self.connect_timeout_s))
+        self._key = key
         log.info("OpenAI TTS ready: %s, voice %s, at %s", self.model, self.voice, self.server)
 
     def warmup(self) -> None:
@@ -121,8 +126,7 @@ class OpenAiEngine(TtsEngine):
                      self.server, exc.status_code, self.model)
 
     def synthesize(self, text: str, cancel: threading.Event | None = None) -> Iterator[np.ndarray]:
-        if self._client is None:
-            self.load()
+        self.load()  # the keyring's key now
         for piece in _pieces(text):
             if cancel is not None and cancel.is_set():
                 return

@@ -53,6 +53,7 @@ class FakeOpenAi:
     def __init__(self) -> None:
         self.requests: list[dict] = []
         self.models_status = 200
+        self.revoked: set[str] = set()  # keys the server refuses even when they are the keyring's
         self.release = threading.Event()   # the speech response pauses after 3 pieces until set
         self.release.set()
         self.paused = threading.Event()    # set while it waits
@@ -65,8 +66,8 @@ class FakeOpenAi:
                 pass
 
             def _authorised(self) -> bool:
-                expected = f"Bearer {secrets.get_secret(secrets.OPENAI_API_KEY)}"  # the real keyring's key
-                if self.headers.get("Authorization") == expected:
+                key = secrets.get_secret(secrets.OPENAI_API_KEY)  # the real keyring's key, unless revoked
+                if self.headers.get("Authorization") == f"Bearer {key}" and key not in fake.revoked:
                     return True
                 self._json(401, {"error": {"message": "Incorrect API key provided: sk-wr***ng.",
                                            "type": "invalid_request_error", "code": "invalid_api_key"}})
@@ -213,9 +214,8 @@ def test_openai_cancel_stops_the_stream(fake_openai):
 def test_openai_bad_key_falls_back_to_the_system_voice_at_start(fake_openai):
     from jarvis.speak.system_engine import SystemEngine
     secrets.set_secret(secrets.OPENAI_API_KEY, "sk-wrong-key")
+    fake_openai.revoked.add("sk-wrong-key")
     openai = openai_engine(fake_openai.url)
-    openai.load()  # holds "sk-wrong-key"
-    secrets.set_secret(secrets.OPENAI_API_KEY, FAKE_KEY)  # the server accepts only the keyring's key
     bus = EventBus()
     seen = Recorder(bus)
     chain = TtsChain([openai, SystemEngine()], bus)
@@ -235,11 +235,11 @@ def test_openai_bad_key_falls_back_to_the_system_voice_at_start(fake_openai):
 def test_openai_401_while_speaking_fails_over_without_losing_the_sentence(fake_openai):
     """A server without /models (404) passes warm-up; the 401 comes from the speech request itself."""
     secrets.set_secret(secrets.OPENAI_API_KEY, "sk-revoked-key")
+    fake_openai.revoked.add("sk-revoked-key")
     fake_openai.models_status = 404
     from jarvis.speak.system_engine import SystemEngine
     openai = openai_engine(fake_openai.url)
     openai.load()
-    secrets.set_secret(secrets.OPENAI_API_KEY, FAKE_KEY)  # the key the engine holds is now wrong
     with pytest.raises(NotAvailable) as err:
         list(openai.synthesize("Hello."))
     assert err.value.code == "cloud_auth" and SET_KEY_CMD in err.value.message
@@ -258,6 +258,20 @@ def test_openai_401_while_speaking_fails_over_without_losing_the_sentence(fake_o
     assert len(out) == 2 and {rate for rate, _ in out} == {22050}  # both sentences, by the system voice
     assert chain.status()[0]["healthy"] is False
     chain.close()
+
+
+def test_a_corrected_key_is_used_from_the_next_sentence_without_a_restart(fake_openai):
+    """The engine used to keep the client made with the first key until Jarvis restarted."""
+    secrets.set_secret(secrets.OPENAI_API_KEY, "sk-revoked-key")
+    fake_openai.revoked.add("sk-revoked-key")
+    engine = openai_engine(fake_openai.url)
+    with pytest.raises(NotAvailable) as err:
+        list(engine.synthesize("First sentence."))
+    assert err.value.code == "cloud_auth"
+    secrets.set_secret(secrets.OPENAI_API_KEY, FAKE_KEY)  # corrected in Settings (the keyring)
+    assert list(engine.synthesize("Second sentence."))
+    assert [r["auth"] for r in fake_openai.of("POST")] == ["Bearer sk-revoked-key", f"Bearer {FAKE_KEY}"]
+    engine.close()
 
 
 def test_openai_without_a_key_is_not_available(secret_service):
