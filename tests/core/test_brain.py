@@ -92,12 +92,14 @@ def test_whoami_with_an_unknown_speaker_says_so_and_how_to_enroll():
     "what's the cpu load",
 ])
 def test_status_phrasings_use_real_figures(text):
-    # Real psutil + jarvis.devices figures; this machine has no NVIDIA GPU.
+    # Real psutil + jarvis.devices figures, on a machine with or without NVIDIA GPUs.
+    from jarvis.devices import gpu_memory
     response = ask(brain_at(), text)
     assert response.source == "status"
     assert response.text.startswith("CPU load is ")
     assert " percent. Memory: " in response.text
-    assert response.text.endswith("gigabytes used. No GPU.")
+    gpus = gpu_memory()
+    assert response.text.endswith("gigabytes used. No GPU.") if not gpus else f"GPU {gpus[0]['name']}: " in response.text
 
 
 def test_status_speaks_each_gpu():

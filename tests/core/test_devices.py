@@ -23,23 +23,31 @@ def test_gpu_memory_without_a_driver_is_empty_and_does_not_import_torch():
     assert done.stdout.strip() == "[]"
 
 
-def test_best_device_is_cpu_here():
-    assert devices.best_device() == "cpu"
+def _torch_best() -> str:
+    import torch
+    if torch.cuda.is_available():
+        return "cuda"
+    return "mps" if torch.backends.mps.is_available() else "cpu"
 
 
-def test_gpu_memory_is_empty_here_even_with_torch_loaded():
-    import torch  # noqa: F401  (the torch path must not invent a GPU either)
-    assert devices.gpu_memory() == []
+def test_best_device_is_what_torch_sees():
+    assert devices.best_device() == _torch_best()
+
+
+def test_gpu_memory_lists_exactly_the_gpus_torch_sees():
+    import torch  # (the torch path must not invent a GPU either)
+    gpus = devices.gpu_memory()
+    assert len(gpus) == (torch.cuda.device_count() if torch.cuda.is_available() else 0)
 
 
 def test_describe_compute_shape():
     info = devices.describe_compute()
     import torch
     assert info["torch"] == torch.__version__
-    assert info["cuda_available"] is False
-    assert info["devices"] == []
+    assert info["cuda_available"] is torch.cuda.is_available()
+    assert len(info["devices"]) == (torch.cuda.device_count() if torch.cuda.is_available() else 0)
     assert isinstance(info["mps_available"], bool)
-    assert info["best_device"] == "cpu"
+    assert info["best_device"] == _torch_best()
     assert "cuda_version" in info
     assert "error" not in info
     json.dumps(info)
