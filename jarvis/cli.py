@@ -187,11 +187,19 @@ def cmd_listen(args, settings) -> int:
     return 0
 
 
+EXIT_HUNG = 3  # the shutdown hung and was cut short: not a clean exit, and tests see it
+
+
 def _exit_soon_after(seconds: float) -> None:
     def force() -> None:
-        log.warning("shutdown took longer than %.1f s; exiting", seconds)
+        waiting = sorted(t.name for t in threading.enumerate() if t is not threading.current_thread()
+                         and not t.daemon and t.is_alive())
+        line = (f"shutdown hung for {seconds:g} s and was cut short (still running: "
+                f"{', '.join(waiting) or 'daemon threads only'}); please report it with the log (jarvis doctor).")
+        log.error("%s", line)
+        print(f"error: {line}", file=sys.stderr, flush=True)
         sys.stdout.flush()
-        os._exit(0)
+        os._exit(EXIT_HUNG)
 
     timer = threading.Timer(seconds, force)
     timer.daemon = True

@@ -101,3 +101,19 @@ def test_doctor_reports_every_section():
     assert report["folders"]
     text = jarvis("doctor")
     assert text.returncode == 0 and "keyring" in text.stdout.lower()
+
+
+def test_a_hung_shutdown_is_cut_short_with_a_non_zero_exit_and_says_so():
+    """`jarvis listen` arms this guard when asked to stop: a shutdown that hangs must not look like a clean exit."""
+    import subprocess
+    import sys
+
+    hang = ("import threading, time\n"
+            "from jarvis.cli import _exit_soon_after, EXIT_HUNG\n"
+            "threading.Thread(target=time.sleep, args=(30,), name='stuck-worker').start()\n"
+            "_exit_soon_after(0.3)\n"
+            "time.sleep(30)\n")
+    ran = subprocess.run([sys.executable, "-c", hang], capture_output=True, text=True, timeout=20)
+    assert ran.returncode == 3, (ran.returncode, ran.stderr)
+    errors = [line for line in ran.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "shutdown hung for 0.3 s" in errors[0] and "stuck-worker" in errors[0], ran.stderr
