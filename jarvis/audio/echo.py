@@ -102,7 +102,13 @@ class FarEnd:
         self._pending: collections.deque = collections.deque()
         self._ring = np.zeros(int(seconds * RATE), np.float32)
         self._written_to = 0        # absolute index (monotonic seconds * RATE) the ring holds audio up to
-        self._next: int | None = None  # where the current run of playback continues
+        # The current run of playback: where it started on the timeline, how much the device has played of it
+        # (in 16 kHz samples, from the blocks' own lengths) and how much the resampler has handed back. The
+        # resampler returns a varying count per block (none for the first, then a few more than the block's
+        # length), so the run's position is counted on its input and its output is written from the start.
+        self._run_start: int | None = None
+        self._run_in = 0.0
+        self._run_out = 0
         self._resampler = None
         self._rate = 0
         self.blocks = 0             # blocks pushed since start (for the "no reference" check)
@@ -119,25 +125,27 @@ class FarEnd:
         while self._pending:
             block, rate, t_heard, underflow = self._pending.popleft()
             if rate != self._rate:
-                self._resampler, self._rate, self._next = None, rate, None
+                self._resampler, self._rate, self._run_start = None, rate, None
                 if rate != RATE:
                     import soxr
                     # Low quality has one block of latency (high quality ~3): the reference must be there
                     # before the echo is; the canceller does not need more than the speech band.
                     self._resampler = soxr.ResampleStream(rate, RATE, 1, dtype="float32", quality="LQ")
             start = round(t_heard * RATE)
-            if self._next is not None and not underflow and abs(start - self._next) <= RESYNC_S * RATE:
-                start = self._next  # the same run of playback: stays contiguous (callback times jitter)
-            else:
+            expected = None if self._run_start is None else self._run_start + round(self._run_in)
+            if expected is None or underflow or abs(start - expected) > RESYNC_S * RATE:
                 self.runs += 1
-                if self._next is not None:
-                    log.debug("far end re-anchored by %+.1f ms%s", (start - self._next) / RATE * 1000,
+                if expected is not None:
+                    log.debug("far end re-anchored by %+.1f ms%s", (start - expected) / RATE * 1000,
                               " (underflow)" if underflow else "")
                 if self._resampler is not None:
                     self._resampler.clear()  # a new run starts at its own time, without the last one's tail
+                self._run_start, self._run_in, self._run_out = start, 0.0, 0
+            # else: the same run of playback, contiguous (the device's times wander by a few ms)
             data = self._resampler.resample_chunk(block) if self._resampler is not None else block
-            self._write(start, np.asarray(data, np.float32))
-            self._next = start + len(data)
+            self._write(self._run_start + self._run_out, np.asarray(data, np.float32))
+            self._run_in += len(block) * RATE / rate
+            self._run_out += len(data)
 
     def read(self, start: int, n: int) -> np.ndarray:
         """``n`` samples heard from absolute index ``start`` (zeros where nothing played or history is gone)."""

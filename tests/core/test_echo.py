@@ -122,6 +122,26 @@ def test_far_end_timeline_resamples_and_places_playback_by_time():
     assert np.abs(far.read(int(10.0 * RATE), 160)).max() == 0.0, "before any history"
 
 
+def test_a_contiguous_reply_stays_one_run_and_each_sound_lands_where_it_was_heard():
+    """The resampler hands back a varying count per block (none for the first, then a few more): the timeline
+    counted its output and re-anchored the reference every ~0.94 s (64 times a minute of Piper's 22050 Hz
+    blocks), moving the echo the wake-word canceller had learned."""
+    far = FarEnd()
+    rate, n = 22050, 441                          # the player's 20 ms blocks of Piper's audio
+    rng = np.random.default_rng(0)
+    audio = (rng.standard_normal(n * 3000) * 0.01).astype(np.float32)
+    audio[n * 2900 + 100] = 1.0                   # a click 58.0045 s into the reply (the last 4 s are kept)
+    for k in range(3000):                         # a minute, each block heard exactly after the last
+        far.push(audio[k * n:(k + 1) * n], rate, 50.0 + k * n / rate)
+        if k % 50 == 0:
+            far.drain()
+    far.drain()
+    assert far.runs == 1
+    click = int(round((50.0 + (n * 2900 + 100) / rate) * RATE))
+    around = far.read(click - 80, 160)
+    assert abs(int(np.argmax(np.abs(around))) - 80) <= 2, "the click is where it was heard, within 2 samples"
+
+
 def test_delay_estimator_needs_a_far_end_to_estimate_from():
     rng = np.random.default_rng(0)
     est = DelayEstimator()
