@@ -163,6 +163,7 @@ class MicCapture:
             resampler = soxr.ResampleStream(self.device_rate, self.rate, 1, dtype="float32")
         pending = np.zeros(0, np.float32)
         reported = (0, 0)
+        heard_in = handed_out = 0  # device samples in, resampled samples out (their counts per block vary)
         while not stop.is_set():
             try:
                 buf, t_end = q.get(timeout=0.05)
@@ -172,7 +173,12 @@ class MicCapture:
                 continue
             mono = buf[:, 0] if buf.shape[1] == 1 else buf.mean(axis=1, dtype=np.float32)
             if resampler is not None:
+                heard_in += len(mono)
                 mono = resampler.resample_chunk(mono)
+                handed_out += len(mono)
+                # The resampler hands back a varying count per block, lagging the input; its output is aligned
+                # with the input's time, so its last sample was captured this much before the block's end.
+                t_end -= heard_in / self.device_rate - handed_out / self.rate
             if self.processor is not None:
                 mono = self.processor(mono, t_end)
             pending = np.concatenate((pending, mono)) if pending.size else mono

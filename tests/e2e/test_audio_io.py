@@ -124,8 +124,20 @@ def test_capture_hears_the_speech_played_into_the_mic(virtual_audio, speech, dev
 @pytest.mark.parametrize("device_rate", [44100, 48000])
 def test_capture_resamples_a_device_running_at_another_rate(virtual_audio, speech, device_rate):
     wav, source = speech
-    cap, heard = capture_while_playing(virtual_audio, wav, device=MIC, device_rate=device_rate)
+    stamps: list[tuple[int, float]] = []   # what the echo canceller gets: (samples, capture time of the last)
+
+    def processor(samples: np.ndarray, t_end: float) -> np.ndarray:
+        stamps.append((len(samples), t_end))
+        return samples
+
+    cap, heard = capture_while_playing(virtual_audio, wav, device=MIC, device_rate=device_rate,
+                                       processor=processor)
     assert cap.device_rate == device_rate
+    # Each stamp follows the last by the samples handed over: the resampler's varying counts per block (at
+    # 44.1 kHz) made the microphone timeline jump, and the echo canceller re-anchor it, ~17 times a second.
+    count = np.cumsum([n for n, _ in stamps]) / 16000
+    drift = np.array([t for _, t in stamps]) - count
+    assert np.ptp(drift[5:]) < 0.008, f"capture times wander by {np.ptp(drift[5:]) * 1000:.1f} ms"
     assert cap.block_size == 512  # 32 ms at 16 kHz, whatever the device runs at
     corr, _ = best_match(heard, source)  # a wrong output rate would stretch the speech and break this
     assert corr > 0.9, f"resampled audio does not match the speech (correlation {corr:.2f})"
