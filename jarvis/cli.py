@@ -187,7 +187,7 @@ def cmd_listen(args, settings) -> int:
     return 0
 
 
-EXIT_HUNG = 3  # the shutdown hung and was cut short: not a clean exit, and tests see it
+EXIT_HUNG = 4  # the shutdown hung and was cut short: not a clean exit (2 is bad input, 3 something missing)
 
 
 def _exit_soon_after(seconds: float) -> None:

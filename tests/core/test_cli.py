@@ -114,6 +114,6 @@ def test_a_hung_shutdown_is_cut_short_with_a_non_zero_exit_and_says_so():
             "_exit_soon_after(0.3)\n"
             "time.sleep(30)\n")
     ran = subprocess.run([sys.executable, "-c", hang], capture_output=True, text=True, timeout=20)
-    assert ran.returncode == 3, (ran.returncode, ran.stderr)
+    assert ran.returncode == 4, (ran.returncode, ran.stderr)
     errors = [line for line in ran.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and "shutdown hung for 0.3 s" in errors[0] and "stuck-worker" in errors[0], ran.stderr
