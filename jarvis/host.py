@@ -6,7 +6,9 @@ QThread; the CLI runs it directly.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
@@ -31,6 +33,34 @@ class ModelHost:
         self.llm = None                 # the brain's backend (jarvis.brain.backends); None when off or failed
         self.llm_failure = None         # LlmFailure saying why the LLM is unavailable
         self.load_seconds: dict[str, float] = {}
+        self._tts_lock = threading.Lock()
+        self._tts_users: dict = {}      # TTS chain -> replies speaking with it
+
+    @contextlib.contextmanager
+    def tts_for_reply(self):
+        """The TTS chain for one reply, kept open until the reply ends even if the settings replace it meanwhile."""
+        with self._tts_lock:
+            chain = self.tts
+            self._tts_users[chain] = self._tts_users.get(chain, 0) + 1
+        try:
+            yield chain
+        finally:
+            with self._tts_lock:
+                self._tts_users[chain] -= 1
+                retired = self._tts_users[chain] == 0 and chain is not self.tts
+                if self._tts_users[chain] == 0:
+                    del self._tts_users[chain]
+            if retired:
+                chain.close()
+
+    def replace_tts(self, chain) -> None:
+        """Use ``chain`` (loaded) from the next reply on. The one it replaces is closed now, or, when a reply is
+        speaking with it, once that reply ends: a change in the settings never cuts a sentence."""
+        with self._tts_lock:
+            previous, self.tts = self.tts, chain
+            in_use = self._tts_users.get(previous, 0) > 0
+        if previous is not None and previous is not chain and not in_use:
+            previous.close()
 
     def load(self, on_wake: Callable[[], None] | None = None) -> None:
         """Load and warm the listener, speaker encoder, TTS chain and LLM in parallel.

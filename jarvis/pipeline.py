@@ -140,7 +140,8 @@ class VoiceLoop:
         """Apply what can change live; True when the loop must restart (devices, listening models).
 
         TTS changes build and warm a new chain before swapping it in, so speech never stops midway
-        without a voice; the speaker threshold applies to the next turn.
+        without a voice; a reply speaking meanwhile ends with the old chain. The speaker threshold applies to the
+        next turn.
         """
         old = self.settings
         # The follow-up window is read at each reply; every other listening setting needs a new listener.
@@ -150,8 +151,7 @@ class VoiceLoop:
             from jarvis.speak.chain import TtsChain
             chain = TtsChain.from_settings(new.tts, self.bus)
             chain.load(progress=lambda engine, state: self.host.progress(f"tts:{engine}", state))
-            previous, self.host.tts = self.host.tts, chain
-            previous.close()
+            self.host.replace_tts(chain)  # a reply speaking now ends with the old voice
         if not restart and new.brain != old.brain and self.host.listener is not None:
             self.responder.apply_settings(new.brain)
             if _backend_fields(new.brain) != _backend_fields(old.brain):
@@ -296,7 +296,8 @@ class VoiceLoop:
             self.bus.emit(events.PlaybackStart())
 
         try:
-            self.player.play_stream(self.host.tts.speak_stream(response, cancel), on_start=on_start)
+            with self.host.tts_for_reply() as tts:
+                self.player.play_stream(tts.speak_stream(response, cancel), on_start=on_start)
         except JarvisError as exc:
             self.bus.emit(events.Error(code=exc.code, message=exc.message))
         finally:

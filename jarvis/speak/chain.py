@@ -4,8 +4,9 @@ Text is cut into sentences; each sentence goes to the first healthy engine in or
 fails to load, or raises while speaking, is marked down with its reason and a ``Degraded`` event is
 emitted; the next engine carries on from the failed sentence. If the failing engine had already
 produced audio for that sentence, the next engine starts at the following sentence instead, so no
-sentence is ever spoken twice. A down engine is loaded again once ``retry_after_s`` has passed,
-when a sentence needs it; a success marks it healthy again (logged) and the chain moves back to it.
+sentence is ever spoken twice. A down engine is loaded again once ``retry_after_s`` has passed, when a
+sentence needs it, on a thread of its own (loading and warming CSM again takes seconds: the reply goes on
+with the next engine meanwhile); a success marks it healthy again (logged) and the chain moves back to it.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ class _Slot:
     healthy: bool = False
     reason: str = "not loaded"
     down_since: float | None = None  # monotonic time it went down; None = never failed
+    retrying: bool = False           # being loaded again in the background
 
 
 class _EngineFailed(Exception):
@@ -47,6 +49,7 @@ class TtsChain:
         self.retry_after_s = retry_after_s
         self._clock = clock
         self._lock = threading.Lock()  # guards slot state; never held while synthesising
+        self.closed = False           # closed: its engines are released
 
     @classmethod
     def from_settings(cls, settings, bus: EventBus, retry_after_s: float = 60.0) -> "TtsChain":
@@ -92,6 +95,7 @@ class TtsChain:
             return next((s.engine.name for s in self._slots if s.healthy), None)
 
     def close(self) -> None:
+        self.closed = True  # an engine a retry brings back after this is closed by the retry
         for slot in self._slots:
             try:
                 slot.engine.close()
@@ -174,17 +178,38 @@ class TtsChain:
                 close()  # stop the engine's generator when our consumer stops early
 
     def _usable(self, slot: _Slot) -> bool:
-        """Healthy, or never loaded (load now), or down long enough to try again (recovery)."""
+        """Healthy, or never loaded (load now). A down engine is not usable; once ``retry_after_s`` has passed
+        it is loaded again in the background (recovery), and used from the sentence after it is back."""
         with self._lock:
             if slot.healthy:
                 return True
-            due = slot.down_since is None or self._clock() - slot.down_since >= self.retry_after_s
-        if not due:
-            return False
-        recovering = slot.down_since is not None
-        if self._try_load(slot, quiet=recovering) and recovering:
-            log.info("TTS engine %s recovered; using it again", slot.engine.name)
-        return slot.healthy
+            if slot.down_since is not None:
+                if not slot.retrying and self._clock() - slot.down_since >= self.retry_after_s:
+                    slot.retrying = True
+                    threading.Thread(target=self._retry, args=(slot,), name=f"tts-retry-{slot.engine.name}",
+                                     daemon=True).start()
+                return False
+        return self._try_load(slot)
+
+    def _retry(self, slot: _Slot) -> None:
+        try:
+            if self._try_load(slot, quiet=True):
+                if self.closed:
+                    slot.engine.close()
+                    return
+                log.info("TTS engine %s recovered; using it again", slot.engine.name)
+        finally:
+            with self._lock:
+                slot.retrying = False
+
+    def wait_for_retries(self, timeout: float = 30.0) -> bool:
+        """Block until no engine is being loaded again (tests, shutdown); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while any(slot.retrying for slot in self._slots):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+        return True
 
     def _try_load(self, slot: _Slot, quiet: bool = False) -> bool:
         """load() + warmup(); warm-up is a real synthesis, so a recovered engine is proven to work."""

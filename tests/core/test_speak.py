@@ -332,12 +332,16 @@ def test_chain_fails_over_mid_utterance_without_repeating_and_recovers(system):
     assert [e.engine for e in seen.of(TtsFirstChunk)] == ["flaky"]  # once per speak() call
     assert chain.status()[0]["healthy"] is False
 
-    flaky.fail_on.clear()  # the fault goes away; after retry_after_s the chain tries it again
+    flaky.fail_on.clear()  # the fault goes away; after retry_after_s the chain tries it again, in the background
     now[0] += 61
     out = list(chain.speak("Four."))
-    assert len(out) == 1 and flaky.spoken[-2:] == ["Ready.", "Four."]  # warm-up proves it works
+    assert len(out) == 1 and "Four." not in flaky.spoken  # said by the system voice while flaky loads again
+    assert chain.wait_for_retries()
+    assert flaky.spoken[-1] == "Ready."  # the warm-up proves it works
     assert chain.status()[0] == {"name": "flaky", "healthy": True, "reason": ""}
-    assert [e.engine for e in seen.of(TtsFirstChunk)] == ["flaky", "flaky"]
+    out = list(chain.speak("Five."))
+    assert len(out) == 1 and flaky.spoken[-1] == "Five."
+    assert [e.engine for e in seen.of(TtsFirstChunk)] == ["flaky", "system", "flaky"]
     assert len(seen.of(Degraded)) == 1  # recovery is logged, not a new degradation
 
 
@@ -354,7 +358,45 @@ def test_chain_waits_before_retrying_a_down_engine(system):
     assert "Two." not in flaky.spoken and chain.active_engine == "system"
     now[0] += 31
     list(chain.speak("Three."))
-    assert flaky.spoken[-1] == "Three." and chain.active_engine == "flaky"
+    assert chain.wait_for_retries() and chain.active_engine == "flaky"
+    list(chain.speak("Four."))
+    assert flaky.spoken[-1] == "Four."
+
+
+class SlowToLoad(Flaky):
+    """Flaky, whose loading waits until the test lets it go: a CSM taking seconds to load and warm again."""
+
+    def __init__(self, inner: TtsEngine, fail_on: set[str]):
+        super().__init__(inner, fail_on)
+        self.gate = threading.Event()
+        self.loads = 0
+        self.loading = threading.Event()
+
+    def load(self):
+        self.loads += 1
+        if self.loads > 1:
+            self.loading.set()
+            try:
+                assert self.gate.wait(10)
+            finally:
+                self.loading.clear()
+
+
+def test_a_down_engine_is_loaded_again_off_the_speaking_thread(system):
+    """The reply goes on with the next engine while the one that failed loads again; it is used once back."""
+    now = [100.0]
+    slow = SlowToLoad(system, fail_on={"One."})
+    chain = TtsChain([slow, system], EventBus(), retry_after_s=60, clock=lambda: now[0])
+    chain.load()
+    list(chain.speak("One."))
+    slow.fail_on.clear()
+    now[0] += 61
+    out = list(chain.speak("Two. Three."))          # returns while slow's load is still blocked
+    assert len(out) == 2 and "Two." not in slow.spoken
+    assert slow.loading.wait(5), "the reply waited for the engine to load again"
+    assert chain.active_engine == "system"
+    slow.gate.set()
+    assert chain.wait_for_retries() and chain.active_engine == "flaky"
 
 
 def test_chain_reports_tts_failed_when_every_engine_fails(system):
@@ -392,3 +434,31 @@ def test_clock_times_are_written_the_way_people_say_them(text, spoken):
     from jarvis.speak.normalize import normalize_for_speech
 
     assert normalize_for_speech(text) == spoken
+
+
+def test_a_voice_changed_in_the_settings_never_cuts_the_reply_being_spoken():
+    """The host swaps in the new chain at once, but the reply speaking keeps the old one to its end; the old one
+    is closed after (issue 13: apply_settings closed it under the speaking thread)."""
+    from jarvis.config import Settings
+    from jarvis.host import ModelHost
+
+    bus = EventBus()
+    host = ModelHost(Settings(), bus, progress=lambda part, state: None)
+    def chain():
+        return TtsChain([registry.create("system", TtsSettings())], bus)
+
+    old, new = chain(), chain()
+    old.load()
+    new.load()
+    host.replace_tts(old)
+    with host.tts_for_reply() as tts:
+        stream = tts.speak("One. Two. Three.")
+        next(stream)
+        host.replace_tts(new)                    # OK in Settings, mid-reply
+        assert host.tts is new and not old.closed
+        assert len(list(stream)) == 2            # "Two." and "Three." in the old voice
+    assert old.closed and not new.closed
+    with host.tts_for_reply() as tts:
+        assert tts is new
+    host.replace_tts(chain())                   # not in use: closed at once
+    assert new.closed
