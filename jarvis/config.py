@@ -34,6 +34,9 @@ class AudioSettings:
     # (it dulls quiet speech for Whisper); both apply to everything that listens (wake word, VAD, STT, speaker ID).
     echo_cancellation: bool = True
     noise_suppression: bool = False
+    # With echo cancellation on: a person talking over a reply pauses it at once; the wake word then cuts it,
+    # else it goes on (jarvis.listen.spoken_over).
+    pause_when_spoken_over: bool = True
 
 
 @dataclass

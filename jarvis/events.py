@@ -109,6 +109,19 @@ class PlaybackEnd(Event):
 
 
 @dataclass(frozen=True)
+class PlaybackPaused(Event):
+    """A person started talking over the reply: it is paused (silent, keeping its place) until the wake word cuts
+    it (``playback_end`` interrupted) or it resumes (``playback_resumed``)."""
+    type: ClassVar[str] = "playback_paused"
+
+
+@dataclass(frozen=True)
+class PlaybackResumed(Event):
+    """No wake word came after a voice over the reply: it goes on where it paused."""
+    type: ClassVar[str] = "playback_resumed"
+
+
+@dataclass(frozen=True)
 class Degraded(Event):
     type: ClassVar[str] = "degraded"
     engine: str
@@ -166,7 +179,8 @@ class Echo(Event):
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
     for cls in (Ready, Wake, SpeechStart, VadSilence, SpeechEnd, Transcript, Speaker, Reply, LlmFirstToken, TtsFirstChunk,
-                PlaybackStart, PlaybackEnd, Degraded, Error, AudioBack, FollowUp, Listening, Ignored, Echo)
+                PlaybackStart, PlaybackEnd, PlaybackPaused, PlaybackResumed, Degraded, Error, AudioBack, FollowUp,
+                Listening, Ignored, Echo)
 }
 
 Listener = Callable[[Event], None]

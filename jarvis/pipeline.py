@@ -6,7 +6,8 @@ separate thread so the listener keeps hearing the wake word: a wake word during 
 the speech (barge-in) and the next command is taken.
 
 In a real room the microphone also hears Jarvis: the echo canceller (``jarvis.audio.echo``) cleans the one
-stream with what the player sends to the speakers as its reference, before anything listens. After a reply
+stream with what the player sends to the speakers as its reference, before anything listens. A person talking
+over a reply pauses it at once (``jarvis.listen.spoken_over``); the wake word then cuts it, else it goes on. After a reply
 Jarvis listens ``listen.follow_up_s`` for a follow-up without the wake word. Transcripts that are Jarvis's
 own words, Whisper's hallucinations on noise, or empty get no reply (an ``ignored`` event says why).
 """
@@ -52,6 +53,7 @@ class VoiceLoop:
         self._early_speaker: Future | None = None  # speaker ID started when the command ended
         self._id_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="speaker-id")
         self.echo = None                 # the EchoCanceller while it is on and working
+        self.spoken_over = None          # pauses a reply a person talks over (with the echo canceller only)
         self.own_voice = OwnVoice()      # what Jarvis said lately: a transcript of it is not a command
         self.strangers = UnknownVoices(settings.speakers.threshold, settings.brain.memory_idle_s)
 
@@ -68,6 +70,9 @@ class VoiceLoop:
         self.host.listener.on_recorded = self._identify_early
         self._use_llm()
         self.echo = self._start_echo_canceller()
+        if self.echo is not None and audio.pause_when_spoken_over:
+            from jarvis.listen.spoken_over import SpokenOver
+            self.spoken_over = SpokenOver(self._speaking, self._pause_reply, self._resume_reply)
         self.player = Player(audio.output_device, on_output=self.echo.far_end.push if self.echo else None)
         self.capture = self._new_capture()
         self.capture.start()
@@ -181,6 +186,8 @@ class VoiceLoop:
     def _on_wake_stream(self, wake_stream, clean, raw, far_active: bool) -> None:
         if not self.muted:
             self.host.listener.hear_wake_stream(wake_stream, clean, raw, far_active)
+            if self.spoken_over is not None:
+                self.spoken_over.feed(clean, raw)
 
     def add_tap(self, tap) -> None:
         """``tap(int16 block)`` is called for every 16 kHz mono microphone block, muted or not."""
@@ -193,6 +200,8 @@ class VoiceLoop:
     def set_muted(self, muted: bool) -> None:
         """Muted: the listener hears nothing (no wake word, no commands); taps still get audio."""
         self.muted = bool(muted)
+        if self.muted and self.spoken_over is not None and self.spoken_over.paused:
+            self._resume_reply()  # nothing could cut it now
 
     def push_to_talk(self) -> None:
         """Listen for a command now, without the wake word (stops any reply first)."""
@@ -336,6 +345,17 @@ class VoiceLoop:
             self._on_echo_state("no_reference", "Echo cancellation gets none of Jarvis's own playback, so it cannot "
                                                 "remove it; Jarvis listens without it. Use headphones, or check "
                                                 "that Jarvis plays through its own output device (jarvis doctor).")
+
+    def _speaking(self) -> bool:
+        return self.player is not None and self.player.is_playing
+
+    def _pause_reply(self) -> None:
+        self.player.pause()
+        self.bus.emit(events.PlaybackPaused())
+
+    def _resume_reply(self) -> None:
+        self.player.resume()
+        self.bus.emit(events.PlaybackResumed())
 
     def _barge_in(self) -> None:
         """Stop speaking now (wake word heard, stop command, or shutdown)."""

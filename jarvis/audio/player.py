@@ -43,6 +43,7 @@ class _Playback:
         self.started = threading.Event()
         self.done = threading.Event()
         self.stopped = False
+        self.paused = False           # plays silence, keeps its place (a person spoke over Jarvis)
         self.completed = False        # the callback reached the end (vs the stream dying under us)
         self.tail: int | None = None  # frames of trailing silence still to play
         self.error: BaseException | None = None
@@ -164,6 +165,18 @@ class Player:
             raise pb.error
         return not pb.stopped
 
+    def pause(self) -> None:
+        """Play silence from the next block on, keeping the place: ``resume()`` goes on from there, ``stop()``
+        ends it. The generator keeps being read meanwhile."""
+        pb = self._current
+        if pb is not None:
+            pb.paused = True
+
+    def resume(self) -> None:
+        pb = self._current
+        if pb is not None:
+            pb.paused = False
+
     def stop(self) -> None:
         """End the current playback now (thread-safe, idempotent); queued audio is dropped."""
         with self._lock:
@@ -264,7 +277,7 @@ class Player:
         pb = self._current
         playing = pb is not None and not pb.stopped and not pb.done.is_set()
         mono = outdata[:, 0]
-        n = pb.read(mono) if playing else 0
+        n = pb.read(mono) if playing and not pb.paused else 0
         if n < frames:
             mono[n:] = 0
         if outdata.shape[1] > 1:
@@ -283,7 +296,7 @@ class Player:
             return
         if n and not pb.started.is_set():
             pb.started.set()
-        if n < frames and pb.fed.is_set() and not pb.chunks and not pb.head.size:
+        if n < frames and not pb.paused and pb.fed.is_set() and not pb.chunks and not pb.head.size:
             # Count the device latency of silence after the last sample, so play() returns when the end is heard.
             if pb.tail is None:
                 pb.tail = int(self._stream.latency * self.device_rate) + frames

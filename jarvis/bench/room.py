@@ -14,10 +14,13 @@ Turns, per condition:
 
 - commands: "Jarvis, <skill command>" -> intent right = the reply is that skill's answer;
 - barge-in chains: "Jarvis, tell me a long story about dragons"; 0.6-1.2 s into the answer, "Jarvis, what time
-  is it" -> success = ``playback_end(interrupted=True)`` within 150 ms of the end of the voiced wake word and the
-  time answered; then a follow-up without the wake word ("what is the date today") -> answered.
+  is it" -> success = the reply cut off (``playback_end(interrupted=True)``), silent in the room within 150 ms of
+  the end of the voiced wake word, and the time answered; then a follow-up without the wake word ("what is the
+  date today") -> answered. Silent from: the ``playback_paused`` that the cut ended (a voice over the reply
+  paused it, jarvis.listen.spoken_over) or else the cut, plus the output device's latency.
 
-Counted over the whole run: wake misses (a wake-word clip with no ``wake``), false wakes (a ``wake`` outside
+Counted over the whole run: pauses that resumed (a voice over Jarvis but no wake word: Jarvis went quiet for
+nothing), wake misses (a wake-word clip with no ``wake``), false wakes (a ``wake`` outside
 every wake-word clip, Jarvis's own voice included), self-transcripts (a ``transcript`` that overlaps what Jarvis
 said in the last 30 s: rapidfuzz partial_ratio >= 80 over >= 3 words) and phantom turns (a transcript no clip
 explains: nobody spoke). Where a played clip landed in the microphone stream is found by cross-correlating it
@@ -330,6 +333,22 @@ def _timeline(room: Room, p: Played, evs: list) -> list:
     return out
 
 
+def _quiet_from(evs: list, cut):
+    """The event from which a reply that was cut stayed silent: the pause (a voice over it) that the cut ended,
+    or the cut itself. None when it was not cut."""
+    if cut is None:
+        return None
+    quiet = cut
+    for e in evs:
+        if e.t > cut.t:
+            break
+        if e.type == "playback_paused":
+            quiet = e
+        elif e.type == "playback_resumed":
+            quiet = cut
+    return quiet
+
+
 def _v2v_ms(room: Room, p: Played, answer: dict) -> float | None:
     heard = room.heard_at(p)
     if heard is None or answer["playback_start"] is None or answer["intent"] in (None, "llm", "other"):
@@ -373,12 +392,16 @@ def barge_in_chain(room: Room, story: Clip, barge: Clip, follow: Clip, delay_s: 
     room.wait(lambda evs: _first(evs, "follow_up"), mark2, 0.6)
     evs = room.log.events[mark2:]
     cut, wake = _first(evs, "playback_end", lambda e: e.interrupted), _first(evs, "wake")
+    quiet = _quiet_from(evs, cut)
     heard = room.heard_at(p)
     wake_end = heard + barge.wake_end_s if heard is not None else None
+    # Jarvis is silent in the room once the player stops handing it the reply and the device has played out what
+    # it held (its output latency).
+    out_latency = room.loop.player.latency_s if room.loop.player else 0.0
     answer = _answer(evs)
     out.update({
-        "woke": wake is not None, "cut": cut is not None,
-        "cut_ms": round((cut.t - wake_end) * 1000, 1) if cut is not None and wake_end is not None else None,
+        "woke": wake is not None, "cut": cut is not None, "paused_first": quiet is not cut,
+        "cut_ms": round((quiet.t + out_latency - wake_end) * 1000, 1) if cut is not None and wake_end is not None else None,
         "wake_ms": round((wake.t - wake_end) * 1000, 1) if wake is not None and wake_end is not None else None,
         "wake_to_cut_ms": round((cut.t - wake.t) * 1000, 1) if cut is not None and wake is not None else None,
         "said": barge.text, "expected": barge.intent, **answer, "right": answer["intent"] == barge.intent,
@@ -438,7 +461,10 @@ def log_findings(room: Room, t_from: float, t_to: float) -> dict:
     for e in evs:
         if e.type == "ignored":
             ignored[e.reason] = ignored.get(e.reason, 0) + 1
-    return {"false_wakes": len(false_wakes), "self_transcripts": len(self_heard), "self_transcript_texts": self_heard,
+    pauses = sum(e.type == "playback_paused" for e in evs)
+    resumed = sum(e.type == "playback_resumed" for e in evs)  # paused for a voice, but no wake word came
+    return {"pauses": pauses, "pauses_resumed": resumed,
+            "false_wakes": len(false_wakes), "self_transcripts": len(self_heard), "self_transcript_texts": self_heard,
             "phantom_turns": len(phantom), "phantom_texts": phantom, "ignored": ignored}
 
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from jarvis.bench.stats import stats
 
-CUT_MS = 150.0                       # barge-in: playback must end this soon after the end of the wake word
+CUT_MS = 150.0                       # barge-in: Jarvis must be silent this soon after the end of the wake word
 
 
 # -- summary ------------------------------------------------------------------------------------------------
@@ -49,6 +49,8 @@ def summarise(result: dict) -> dict:
             "intent_accuracy_pct": _pct(sum(t["right"] for t in answered), len(answered)),
             "intent_right_of_all_pct": _pct(sum(t["right"] for t in asked), len(asked)),
             "wake_clips": wake_clips, "wake_misses": wake_clips - woke,
+            "pauses": sum(c.get("pauses", 0) for c in conds),
+            "pauses_resumed": sum(c.get("pauses_resumed", 0) for c in conds),
             "false_wakes": sum(c["false_wakes"] for c in conds),
             "self_transcripts": sum(c["self_transcripts"] for c in conds),
             "phantom_turns": sum(c["phantom_turns"] for c in conds),
@@ -96,14 +98,15 @@ def format_text(result: dict) -> str:
     lines = [f"Room benchmark: {len(result['conditions'])} conditions on {result['hardware']} "
              f"({result['wall_s']:.0f} s)"]
     head = f"{'condition':34} {'barge-in':>9} {'follow-up':>10} {'intent':>8} {'wake miss':>10} {'false':>6} " \
-           f"{'self':>5} {'v2v P50':>8}"
+           f"{'self':>5} {'v2v P50':>8} {'resumed':>8}"
     lines.append(head)
     for label, f in {**s["by_condition"], **s["by_echo"], **s["by_snr"], "overall": s["overall"]}.items():
         lines.append(f"{label:34} {_frac(f['barge_in_success'], f['barge_ins_valid']):>9} "
                      f"{_frac(f['follow_ups_answered'], f['follow_ups']):>10} "
                      f"{_frac(f['intent_right'], f['intent_answered']):>8} "
                      f"{_frac(f['wake_misses'], f['wake_clips']):>10} {f['false_wakes']:>6} "
-                     f"{f['self_transcripts']:>5} {f['skill_voice_to_voice_ms'].get('p50', '-'):>8}")
+                     f"{f['self_transcripts']:>5} {f['skill_voice_to_voice_ms'].get('p50', '-'):>8} "
+                     f"{_frac(f['pauses_resumed'], f['pauses']):>8}")
     echo = result.get("echo_canceller")
     lines.append("echo canceller: " + (", ".join(f"{k} {v}" for k, v in echo.items()) if echo else "not running"))
     for name, t in result["targets"].items():
@@ -154,7 +157,7 @@ def plot(result: dict, path: str) -> None:
     for i, k in enumerate(labels):
         chains = [t for c in result["conditions"] for t in c["turns"] if t["kind"] == "barge_in"
                   and ("headphones" if c["echo_db"] is None else f"echo {c['echo_db']:g} dB") == k]
-        for field, marker, name in (("wake_ms", "x", "wake event"), ("cut_ms", "o", "playback_end(interrupted)")):
+        for field, marker, name in (("wake_ms", "x", "wake event"), ("cut_ms", "o", "silent (paused or cut)")):
             d = [t[field] for t in chains if t.get(field) is not None]
             jitter = np.random.default_rng(i).uniform(-0.12, 0.12, len(d))
             ax.scatter(i + jitter + (0.15 if marker == "o" else -0.15), d, s=16, marker=marker,

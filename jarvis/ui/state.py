@@ -46,11 +46,11 @@ class TrayState:
         kind = event.type
         if kind == "ready":
             self.activity, self.error = "listening", ""
-        elif kind in ("wake", "speech_start"):
+        elif kind in ("wake", "speech_start", "playback_paused"):
             self.activity = "hearing" if self.activity != "error" else self.activity
         elif kind in ("speech_end", "transcript"):
             self.activity = "thinking"
-        elif kind == "playback_start":
+        elif kind in ("playback_start", "playback_resumed"):
             self.activity = "speaking"
         elif kind in ("playback_end", "listening", "ignored") or (kind == "reply" and not getattr(event, "text", "")):
             self.activity = "listening" if self.activity != "error" else self.activity

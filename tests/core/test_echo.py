@@ -5,11 +5,11 @@ import sys
 
 import numpy as np
 import pytest
-import soxr
 
 from jarvis import events
 from jarvis.audio.echo import RATE, DelayEstimator, EchoCanceller, FarEnd, load_processor
 from jarvis.errors import NotAvailable
+from tests.room_sim import room_echo, run_room
 from tests.speech import espeak_wav
 
 STORY = ("Once upon a time a dragon lived in a cave high in the mountains. Every morning he flew over the "
@@ -40,37 +40,11 @@ def _db(x: np.ndarray) -> float:
     return 10 * np.log10(np.mean(np.square(x)) + 1e-12)
 
 
-def _run_room(canceller: EchoCanceller, far: np.ndarray, mic: np.ndarray, play_rate: int = 22050,
-              t0: float = 100.0, block: int = 512) -> np.ndarray:
-    """Play ``far`` (pushed to the far end at ``play_rate`` as the player would: a little ahead of the device)
-    while ``mic`` is captured in ``block``-sample buffers; returns the cleaned microphone."""
-    played = soxr.resample(far, RATE, play_rate).astype(np.float32)
-    step = play_rate // 50  # the player's 20 ms device blocks
-    fed, out = 0, []
-    for i in range(0, len(mic) - block + 1, block):
-        while fed < len(played) and t0 + fed / play_rate < t0 + i / RATE + 0.05:
-            canceller.far_end.push(played[fed:fed + step], play_rate, t0 + fed / play_rate)
-            fed += step
-        out.append(canceller.process(mic[i:i + block], t0 + (i + block - 1) / RATE))
-    return np.concatenate(out)
-
-
-def _room(far: np.ndarray, delay_s: float, gain_db: float, tail: float = 1.0) -> np.ndarray:
-    """The far end as the microphone hears it: late by ``delay_s``, at ``gain_db``, with a short decaying tail."""
-    rng = np.random.default_rng(1)
-    taps = np.zeros(int(0.05 * RATE), np.float32)
-    taps[0] = 1.0
-    taps[1:] = rng.standard_normal(len(taps) - 1) * 0.05 * np.exp(-np.arange(1, len(taps)) / (0.01 * RATE))
-    echo = np.convolve(far, taps)[: len(far)] * 10 ** (gain_db / 20)
-    d = int(delay_s * RATE)
-    return np.concatenate((np.zeros(d, np.float32), echo, np.zeros(int(tail * RATE), np.float32))).astype(np.float32)
-
-
 @pytest.mark.parametrize("delay_s", [0.03, 0.18])
 def test_echo_of_speech_is_removed_and_its_delay_found(speech, delay_s):
-    mic = _room(speech["far"], delay_s, gain_db=0.0)
+    mic = room_echo(speech["far"], delay_s, gain_db=0.0)
     canceller = EchoCanceller()
-    out = _run_room(canceller, speech["far"], mic)
+    out = run_room(canceller, speech["far"], mic)
     settled = slice(3 * RATE, len(out) - RATE)  # after convergence, while Jarvis still talks
     erle = _db(mic[settled]) - _db(out[settled])
     print(f"\ndelay {delay_s * 1000:.0f} ms: ERLE {erle:.1f} dB, stats {canceller.stats()}")
@@ -87,7 +61,7 @@ def _wake_heard(far: np.ndarray, mic: np.ndarray) -> tuple[int, int]:
     heard = []
     detector = WakeDetector("jarvis", 0.6, lambda: heard.append(1))
     try:
-        _run_room(EchoCanceller(wake_tap=detector.feed), far, mic)
+        run_room(EchoCanceller(wake_tap=detector.feed), far, mic)
         return len(heard), detector.own_voice_rejected
     finally:
         detector.close()
@@ -96,13 +70,13 @@ def _wake_heard(far: np.ndarray, mic: np.ndarray) -> tuple[int, int]:
 @pytest.mark.parametrize("gain_db", [0.0, -18.0])
 def test_the_wake_word_is_heard_over_jarvis_and_jarvis_saying_it_is_not(speech, gain_db):
     """Double talk: a person says "Jarvis" while Jarvis talks (its echo as loud as the person at 0 dB)."""
-    mic = _room(speech["far"], 0.03, gain_db=gain_db)
+    mic = room_echo(speech["far"], 0.03, gain_db=gain_db)
     at = 4 * RATE
     mic[at:at + len(speech["near"])] += speech["near"]
     assert _wake_heard(speech["far"], mic)[0] == 1
 
     own = speech["own"]  # Jarvis itself says "Jarvis" in a reply: never a wake
-    assert _wake_heard(own, _room(own, 0.03, gain_db=gain_db))[0] == 0
+    assert _wake_heard(own, room_echo(own, 0.03, gain_db=gain_db))[0] == 0
 
 
 def test_far_end_timeline_resamples_and_places_playback_by_time():
@@ -245,7 +219,7 @@ def test_odd_block_sizes_come_out_in_order_and_nothing_is_lost():
 def test_the_wake_word_is_heard_early_in_jarvis_first_reply_under_a_louder_echo(speech, onset_s):
     """The canceller has never heard the room: "Jarvis" said 1.5 to 3 s into Jarvis's first reply, 5 dB under its
     echo. Speex alone has learned too little by then (the replay of its first seconds is what makes this pass)."""
-    mic = _room(speech["far"], 0.03, gain_db=0.0)
+    mic = room_echo(speech["far"], 0.03, gain_db=0.0)
     echo_rms = np.sqrt(np.mean(np.square(mic[np.abs(mic) > 0.01])))
     near = speech["near"]
     near = near * (echo_rms * 10 ** (-5 / 20) / np.sqrt(np.mean(np.square(near[np.abs(near) > 0.01]))))

@@ -299,6 +299,34 @@ def test_stop_ends_playback_within_100_ms(virtual_audio):
     player.close()
 
 
+def test_a_paused_reply_is_silent_and_resumes_where_it_paused(virtual_audio):
+    """A person spoke over Jarvis (jarvis.listen.spoken_over): silence while paused, then the rest, none lost."""
+    player = Player(SPEAKER)
+    result: dict = {}
+    started = threading.Event()
+    thread = threading.Thread(target=lambda: result.update(finished=player.play([tone(1.0, 22050)], 22050,
+                                                                                on_start=started.set)))
+    with virtual_audio.record_speaker() as rec:
+        time.sleep(0.2)
+        thread.start()
+        assert started.wait(5)
+        time.sleep(0.3)
+        player.pause()
+        assert player.is_playing, "paused is not stopped"
+        time.sleep(0.6)
+        player.resume()
+        thread.join(5)
+        time.sleep(0.2)
+    player.close()
+    assert result["finished"] is True
+    win = rec.rate // 200
+    n = rec.samples.size // win
+    loud = np.sqrt((rec.samples[: n * win].reshape(n, win) ** 2).mean(axis=1)) > 0.05
+    begin, end = loud_span(rec.samples, rec.rate)
+    assert loud.sum() * win / rec.rate == pytest.approx(1.0, abs=0.03), "the whole tone was heard, once"
+    assert (end - begin) - 1.0 == pytest.approx(0.6, abs=0.1), "with a silence as long as the pause"
+
+
 def test_a_failing_generator_raises_from_play(virtual_audio):
     def broken():
         yield tone(0.1, 16000)

@@ -57,7 +57,12 @@ class AudioTab(QWidget):
                                           "on open speakers. Switch off only with headphones.")
         self.noise_suppression = QCheckBox("Noise suppression")
         self.noise_suppression.setToolTip("Quiets steady background noise (fans, hum); can dull quiet speech")
+        self.pause_when_spoken_over = QCheckBox("Pause when spoken over")
+        self.pause_when_spoken_over.setToolTip("With echo cancellation: Jarvis goes quiet as soon as you talk over "
+                                               "it; \"Jarvis…\" then cuts the reply, anything else lets it go on")
+        self.echo_cancellation.toggled.connect(self.pause_when_spoken_over.setEnabled)
         device_form.addRow("", self.echo_cancellation)
+        device_form.addRow("", self.pause_when_spoken_over)
         device_form.addRow("", self.noise_suppression)
 
         self.wake_sensitivity = spin(0.0, 1.0, 0.05)
@@ -97,6 +102,8 @@ class AudioTab(QWidget):
         self.follow_up.setValue(listen.follow_up_s)
         self.echo_cancellation.setChecked(settings.audio.echo_cancellation)
         self.noise_suppression.setChecked(settings.audio.noise_suppression)
+        self.pause_when_spoken_over.setChecked(settings.audio.pause_when_spoken_over)
+        self.pause_when_spoken_over.setEnabled(settings.audio.echo_cancellation)
 
     def apply_to(self, settings: Settings) -> None:
         settings.audio.input_device = combo_value(self.input_device)
@@ -109,3 +116,4 @@ class AudioTab(QWidget):
         listen.follow_up_s = round(self.follow_up.value(), 2)
         settings.audio.echo_cancellation = self.echo_cancellation.isChecked()
         settings.audio.noise_suppression = self.noise_suppression.isChecked()
+        settings.audio.pause_when_spoken_over = self.pause_when_spoken_over.isChecked()
