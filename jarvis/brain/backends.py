@@ -270,26 +270,27 @@ class OpenAICompatibleBackend:
             stream.close()
 
     def _failure(self, exc: Exception) -> LlmFailure:
-        import openai
+        from jarvis import openai_errors
 
         where = f"the LLM server at {self.base_url}"
-        if isinstance(exc, openai.APITimeoutError):
+        what = openai_errors.kind(exc)
+        if what == "timeout":
             return LlmFailure("llm_timeout", f"{where} did not answer within {self.timeout_s:g} s. Check it is "
                                              "not overloaded, or raise brain.timeout_s.",
                               "Sorry, the language model took too long to answer.")
-        if isinstance(exc, openai.APIConnectionError):
+        if what == "unreachable":
             return LlmFailure("llm_unreachable", f"Cannot reach {where} ({_cause(exc)}). Start the server or fix "
                                                  "brain.base_url; or set brain.backend to local.",
                               "Sorry, I can't reach the language model server.")
-        if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+        if what in ("bad_key", "forbidden"):
             return LlmFailure("llm_bad_key", f"{where} refused the API key. Set the right one with: "
                                              "jarvis secret set llm_api_key",
                               "Sorry, the language model server refused my key.")
-        if isinstance(exc, openai.NotFoundError):
+        if what == "not_found":
             return LlmFailure("llm_unknown_model", f"{where} does not know the model '{self.model}'. Set "
                                                    "brain.model to one it serves.",
                               "Sorry, the language model server doesn't have that model.")
-        if isinstance(exc, openai.APIStatusError):
+        if what in ("quota", "bad_request", "server_error"):
             return LlmFailure("llm_server_error", f"{where} answered with an error ({exc.status_code}: "
                                                   f"{_first_line(exc)}). Check the server's log.",
                               "Sorry, the language model server had a problem.")

@@ -24,7 +24,7 @@ from typing import Iterator
 import numpy as np
 
 from jarvis import secrets
-from jarvis.errors import JarvisError, NotAvailable
+from jarvis.errors import JarvisError, NotAvailable, describe
 from jarvis.speak.base import TtsEngine
 from jarvis.speak.sentences import split_sentences
 
@@ -155,30 +155,32 @@ class OpenAiEngine(TtsEngine):
 
     def _explain(self, exc: Exception) -> Exception:
         """An OpenAI or transport error as one actionable line; other exceptions unchanged."""
-        import openai
+        from jarvis import openai_errors
 
         where = "" if self.server == DEFAULT_BASE_URL else f" ({self.server})"
-        if isinstance(exc, openai.AuthenticationError):
+        what = openai_errors.kind(exc)
+        if what == "bad_key":
             return NotAvailable("cloud_auth", f"OpenAI{where} rejected the API key: set a new one with `{SET_KEY}`.")
-        if isinstance(exc, openai.PermissionDeniedError):
+        if what == "forbidden":
             return NotAvailable("cloud_auth", f"OpenAI{where} refused access (HTTP 403): check the key's "
                                               f"permissions and project, or set another with `{SET_KEY}`.")
-        if isinstance(exc, openai.RateLimitError):
+        if what == "quota":
             return NotAvailable("cloud_quota", f"OpenAI{where} refused for rate limit or quota (HTTP 429): "
-                                               f"{_detail(exc)}. Check your plan and billing.")
-        if isinstance(exc, (openai.NotFoundError, openai.BadRequestError, openai.UnprocessableEntityError)):
+                                               f"{openai_errors.detail(exc)}. Check your plan and billing.")
+        if what in ("not_found", "bad_request"):
             return NotAvailable("cloud_request", f"OpenAI{where} refused the request (HTTP {exc.status_code}: "
-                                                 f"{_detail(exc)}); check tts.cloud.openai_model "
+                                                 f"{openai_errors.detail(exc)}); check tts.cloud.openai_model "
                                                  f"'{self.model}' and tts.cloud.openai_voice '{self.voice}'.")
-        if isinstance(exc, openai.APIStatusError):
-            return NotAvailable("cloud_error", f"OpenAI{where} failed (HTTP {exc.status_code}: {_detail(exc)}).")
-        if isinstance(exc, openai.APITimeoutError):
+        if what == "server_error":
+            return NotAvailable("cloud_error", f"OpenAI{where} failed (HTTP {exc.status_code}: "
+                                               f"{openai_errors.detail(exc)}).")
+        if what == "timeout":
             return NotAvailable("cloud_unreachable", f"OpenAI{where} did not answer in time: "
                                                      f"check the internet connection.")
-        if isinstance(exc, openai.APIConnectionError) or _is_transport_error(exc):
-            cause = exc.__cause__ if isinstance(exc, openai.APIConnectionError) and exc.__cause__ else exc
+        if what in ("unreachable", "transport"):
+            why = openai_errors.cause(exc) if what == "unreachable" else describe(exc)
             return NotAvailable("cloud_unreachable", f"Cannot reach OpenAI at {self.server}: check the internet "
-                                                     f"connection ({_one_line(cause)}).")
+                                                     f"connection ({why}).")
         return exc
 
     def close(self) -> None:
@@ -190,25 +192,3 @@ class OpenAiEngine(TtsEngine):
                 log.debug("closing the OpenAI client failed", exc_info=True)
 
 
-def _is_transport_error(exc: Exception) -> bool:
-    """Errors raised while reading a streamed body: the HTTP library's own, or the OS's."""
-    return isinstance(exc, (OSError, TimeoutError)) or type(exc).__module__.split(".")[0].startswith("httpx")
-
-
-def _detail(exc) -> str:
-    """The server's error message (from the JSON body when there is one), one short line."""
-    body = getattr(exc, "body", None)
-    message = body.get("message") if isinstance(body, dict) else None
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        message = body["error"].get("message") or message
-    return _clip(str(message or getattr(exc, "message", "") or exc))
-
-
-def _one_line(exc: BaseException) -> str:
-    text = _clip(str(exc))
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _clip(text: str, limit: int = 160) -> str:
-    lines = text.strip().splitlines()
-    return lines[0][:limit] if lines else ""
