@@ -104,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("identify", help="name the enrolled speaker in a WAV")
     p.add_argument("wav", metavar="FILE.wav")
 
+    p = sub.add_parser("devices", help="the audio devices PortAudio sees now (--json for programs)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
     p = sub.add_parser("doctor", help="audio devices, compute devices, models, keyring, versions")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -442,6 +445,21 @@ def cmd_identify(args, settings) -> int:
     return 0
 
 
+def cmd_devices(args, settings) -> int:
+    from jarvis.audio.devices import list_devices
+
+    found = list_devices()
+    if args.json:
+        print(json.dumps(found))
+        return 0
+    for d in found:
+        kinds = "/".join(k for k in ("input", "output") if d[f"max_{k}_channels"] > 0)
+        print(f"{d['name']} ({kinds}, {int(d['default_samplerate'])} Hz)")
+    if not found:
+        print("No audio devices found: check the audio server is running (jarvis doctor).")
+    return 0
+
+
 def cmd_doctor(args, settings) -> int:
     from jarvis import doctor
     from jarvis.speak.chain import TtsChain
@@ -514,7 +532,7 @@ def cmd_tray(args, settings) -> int:
 COMMANDS = {
     "tray": cmd_tray,
     "listen": cmd_listen, "say": cmd_say, "transcribe": cmd_transcribe, "enroll": cmd_enroll,
-    "speakers": cmd_speakers, "identify": cmd_identify, "doctor": cmd_doctor, "voices": cmd_voices,
+    "speakers": cmd_speakers, "identify": cmd_identify, "doctor": cmd_doctor, "devices": cmd_devices, "voices": cmd_voices,
     "bench": cmd_bench,
     "secret": cmd_secret,
     "ask": lambda args, settings: __import__("jarvis.ask", fromlist=["run"]).run(args, settings),

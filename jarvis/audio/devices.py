@@ -1,11 +1,15 @@
 """Sound devices: list them, pick one by name, check what rates it takes.
 
 PortAudio reads the device list once when it starts; ``refresh()`` restarts it so devices plugged in (or an
-audio server started) later show up. Never refresh while a stream is open.
+audio server started) later show up. Never refresh while a stream is open. ``scan()`` lists what a fresh PortAudio
+sees without touching this process's streams (the settings, while Jarvis listens).
 """
 from __future__ import annotations
 
+import json
 import logging
+import subprocess
+import sys
 
 from jarvis.errors import BadInput, NotAvailable
 
@@ -62,6 +66,23 @@ def list_devices(refresh: bool = False) -> list[dict]:
         "is_default_input": d["index"] == default_in,
         "is_default_output": d["index"] == default_out,
     } for d in devices]
+
+
+def scan(timeout: float = 20.0) -> list[dict]:
+    """Every device a fresh PortAudio sees, those plugged in after Jarvis started included. Listed by a child
+    process (``jarvis devices --json``): refreshing PortAudio here would close the streams Jarvis listens and
+    speaks on. Falls back to this process's list when the child fails."""
+    frozen = getattr(sys, "frozen", False)   # a PyInstaller bundle: its executable is the jarvis command
+    command = [sys.executable, "devices", "--json"] if frozen else [sys.executable, "-m", __name__]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=True)
+        found = json.loads(done.stdout)
+        if isinstance(found, list):
+            return found
+        raise ValueError(f"not a list: {done.stdout[:80]!r}")
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:
+        log.warning("listing audio devices in a child process failed (%s); showing what Jarvis saw at start", exc)
+        return list_devices()
 
 
 def resolve_input(spec: str = "") -> int | None:
@@ -130,3 +151,7 @@ def _resolve(spec: str, kind: str) -> int | None:
             return matches[0]["index"]
     names = ", ".join(dict.fromkeys(d["name"] for d in devices))
     raise BadInput("unknown_device", f"No {kind} device matches '{spec}'. Available: {names}.")
+
+
+if __name__ == "__main__":  # what scan() runs (from a source tree; a bundle runs `jarvis devices --json`)
+    print(json.dumps(list_devices()))

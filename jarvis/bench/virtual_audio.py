@@ -17,6 +17,7 @@ in real time. Start-up takes well under a second.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -161,6 +162,20 @@ class VirtualAudio:
     def subprocess_env(self, **extra: str) -> dict[str, str]:
         """``os.environ`` plus what a child process needs to reach this server."""
         return {**os.environ, **self.env, **extra}
+
+    @contextlib.contextmanager
+    def plugged_in_speaker(self, name: str):
+        """A speaker plugged in while Jarvis runs: a new sink, and the ALSA device ``name`` for it (what a fresh
+        PortAudio lists; one started before does not see it). Unplugged on leaving."""
+        rc = self.dir / "asoundrc"
+        before = rc.read_text()
+        module = self._load_module("module-null-sink", f"sink_name={name}")
+        rc.write_text(before + f'pcm.{name} {{ type pulse device {name} hint {{ show on description "{name}" }} }}\n')
+        try:
+            yield name
+        finally:
+            rc.write_text(before)
+            self._pactl("unload-module", str(module))
 
     # -- open speakers ------------------------------------------------------------------------------
     def echo_path(self, gain_db: float, latency_ms: int = 30, reverb: bool = True) -> "EchoPath":

@@ -256,3 +256,18 @@ def test_preview_speaks_with_the_edited_chain(dialog, qtbot, virtual_audio):
     line = voices.preview_message.text()
     assert line.startswith("Spoken by system. (piper is down:"), line
     assert float(abs(heard.samples).max()) > 0.05  # it was really played on the speaker
+
+
+def test_a_speaker_plugged_in_while_jarvis_runs_is_listed_on_refresh(dialog, qtbot, virtual_audio):
+    """Listed by a fresh PortAudio in a child process: this one's, which the voice loop's streams use, is left
+    alone (it still lists only what it saw at start)."""
+    from jarvis.audio.devices import list_devices
+
+    audio = dialog.audio_tab
+    audio.output_device.setCurrentIndex(audio.output_device.findData("jarvis_speaker"))
+    with virtual_audio.plugged_in_speaker("late_speaker"):
+        assert audio.output_device.findData("late_speaker") < 0
+        click(qtbot, audio.refresh_devices)
+        assert audio.output_device.findData("late_speaker") > 0
+        assert audio.output_device.currentData() == "jarvis_speaker", "the choice is kept"
+        assert "late_speaker" not in [d["name"] for d in list_devices()]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox, QPushButton, QVBoxLayout, QWidget
 
 from jarvis.config import Settings
 from jarvis.errors import JarvisError
@@ -14,28 +14,33 @@ log = logging.getLogger(__name__)
 DEFAULT = "System default"
 
 
-def device_names(kind: str) -> list[str]:
-    """Names of the input (or output) devices PortAudio sees; empty when it cannot list them."""
-    from jarvis.audio.devices import list_devices
+def device_names(kind: str, devices: list[dict] | None = None) -> list[str]:
+    """Names of the input (or output) devices in ``devices`` (default: what a fresh PortAudio sees now, devices
+    plugged in since Jarvis started included); empty when they cannot be listed."""
+    from jarvis.audio.devices import scan
     try:
-        devices = list_devices()
+        devices = scan() if devices is None else devices
     except JarvisError as exc:
         log.warning("cannot list audio devices: %s", exc)
         return []
     return list(dict.fromkeys(d["name"] for d in devices if d[f"max_{kind}_channels"] > 0))
 
 
-def device_combo(kind: str) -> QComboBox:
+def device_combo(kind: str, devices: list[dict] | None = None) -> QComboBox:
     combo = QComboBox()
-    fill_devices(combo, kind)
+    fill_devices(combo, kind, devices)
     return combo
 
 
-def fill_devices(combo: QComboBox, kind: str) -> None:
+def fill_devices(combo: QComboBox, kind: str, devices: list[dict] | None = None) -> None:
+    """(Re)fill ``combo`` with the devices, keeping the one chosen (marked "not connected" if it is gone)."""
+    chosen = combo.currentData() if combo.count() else None
     combo.clear()
     combo.addItem(DEFAULT, "")
-    for name in device_names(kind):
+    for name in device_names(kind, devices):
         combo.addItem(name, name)
+    if chosen:
+        select_device(combo, chosen)
 
 
 def select_device(combo: QComboBox, name: str) -> None:
@@ -46,12 +51,18 @@ class AudioTab(QWidget):
     def __init__(self, controller, parent: QWidget | None = None):
         super().__init__(parent)
         self.controller = controller
-        self.input_device = device_combo("input")
-        self.output_device = device_combo("output")
+        from jarvis.audio.devices import scan
+        found = scan()   # one child process for both lists
+        self.input_device = device_combo("input", found)
+        self.output_device = device_combo("output", found)
+        self.refresh_devices = QPushButton("Refresh")
+        self.refresh_devices.setToolTip("List the devices again (one plugged in since the dialog opened)")
+        self.refresh_devices.clicked.connect(self._refresh_devices)
         devices = QGroupBox("Devices")
         device_form = QFormLayout(devices)
         device_form.addRow("Microphone:", self.input_device)
         device_form.addRow("Speaker:", self.output_device)
+        device_form.addRow("", self.refresh_devices)
         self.echo_cancellation = QCheckBox("Echo cancellation")
         self.echo_cancellation.setToolTip("Removes Jarvis's own voice from the microphone, so you can interrupt it "
                                           "on open speakers. Switch off only with headphones.")
@@ -90,6 +101,12 @@ class AudioTab(QWidget):
         layout.addWidget(hint("Changes on this tab (except the follow-up time) restart the listener when you press "
                               "OK or Apply."))
         layout.addStretch(1)
+
+    def _refresh_devices(self) -> None:
+        from jarvis.audio.devices import scan
+        found = scan()
+        fill_devices(self.input_device, "input", found)
+        fill_devices(self.output_device, "output", found)
 
     def load(self, settings: Settings) -> None:
         select_device(self.input_device, settings.audio.input_device)
