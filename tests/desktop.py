@@ -150,7 +150,7 @@ atexit.register(shutil.rmtree, _SCRATCH, True)
 
 def screenshot_path(name: str) -> Path:
     """Where a test's screenshot NAME.png goes: a temporary folder, or the folder named by ``JARVIS_SCREENSHOTS``
-    (``JARVIS_SCREENSHOTS=docs/screenshots scripts/test.sh tests/ui tests/installer`` renews the README's)."""
+    (``scripts/screenshots.sh`` renews the README's that way)."""
     folder = Path(os.environ.get("JARVIS_SCREENSHOTS") or _SCRATCH)
     folder.mkdir(parents=True, exist_ok=True)
     return folder / f"{name}.png"
