@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 
@@ -77,10 +78,11 @@ class TrayApp(QObject):
     def quit(self) -> None:
         self.app.quit()
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout_ms: int = 6000) -> str:
+        """"stopped", or why the host thread is still running ("loading", "hung": see Controller.shutdown)."""
         if self.tray is not None:
             self.tray.icon.hide()
-        self.controller.shutdown()
+        return self.controller.shutdown(timeout_ms)
 
     def _start_failed(self, message: str) -> None:
         self.open_status()
@@ -112,8 +114,28 @@ def run(settings: Settings | None = None, argv: list[str] | None = None) -> int:
     tray_app.start()
     with loop:
         loop.run_until_complete(closing.wait())
-    tray_app.shutdown()
-    return 0
+    return finish(tray_app.shutdown())
+
+
+def finish(how: str) -> int:
+    """The exit code for how the host thread ended. While it still runs, Qt would abort the process when the
+    thread object is destroyed on the way out, so the process ends now, saying why."""
+    if how == "stopped":
+        return 0
+    from jarvis.cli import EXIT_HUNG
+
+    if how == "loading":
+        line = "quit while the models were still loading (a load cannot be interrupted): exiting without waiting"
+        code = 0  # what the user asked for; nothing went wrong
+    else:
+        line = "the voice loop did not stop in time and was cut short; please report it with the log (jarvis doctor)"
+        code = EXIT_HUNG
+    log.log(logging.INFO if code == 0 else logging.ERROR, "%s", line)
+    if code:
+        print(f"error: {line}", file=sys.stderr, flush=True)
+    logging.shutdown()
+    sys.stdout.flush()
+    os._exit(code)
 
 
 def display_available() -> bool:

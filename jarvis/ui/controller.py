@@ -74,12 +74,18 @@ class Controller(QObject):
     def start(self) -> None:
         self._start.emit()
 
-    def shutdown(self, timeout_ms: int = 6000) -> None:
-        """Stop the voice loop and the host thread (blocks the GUI briefly, at quit only)."""
+    def shutdown(self, timeout_ms: int = 6000) -> str:
+        """Stop the voice loop and the host thread (blocks the GUI briefly, at quit only). Returns "stopped";
+        "loading" when models were still loading (a load cannot be interrupted: the thread is still running, and
+        the process must end without destroying it); "hung" when stopping did not finish in time."""
         self._stop.emit()
         self._thread.quit()
-        if not self._thread.wait(timeout_ms):
-            log.warning("model host thread did not stop in %d ms", timeout_ms)
+        if self._thread.wait(timeout_ms):
+            return "stopped"
+        if self.worker.loading:
+            return "loading"
+        log.error("the model host thread did not stop in %d ms", timeout_ms)
+        return "hung"
 
     @property
     def muted(self) -> bool:

@@ -32,6 +32,7 @@ class HostWorker(QObject):
         self.bus = bus
         self.loop = None
         self._timer: QTimer | None = None
+        self.loading = False   # read from the GUI thread at quit: models load here and cannot be interrupted
 
     @Slot()
     def start_loop(self) -> None:
@@ -42,6 +43,7 @@ class HostWorker(QObject):
         self._start_gpu_timer()
         loop = VoiceLoop(copy.deepcopy(self.settings), self.bus)
         loop.host.progress = lambda part, state: self.progress.emit(part, state)
+        self.loading = True
         try:
             loop.start()
         except JarvisError as exc:
@@ -56,6 +58,8 @@ class HostWorker(QObject):
             self.bus.emit(events.Error(code="start_failed", message=message))
             self.failed.emit(message)
             return
+        finally:
+            self.loading = False
         self.loop = loop
         self.started.emit()
         self.tts_status.emit(loop.host.tts.status())
