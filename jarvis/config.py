@@ -35,8 +35,9 @@ class AudioSettings:
     echo_cancellation: bool = True
     noise_suppression: bool = False
     # With echo cancellation on: a person talking over a reply pauses it at once; the wake word then cuts it,
-    # else it goes on (jarvis.listen.spoken_over).
-    pause_when_spoken_over: bool = True
+    # else it goes on (jarvis.listen.spoken_over). Off by default: in the room benchmark Jarvis's own reverberant
+    # echo paused it for nothing (39 of 54 pauses resumed; benchmarks/results/room-cpu-pause-on.json).
+    pause_when_spoken_over: bool = False
 
 
 @dataclass

@@ -68,9 +68,10 @@ class AudioTab(QWidget):
                                           "on open speakers. Switch off only with headphones.")
         self.noise_suppression = QCheckBox("Noise suppression")
         self.noise_suppression.setToolTip("Quiets steady background noise (fans, hum); can dull quiet speech")
-        self.pause_when_spoken_over = QCheckBox("Pause when spoken over")
+        self.pause_when_spoken_over = QCheckBox("Pause when spoken over (experimental)")
         self.pause_when_spoken_over.setToolTip("With echo cancellation: Jarvis goes quiet as soon as you talk over "
-                                               "it; \"Jarvis…\" then cuts the reply, anything else lets it go on")
+                                               "it; \"Jarvis…\" then cuts the reply, anything else lets it go on. "
+                                               "On loud open speakers its own echo can pause it too.")
         self.echo_cancellation.toggled.connect(self.pause_when_spoken_over.setEnabled)
         device_form.addRow("", self.echo_cancellation)
         device_form.addRow("", self.pause_when_spoken_over)
