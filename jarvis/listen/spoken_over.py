@@ -23,6 +23,10 @@ it works where the echo is weak: with no echo and at -18 dB, a reply was silent 
 "Jarvis" in 12 of 13 barge-ins that were heard. But the room's reverberant echo is not the simulation's short
 tail: AEC3 leaves more of it, Silero hears Jarvis in it, and 39 of 54 pauses resumed (28 of 30 at 0 dB echo).
 So it is off by default (``audio.pause_when_spoken_over``) until the detector tells that residual from a person.
+What is known: 25 of the 32 false pauses whose reply start is in the log came 0.27-1.2 s into a reply (short skill
+answers, mostly at 0 dB), so the residual is worst while the cancellers settle at a reply's start; a simulated
+room with a 0.4 s reverberant tail did not reproduce them (no false pause in 2 min), so the next step is the real
+loop's streams (``JARVIS_ECHO_DUMP``) at those moments.
 """
 from __future__ import annotations
 
