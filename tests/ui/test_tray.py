@@ -62,6 +62,16 @@ def test_follow_ups_ignored_turns_and_wake_timeouts_return_to_listening():
     assert s.state == "muted"
 
 
+def test_a_reply_paused_by_a_voice_shows_hearing_and_speaking_again_when_it_resumes():
+    s = TrayState()
+    s.on_event(events.Ready())
+    seq = [(events.PlaybackStart(), "speaking"), (events.PlaybackPaused(), "hearing"),
+           (events.PlaybackResumed(), "speaking"), (events.PlaybackPaused(), "hearing"), (events.Wake(), "hearing"),
+           (events.PlaybackEnd(interrupted=True), "listening")]
+    for event, expected in seq:
+        assert s.on_event(event) == expected, event
+
+
 def test_echo_cancellation_down_is_degraded_but_switched_off_is_not():
     s = TrayState()
     s.on_event(events.Ready())
