@@ -124,7 +124,8 @@ def test_the_corpus_covers_every_command_and_is_large_enough():
     from jarvis.cli import COMMANDS
     covered = {args[0] for args, _ in CASES}
     assert len(CASES) >= 40
-    assert set(COMMANDS) - covered <= {"doctor", "tray"}, "doctor takes no input; tray is the GUI (tests/ui)"
+    assert set(COMMANDS) - covered <= {"doctor", "devices", "tray"}, \
+        "doctor and devices take no input; tray is the GUI (tests/ui)"
 
 
 def test_a_damaged_settings_file_is_moved_aside_never_lost_and_commands_still_run(jarvis_home):
