@@ -83,17 +83,34 @@ def clean(text: str) -> str:
 
 
 def readings(text: str) -> dict[str, float]:
-    """Cleaned readings of a raw transcript and how much each counts: the whole (1.0); the request after a
-    short leading clause ("Service, what time is it?"); the request after one or two leading words that do not
-    start a question themselves ("no obvious system status")."""
+    """Cleaned readings of a raw transcript and how much each counts: the whole (1.0); the request after short
+    leading clauses ("Service, what time is it?", "So, let's start this, what time is it?"); the request after
+    one or two leading words that do not start with a question word ("no obvious system status", "job is what
+    time is it")."""
     said = clean(text)
     out = {said: 1.0}
-    out.setdefault(after_lead_clause(text), LEAD_CLAUSE_WEIGHT)
+    for rest in after_lead_clauses(text):
+        out.setdefault(rest, LEAD_CLAUSE_WEIGHT)
     words = said.split()
     for dropped in (1, 2) if len(text.split()) >= MIN_WORDS_TO_DROP else ():
-        if len(words) - dropped >= 2 and _QUESTION_WORDS.isdisjoint(words[:dropped]):
+        # "that is what time is it" ("Jarvis" heard as "That's"): the first word dropped must not ask a question
+        if len(words) - dropped >= 2 and words[0] not in _QUESTION_WORDS:
             out.setdefault(" ".join(words[dropped:]), LEAD_WORDS_WEIGHT)
     out.pop("", None)
+    return out
+
+
+def after_lead_clauses(text: str) -> list[str]:
+    """The cleaned request after each clause break whose lead has at most ``MAX_LEAD_WORDS`` words in all
+    ("So, let's start this, what time is it?" -> "let's start this what time is it", "what time is it")."""
+    parts = _CLAUSE_BREAK.split(text.strip())
+    out = []
+    for k in range(1, len(parts)):
+        if len(clean(" ".join(parts[:k])).split()) > MAX_LEAD_WORDS:
+            break
+        rest = clean(" ".join(parts[k:]))
+        if rest:
+            out.append(rest)
     return out
 
 

@@ -49,6 +49,10 @@ def test_misheard_commands_reach_their_skill(heard, skill):
     ("So, this system status.", "status"),
     ("What is system status?", "status"),
     ("Stop it, system status.", "status"),   # "Jarvis" heard as "stop it": a request follows, so not a stop
+    ("So, let's start this, what time is it?", "time"),           # two clauses before the request
+    ("So, I'll just join this, what is the date today.", "date"),
+    ("Job is what time is it.", "time"),                          # "Jarvis" heard as two words, the second "is"
+    ("That's what time is it?", "time"),
 ])
 def test_the_request_after_a_misheard_wake_word_reaches_its_skill(heard, skill):
     assert skill_of(heard) == skill
