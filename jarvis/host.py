@@ -35,6 +35,7 @@ class ModelHost:
         self.load_seconds: dict[str, float] = {}
         self._tts_lock = threading.Lock()
         self._tts_users: dict = {}      # TTS chain -> replies speaking with it
+        self._brain_loaded = False      # load_brain() ran (the LLM is ready, off or failed)
 
     @contextlib.contextmanager
     def tts_for_reply(self):
@@ -75,11 +76,6 @@ class ModelHost:
         from jarvis.speakers.identify import Identifier
         from jarvis.speakers.store import SpeakerStore
 
-        self.listener = Listener(self.settings.listen, self.bus, on_wake=on_wake)
-        self.encoder = SpeakerEncoder()
-        self.tts = TtsChain.from_settings(self.settings.tts, self.bus)
-        self.identifier = Identifier(SpeakerStore(), self.encoder, self.settings.speakers.threshold)
-
         def listen() -> None:
             self.listener.load()
             self.listener.warmup()
@@ -91,7 +87,18 @@ class ModelHost:
         def tts() -> None:
             self.tts.load(progress=lambda engine, state: self.progress(f"tts:{engine}", state))
 
-        parts = {"listen": listen, "speakers": speakers, "tts": tts, "brain": self.load_brain}
+        # Parts kept from before a restart (``release_for``) stay loaded: only what is missing loads.
+        self.listener = Listener(self.settings.listen, self.bus, on_wake=on_wake)
+        parts: dict[str, Callable[[], str | None]] = {"listen": listen}
+        if self.encoder is None:
+            self.encoder = SpeakerEncoder()
+            parts["speakers"] = speakers
+        if self.tts is None:
+            self.tts = TtsChain.from_settings(self.settings.tts, self.bus)
+            parts["tts"] = tts
+        if not self._brain_loaded:
+            parts["brain"] = self.load_brain
+        self.identifier = Identifier(SpeakerStore(), self.encoder, self.settings.speakers.threshold)
         with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="load") as pool:
             futures = {name: pool.submit(self._timed, name, fn) for name, fn in parts.items()}
             errors = [f.exception() for f in futures.values() if f.exception() is not None]
@@ -102,6 +109,26 @@ class ModelHost:
             log.info("GPU %s: %s used of %s (this process %s, its children %s)", gpu["name"],
                      _gib(gpu["used_bytes"]), _gib(gpu["total_bytes"]), _gib(gpu["process_bytes"]),
                      _gib(gpu["children_bytes"]))
+
+    def release_for(self, new: Settings) -> list[str]:
+        """Before the voice loop restarts with ``new`` settings (audio or listening changed): close the listener
+        and every part whose own settings changed; the rest stays loaded for the next ``load()``, so a new
+        microphone does not reload CSM or the LLM. Returns the parts kept."""
+        from jarvis.brain.backends import backend_fields
+
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
+        if self.tts is not None and new.tts != self.settings.tts:
+            self.tts.close()
+            self.tts = None
+        if self._brain_loaded and backend_fields(new.brain) != backend_fields(self.settings.brain):
+            if self.llm is not None:
+                self.llm.close()
+            self.llm, self.llm_failure, self._brain_loaded = None, None, False
+        self.settings = new
+        return [name for name, kept in (("speakers", self.encoder is not None), ("tts", self.tts is not None),
+                                        ("brain", self._brain_loaded)) if kept]
 
     @staticmethod
     def gpu_memory() -> list[dict]:
@@ -120,6 +147,7 @@ class ModelHost:
         if previous is not None:
             previous.close()
         self.llm, self.llm_failure = backends.load(settings or self.settings.brain)
+        self._brain_loaded = True
         if self.llm_failure is not None:
             self.bus.emit(events.Degraded(engine="llm", reason=self.llm_failure.message))
             return f"failed: {self.llm_failure.message}"
@@ -143,6 +171,8 @@ class ModelHost:
             self.listener.close()
         if self.tts is not None:
             self.tts.close()
+        self.llm = self.listener = self.tts = self.encoder = None
+        self._brain_loaded = False
 
 
 def _gib(n: int | None) -> str:

@@ -19,6 +19,7 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from jarvis import events
+from jarvis.brain import backends
 from jarvis.brain.brain import Brain
 from jarvis.brain.llm import LlmResponder
 from jarvis.brain.types import Turn
@@ -35,12 +36,14 @@ RECONNECT_FIRST_S, RECONNECT_MAX_S = 1.0, 8.0  # retry delays after the micropho
 
 
 class VoiceLoop:
-    def __init__(self, settings: Settings, bus: events.EventBus, brain: Brain | None = None):
+    def __init__(self, settings: Settings, bus: events.EventBus, brain: Brain | None = None,
+                 host: ModelHost | None = None):
+        """``host``: the models of a loop stopped with ``stop(keep_models=True)``; what it kept is not reloaded."""
         self.settings = settings
         self.bus = bus
         self.responder = LlmResponder(settings.brain, bus)
         self.brain = brain or Brain(fallback=self.responder)
-        self.host = ModelHost(settings, bus)
+        self.host = host or ModelHost(settings, bus)
         self.capture = None
         self.player = None
         self._stopping = threading.Event()
@@ -81,7 +84,9 @@ class VoiceLoop:
         self.bus.emit(events.Ready())
         log.info("voice loop ready: listening on %s", audio.input_device or "the default microphone")
 
-    def stop(self) -> None:
+    def stop(self, keep_models: bool = False) -> ModelHost:
+        """Stop listening and speaking; close the models too unless ``keep_models`` (a restart for new audio or
+        listening settings: ``ModelHost.release_for`` then says what stays). Returns the host."""
         self._stopping.set()
         self._barge_in()
         with self._audio_lock:  # not while a reconnect swaps the microphone
@@ -91,12 +96,14 @@ class VoiceLoop:
             self.host.listener.interrupt()
         if self._loop_thread is not None:
             self._loop_thread.join(timeout=2)
-        self.host.close()
+        if not keep_models:
+            self.host.close()
         if self.echo is not None:
             self.echo.close()
         self._id_pool.shutdown(wait=False)
         if self.player is not None:
             self.player.close()
+        return self.host
 
     def _start_echo_canceller(self):
         """The echo canceller, or None (switched off, or unavailable: then the loop runs without it and says so)."""
@@ -159,7 +166,7 @@ class VoiceLoop:
             self.host.replace_tts(chain)  # a reply speaking now ends with the old voice
         if not restart and new.brain != old.brain and self.host.listener is not None:
             self.responder.apply_settings(new.brain)
-            if _backend_fields(new.brain) != _backend_fields(old.brain):
+            if backends.backend_fields(new.brain) != backends.backend_fields(old.brain):
                 self.host.progress("brain", "loading")
                 self.host.progress("brain", self.host.load_brain(new.brain))
                 self._use_llm()
@@ -396,8 +403,3 @@ class VoiceLoop:
             self.bus.emit(events.AudioBack(device=capture.device_name))
             return
 
-
-def _backend_fields(brain) -> tuple:
-    """The brain settings that need the LLM backend rebuilt (the rest apply to the next turn)."""
-    return (brain.backend, brain.local_model, brain.local_threads, brain.context_tokens, brain.base_url,
-            brain.model, brain.timeout_s)

@@ -34,6 +34,12 @@ class LlmFailure(JarvisError):
         self.apology = apology
 
 
+def backend_fields(brain) -> tuple:
+    """The brain settings that need the LLM backend rebuilt (the rest apply to the next turn)."""
+    return (brain.backend, brain.local_model, brain.local_threads, brain.context_tokens, brain.base_url,
+            brain.model, brain.timeout_s)
+
+
 class ChatBackend(Protocol):
     name: str
     label: str  # what answers: "SmolLM2-135M-Instruct.Q4_1.gguf (local)", "llama3.2 at http://..."

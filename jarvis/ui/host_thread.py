@@ -36,12 +36,16 @@ class HostWorker(QObject):
 
     @Slot()
     def start_loop(self) -> None:
+        self._start()
+
+    def _start(self, host=None) -> None:
+        """Load what ``host`` (kept from the last loop) lacks, open the devices and listen."""
         from jarvis.pipeline import VoiceLoop
 
         if self.loop is not None:
             return
         self._start_gpu_timer()
-        loop = VoiceLoop(copy.deepcopy(self.settings), self.bus)
+        loop = VoiceLoop(copy.deepcopy(self.settings), self.bus, host=host)
         loop.host.progress = lambda part, state: self.progress.emit(part, state)
         self.loading = True
         try:
@@ -87,9 +91,12 @@ class HostWorker(QObject):
                 restart = False
             if restart:
                 self.progress.emit("restart", "applying audio and listening settings")
-                self.loop.stop()
+                host = self.loop.stop(keep_models=True)
+                kept = host.release_for(copy.deepcopy(self.settings))
+                log.info("restarting the voice loop for new audio/listening settings; kept loaded: %s",
+                         ", ".join(kept) or "nothing")
                 self.loop = None
-                self.start_loop()
+                self._start(host)
             elif self.loop is not None:
                 self.tts_status.emit(self.loop.host.tts.status())
         self.settings_applied.emit(copy.deepcopy(self.settings))

@@ -65,15 +65,25 @@ def test_spoken_command_shows_up_in_the_status_window(qapp, desktop, virtual_aud
         qtbot.waitUntil(lambda: app.tray.state == "listening", timeout=wait_ms)
         assert "follow_up" in seen and seen[-1] == "listening", seen[-5:]
 
-        # Settings with the pipeline running: a listening change is saved and restarts the listener.
+        # Settings with the pipeline running: a listening change is saved and restarts the listener only; the
+        # voices, the speaker encoder and the LLM stay loaded.
+        host = app.controller.worker.loop.host
+        models = (host.tts, host.encoder, host.llm)
+        listener = host.listener
         app.open_settings()
         dialog = app.settings_dialog
         dialog.audio_tab.wake_sensitivity.setValue(0.7)
         restarted = []
+        loads: list[str] = []
+        app.controller.progress.connect(lambda part, state: loads.append(part) if state == "loading" else None)
         app.controller.started.connect(lambda: restarted.append(1))
         dialog.apply_button.click()
         qtbot.waitUntil(lambda: bool(restarted), timeout=240_000)
         assert app.controller.running and app.controller.settings.listen.wake_sensitivity == 0.7
+        host = app.controller.worker.loop.host
+        assert all(now is before for now, before in zip((host.tts, host.encoder, host.llm), models))
+        assert host.listener is not listener
+        assert "listen" in loads and not {"tts", "speakers", "brain"} & set(loads), loads
         from jarvis import config
         assert config.load().listen.wake_sensitivity == 0.7
         qtbot.waitUntil(lambda: app.tray.state == "listening", timeout=10_000)
