@@ -159,12 +159,14 @@ class VoiceLoop:
         # The follow-up window is read at each reply; every other listening setting needs a new listener.
         restart = new.audio != old.audio or dataclasses.replace(new.listen, follow_up_s=old.listen.follow_up_s) \
             != old.listen
-        if not restart and new.tts != old.tts and self.host.tts is not None:
+        if restart:  # nothing changes here: ModelHost.release_for(new) compares with what is loaded
+            return True
+        if new.tts != old.tts and self.host.tts is not None:
             from jarvis.speak.chain import TtsChain
             chain = TtsChain.from_settings(new.tts, self.bus)
             chain.load(progress=lambda engine, state: self.host.progress(f"tts:{engine}", state))
             self.host.replace_tts(chain)  # a reply speaking now ends with the old voice
-        if not restart and new.brain != old.brain and self.host.listener is not None:
+        if new.brain != old.brain and self.host.listener is not None:
             self.responder.apply_settings(new.brain)
             if backends.backend_fields(new.brain) != backends.backend_fields(old.brain):
                 self.host.progress("brain", "loading")
@@ -174,7 +176,7 @@ class VoiceLoop:
             self.host.identifier.threshold = new.speakers.threshold
         self.strangers.threshold, self.strangers.idle_s = new.speakers.threshold, new.brain.memory_idle_s
         self.settings = self.host.settings = new
-        return restart
+        return False
 
     def _use_llm(self) -> None:
         self.responder.backend, self.responder.unavailable = self.host.llm, self.host.llm_failure
