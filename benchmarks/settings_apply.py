@@ -43,14 +43,15 @@ def base_settings() -> Settings:
     return s
 
 
-def changed(s: Settings, kind: str, step: int) -> Settings:
+def changed(s: Settings, kind: str) -> Settings:
+    """``s`` with one thing switched to the other of its two values."""
     new = copy.deepcopy(s)
     if kind == "output device":
-        new.audio.output_device = "default" if step % 2 == 0 else "jarvis_speaker"
+        new.audio.output_device = "default" if s.audio.output_device == "jarvis_speaker" else "jarvis_speaker"
     elif kind == "whisper":
-        new.listen.stt_compute_type = "float32" if step % 2 == 0 else "int8"
+        new.listen.stt_compute_type = "float32" if s.listen.stt_compute_type == "int8" else "int8"
     elif kind == "voice":
-        new.tts.engines = ["system", "piper"] if step % 2 == 0 else ["piper", "system"]
+        new.tts.engines = list(reversed(s.tts.engines))
     return new
 
 
@@ -80,6 +81,7 @@ def apply(loop, new: Settings, bus, keep: bool):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", help="write the result as JSON")
+    parser.add_argument("--repeats", type=int, default=REPEATS, help=f"times per change and way (default {REPEATS})")
     args = parser.parse_args()
     from jarvis.audio import devices
     from jarvis.bench.virtual_audio import VirtualAudio
@@ -96,8 +98,8 @@ def main() -> int:
             for kind in ("output device", "whisper", "voice"):
                 for how, keep in (("before", False), ("now", True)):
                     times = figures.setdefault(kind, {}).setdefault(how, [])
-                    for step in range(REPEATS):
-                        new = changed(settings, kind, step)
+                    for _ in range(args.repeats):
+                        new = changed(settings, kind)
                         loop, seconds = apply(loop, new, bus, keep)
                         settings = new
                         times.append(round(seconds, 2))
@@ -106,7 +108,8 @@ def main() -> int:
             loop.stop()
     result = {
         "benchmark": "settings_apply", "hardware": hardware(), "date": date(),
-        "command": "python benchmarks/settings_apply.py" + (f" --out {args.out}" if args.out else ""),
+        "command": "python benchmarks/settings_apply.py" + (f" --out {args.out}" if args.out else "")
+                   + (f" --repeats {args.repeats}" if args.repeats != REPEATS else ""),
         "what": "seconds from the change (OK in Settings) until the voice loop listens again ('ready'); "
                 "'before' reloads every model, 'now' keeps what the change does not touch",
         "engines": ["piper", "system"], "llm": "local (SmolLM2-135M)",
@@ -115,7 +118,7 @@ def main() -> int:
         "versions": versions(["faster-whisper", "realtimestt", "piper-tts", "llama-cpp-python", "resemblyzer"]),
     }
     for kind, by in result["median_s"].items():
-        print(f"{kind:14} before {by['before']:.2f} s, now {by['now']:.2f} s (median of {REPEATS})")
+        print(f"{kind:14} before {by['before']:.2f} s, now {by['now']:.2f} s (median of {args.repeats})")
     if args.out:
         write_json(args.out, result)
     return 0
