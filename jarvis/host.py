@@ -36,6 +36,17 @@ class ModelHost:
         self._tts_lock = threading.Lock()
         self._tts_users: dict = {}      # TTS chain -> replies speaking with it
         self._brain_loaded = False      # load_brain() ran (the LLM is ready, off or failed)
+        self._encoder_lock = threading.Lock()
+
+    def speaker_encoder(self):
+        """The one speaker encoder, for the voice loop and the windows (enrollment, identification) alike; made
+        on first use and loaded by its first embedding when the voice loop has not loaded it yet."""
+        from jarvis.speakers.encoder import SpeakerEncoder
+
+        with self._encoder_lock:
+            if self.encoder is None:
+                self.encoder = SpeakerEncoder()
+            return self.encoder
 
     @contextlib.contextmanager
     def tts_for_reply(self):
@@ -72,7 +83,6 @@ class ModelHost:
         """
         from jarvis.listen.listener import Listener
         from jarvis.speak.chain import TtsChain
-        from jarvis.speakers.encoder import SpeakerEncoder
         from jarvis.speakers.identify import Identifier
         from jarvis.speakers.store import SpeakerStore
 
@@ -90,8 +100,8 @@ class ModelHost:
         # Parts kept from before a restart (``release_for``) stay loaded: only what is missing loads.
         self.listener = Listener(self.settings.listen, self.bus, on_wake=on_wake)
         parts: dict[str, Callable[[], str | None]] = {"listen": listen}
-        if self.encoder is None:
-            self.encoder = SpeakerEncoder()
+        if self.encoder is None or not self.encoder.loaded:
+            self.speaker_encoder()
             parts["speakers"] = speakers
         if self.tts is None:
             self.tts = TtsChain.from_settings(self.settings.tts, self.bus)

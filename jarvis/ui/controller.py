@@ -99,6 +99,11 @@ class Controller(QObject):
     def push_to_talk(self) -> None:
         self._ptt.emit()
 
+    def speaker_encoder(self):
+        """The model host's speaker encoder, for enrollment and identification (call it off the GUI thread: the
+        first embedding loads the model when the voice loop has not)."""
+        return self.worker.host.speaker_encoder()
+
     def add_tap(self, tap) -> None:
         """``tap(int16 block)`` runs on the capture thread for every microphone block."""
         self._add_tap.emit(tap)

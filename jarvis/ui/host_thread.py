@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from jarvis import events
 from jarvis.config import Settings
 from jarvis.errors import JarvisError
+from jarvis.host import ModelHost
 
 log = logging.getLogger(__name__)
 
@@ -31,21 +32,22 @@ class HostWorker(QObject):
         self.settings = settings
         self.bus = bus
         self.loop = None
+        # The one owner of every model, across voice-loop restarts and before the first start (the windows'
+        # speaker encoder): handed to each VoiceLoop.
+        self.host = ModelHost(copy.deepcopy(settings), bus)
         self._timer: QTimer | None = None
         self.loading = False   # read from the GUI thread at quit: models load here and cannot be interrupted
 
     @Slot()
     def start_loop(self) -> None:
-        self._start()
-
-    def _start(self, host=None) -> None:
-        """Load what ``host`` (kept from the last loop) lacks, open the devices and listen."""
+        """Load what the host lacks, open the devices and listen."""
         from jarvis.pipeline import VoiceLoop
 
         if self.loop is not None:
             return
         self._start_gpu_timer()
-        loop = VoiceLoop(copy.deepcopy(self.settings), self.bus, host=host)
+        self.host.settings = copy.deepcopy(self.settings)
+        loop = VoiceLoop(copy.deepcopy(self.settings), self.bus, host=self.host)
         loop.host.progress = lambda part, state: self.progress.emit(part, state)
         self.loading = True
         try:
@@ -91,12 +93,12 @@ class HostWorker(QObject):
                 restart = False
             if restart:
                 self.progress.emit("restart", "applying audio and listening settings")
-                host = self.loop.stop(keep_models=True)
-                kept = host.release_for(copy.deepcopy(self.settings))
+                self.loop.stop(keep_models=True)
+                kept = self.host.release_for(copy.deepcopy(self.settings))
                 log.info("restarting the voice loop for new audio/listening settings; kept loaded: %s",
                          ", ".join(kept) or "nothing")
                 self.loop = None
-                self._start(host)
+                self.start_loop()
             elif self.loop is not None:
                 self.tts_status.emit(self.loop.host.tts.status())
         self.settings_applied.emit(copy.deepcopy(self.settings))

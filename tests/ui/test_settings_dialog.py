@@ -226,6 +226,10 @@ def test_enroll_identify_rename_delete_through_the_dialog(dialog, qtbot, jarvis_
     qtbot.waitUntil(lambda: "Heard" in voices.people_message.text() or "Not" in voices.people_message.text()
                     or voices.people_message.styleSheet().startswith("color: #b3"), timeout=30000)
     assert voices.people_message.text().startswith("Heard Alice (score"), voices.people_message.text()
+    # Enrollment and identification used the model host's encoder, the one the voice loop will use: the windows
+    # build no model of their own (the loop is not running here, the host owns it all the same).
+    encoder = dialog.controller.worker.host.encoder
+    assert encoder is not None and encoder.loaded and dialog.controller.speaker_encoder() is encoder
     dialog.tabs.setCurrentWidget(voices)
     save_screenshot(dialog, "settings-voices")
 

@@ -175,7 +175,9 @@ class EnrollWidget(QWidget):
         self.start_button.setEnabled(False)
         self.prompt.setText("Learning the voice…")
         name, takes, phrases, seconds = self.name, list(self.takes), list(self.phrases), self.phrase_seconds
-        run_async(lambda: speaker_work.enroll(name, takes, phrases, seconds), self._saved, self._fail, self)
+        encoder = self.controller.speaker_encoder
+        run_async(lambda: speaker_work.enroll(encoder(), name, takes, phrases, seconds), self._saved, self._fail,
+                  self)
 
     def _saved(self, count: int) -> None:
         self._reset()

@@ -1,10 +1,9 @@
 """Speaker ID work for the windows, run on pool threads: enroll recorded takes, identify a take.
 
-One resemblyzer encoder is shared by the windows (loaded on first use, off the GUI thread).
+The encoder is the model host's (``Controller.speaker_encoder``): the windows never build a model of their own.
 """
 from __future__ import annotations
 
-import threading
 from typing import Sequence
 
 import numpy as np
@@ -14,27 +13,16 @@ from jarvis.speakers.enroll import enroll_from_mic
 from jarvis.speakers.identify import Identifier, Match
 from jarvis.speakers.store import SpeakerStore
 
-_encoder: SpeakerEncoder | None = None
-_lock = threading.Lock()
-
-
-def encoder() -> SpeakerEncoder:
-    global _encoder
-    with _lock:
-        if _encoder is None:
-            _encoder = SpeakerEncoder()
-        return _encoder
-
-
-def enroll(name: str, takes: Sequence[np.ndarray], phrases: Sequence[str], seconds: float) -> int:
+def enroll(encoder: SpeakerEncoder, name: str, takes: Sequence[np.ndarray], phrases: Sequence[str],
+           seconds: float) -> int:
     """Store the takes (one per phrase) through the core enrollment; nothing is stored if one is bad."""
     recorded = iter(takes)
-    return enroll_from_mic(name, SpeakerStore(), encoder(), phrases=phrases, seconds=seconds,
+    return enroll_from_mic(name, SpeakerStore(), encoder, phrases=phrases, seconds=seconds,
                            on_prompt=lambda line: None, recorder=lambda s, device: next(recorded))
 
 
-def identify(samples: np.ndarray, threshold: float) -> Match:
-    return Identifier(SpeakerStore(), encoder(), threshold).identify(samples)
+def identify(encoder: SpeakerEncoder, samples: np.ndarray, threshold: float) -> Match:
+    return Identifier(SpeakerStore(), encoder, threshold).identify(samples)
 
 
 def people() -> list[tuple[str, int]]:

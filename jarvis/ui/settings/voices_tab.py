@@ -181,7 +181,8 @@ class VoicesTab(QWidget):
         self.id_meter.setVisible(False)
         show_message(self.people_message, "Comparing the voice…")
         threshold = self.controller.settings.speakers.threshold
-        run_async(lambda: speaker_work.identify(samples, threshold), self._identified,
+        encoder = self.controller.speaker_encoder
+        run_async(lambda: speaker_work.identify(encoder(), samples, threshold), self._identified,
                   self._identify_failed, self)
 
     def _identified(self, match) -> None:
