@@ -112,11 +112,7 @@ class MicCapture:
             worker, self._worker = self._worker, None
             self._stop.set()
         if stream is not None:
-            try:
-                stream.abort()
-                stream.close()
-            except Exception as exc:  # a lost device may fail to close; nothing left to do
-                log.debug("capture close: %s", exc)
+            devices.close_stream(stream, f"the microphone '{self.device_name}'")
         if worker is not None and worker is not threading.current_thread():
             worker.join(timeout=1.0)
 

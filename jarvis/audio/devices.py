@@ -10,6 +10,7 @@ import json
 import logging
 import subprocess
 import sys
+import threading
 
 from jarvis.errors import BadInput, NotAvailable
 
@@ -66,6 +67,28 @@ def list_devices(refresh: bool = False) -> list[dict]:
         "is_default_input": d["index"] == default_in,
         "is_default_output": d["index"] == default_out,
     } for d in devices]
+
+
+CLOSE_TIMEOUT_S = 2.0
+
+
+def close_stream(stream, what: str) -> None:
+    """Abort and close a PortAudio stream, waiting at most ``CLOSE_TIMEOUT_S``. With the audio server killed under
+    it, ALSA's pulse plugin can block in the abort (seen once in the reconnect test: the lost microphone was logged
+    and then never reported); the stream is then left to close on a thread of its own, and Jarvis goes on."""
+    def close() -> None:
+        try:
+            stream.abort()
+            stream.close()
+        except Exception as exc:  # a lost device may fail to close; nothing left to do
+            log.debug("closing %s: %s", what, exc)
+
+    closer = threading.Thread(target=close, name="close-stream", daemon=True)
+    closer.start()
+    closer.join(CLOSE_TIMEOUT_S)
+    if closer.is_alive():
+        log.warning("%s did not close within %g s (its audio server is gone?); going on without waiting", what,
+                    CLOSE_TIMEOUT_S)
 
 
 def scan(timeout: float = 20.0) -> list[dict]:

@@ -228,11 +228,7 @@ class Player:
     def _drop_stream(self) -> None:
         stream, self._stream, self._opened_for = self._stream, None, None
         if stream is not None:
-            try:
-                stream.abort()
-                stream.close()
-            except Exception as exc:
-                log.debug("player close: %s", exc)
+            devices.close_stream(stream, f"the speaker '{self.device_name}'")
 
     @staticmethod
     def _feed(pb: _Playback, chunks: Iterable[np.ndarray], rate: int, device_rate: int) -> None:

@@ -86,3 +86,4 @@ def test_nvml_rows_with_a_fake_driver(monkeypatch):
     finally:
         child.kill()
         child.wait()
+
