@@ -1,8 +1,8 @@
 """Spoken over: Jarvis pauses its reply the moment a person starts talking over it, before the wake word is known.
 
-Porcupine says "jarvis" about 300 ms after the word ends (measured on espeak-ng voices: 280-350 ms from the end of
-the voiced word to the end of the frame that heard it), so a reply cut on the wake word alone goes on for a third of
-a second after the person stopped saying it. Instead, while Jarvis talks, a person's voice on the echo canceller's
+Porcupine says "jarvis" about 300 ms after the word ends (258-348 ms, median 299, from the end of the voiced word
+to the end of the frame that heard it, on espeak-ng voices: benchmarks/porcupine_latency.py), so a reply cut on
+the wake word alone goes on for a third of a second after the person stopped saying it. Instead, while Jarvis talks, a person's voice on the echo canceller's
 output pauses the reply at once (``on_pause``): Jarvis is quiet while the word is still being said. The wake word
 then cuts the reply for good (the loop's barge-in); when none comes, the reply goes on where it paused
 (``on_resume``), ``RESUME_AFTER_S`` after the voice stopped, or after ``MAX_PAUSE_S`` of voice.
