@@ -3,7 +3,8 @@
 A feeder thread pulls the (possibly slow) chunk generator and queues samples; the PortAudio callback copies
 ~20 ms blocks from that queue and plays silence while the generator is behind, so the device never blocks
 ``stop()``. ``stop()`` marks the playback stopped (the next callback plays nothing) and returns; the generator
-is closed by the feeder once its current chunk is done.
+is closed by the feeder once its current chunk is done. ``pause()`` plays silence keeping the place (a person
+talking over Jarvis, jarvis.listen.spoken_over) until ``resume()`` or ``stop()``.
 
 The stream stays open and plays silence for ``KEEP_OPEN_S`` after a reply, so the next reply goes on the same
 device clock: the echo canceller's reference (``on_output``) then runs on one unbroken timeline, and its
