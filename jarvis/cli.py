@@ -532,7 +532,8 @@ def cmd_tray(args, settings) -> int:
 COMMANDS = {
     "tray": cmd_tray,
     "listen": cmd_listen, "say": cmd_say, "transcribe": cmd_transcribe, "enroll": cmd_enroll,
-    "speakers": cmd_speakers, "identify": cmd_identify, "doctor": cmd_doctor, "devices": cmd_devices, "voices": cmd_voices,
+    "speakers": cmd_speakers, "identify": cmd_identify, "doctor": cmd_doctor, "voices": cmd_voices,
+    "devices": cmd_devices,
     "bench": cmd_bench,
     "secret": cmd_secret,
     "ask": lambda args, settings: __import__("jarvis.ask", fromlist=["run"]).run(args, settings),

@@ -6,8 +6,9 @@ separate thread so the listener keeps hearing the wake word: a wake word during 
 the speech (barge-in) and the next command is taken.
 
 In a real room the microphone also hears Jarvis: the echo canceller (``jarvis.audio.echo``) cleans the one
-stream with what the player sends to the speakers as its reference, before anything listens. A person talking
-over a reply pauses it at once (``jarvis.listen.spoken_over``); the wake word then cuts it, else it goes on. After a reply
+stream with what the player sends to the speakers as its reference, before anything listens. With
+``audio.pause_when_spoken_over`` (experimental, off by default) a person talking over a reply pauses it at once
+(``jarvis.listen.spoken_over``); the wake word then cuts it, else it goes on. After a reply
 Jarvis listens ``listen.follow_up_s`` for a follow-up without the wake word. Transcripts that are Jarvis's
 own words, Whisper's hallucinations on noise, or empty get no reply (an ``ignored`` event says why).
 """

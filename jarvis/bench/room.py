@@ -401,7 +401,8 @@ def barge_in_chain(room: Room, story: Clip, barge: Clip, follow: Clip, delay_s: 
     answer = _answer(evs)
     out.update({
         "woke": wake is not None, "cut": cut is not None, "paused_first": quiet is not cut,
-        "cut_ms": round((quiet.t + out_latency - wake_end) * 1000, 1) if cut is not None and wake_end is not None else None,
+        "cut_ms": (round((quiet.t + out_latency - wake_end) * 1000, 1)
+                   if cut is not None and wake_end is not None else None),
         "wake_ms": round((wake.t - wake_end) * 1000, 1) if wake is not None and wake_end is not None else None,
         "wake_to_cut_ms": round((cut.t - wake.t) * 1000, 1) if cut is not None and wake is not None else None,
         "said": barge.text, "expected": barge.intent, **answer, "right": answer["intent"] == barge.intent,

@@ -203,7 +203,7 @@ class TtsChain:
                 slot.retrying = False
 
     def wait_for_retries(self, timeout: float = 30.0) -> bool:
-        """Block until no engine is being loaded again (tests, shutdown); False on timeout."""
+        """Block until no engine is being loaded again; False on timeout."""
         deadline = time.monotonic() + timeout
         while any(slot.retrying for slot in self._slots):
             if time.monotonic() >= deadline:
