@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import subprocess
 import sys
 import textwrap
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
+from jarvis.audio import capture as capture_module
 from jarvis.audio import devices
 from jarvis.audio.capture import MicCapture, record
 from jarvis.audio.player import Player
@@ -121,23 +124,53 @@ def test_capture_hears_the_speech_played_into_the_mic(virtual_audio, speech, dev
     assert np.sqrt(np.mean(heard[:1600] ** 2)) < 0.01, "the mic should be silent before the speech"
 
 
+class DeviceTimeline(queue.Queue):
+    """The capture's queue, recording what the device callback hands over: (frames, capture time of the last)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.stamps: list[tuple[int, float]] = []
+
+    def put_nowait(self, item) -> None:
+        self.stamps.append((len(item[0]), item[1]))
+        super().put_nowait(item)
+
+
+def drift(stamps: list[tuple[int, float]], rate: int) -> np.ndarray:
+    """Each stamp's time minus the time its sample count says (seconds)."""
+    return np.array([t for _, t in stamps]) - np.cumsum([n for n, _ in stamps]) / rate
+
+
 @pytest.mark.parametrize("device_rate", [44100, 48000])
-def test_capture_resamples_a_device_running_at_another_rate(virtual_audio, speech, device_rate):
+def test_capture_resamples_a_device_running_at_another_rate(virtual_audio, speech, device_rate, monkeypatch):
     wav, source = speech
     stamps: list[tuple[int, float]] = []   # what the echo canceller gets: (samples, capture time of the last)
+    queues: list[DeviceTimeline] = []
 
     def processor(samples: np.ndarray, t_end: float) -> np.ndarray:
         stamps.append((len(samples), t_end))
         return samples
 
+    def recording_queue(*args, **kwargs) -> DeviceTimeline:
+        queues.append(DeviceTimeline(*args, **kwargs))
+        return queues[-1]
+
+    monkeypatch.setattr(capture_module, "queue", SimpleNamespace(Queue=recording_queue, Full=queue.Full,
+                                                                 Empty=queue.Empty))
     cap, heard = capture_while_playing(virtual_audio, wav, device=MIC, device_rate=device_rate,
                                        processor=processor)
     assert cap.device_rate == device_rate
-    # Each stamp follows the last by the samples handed over: the resampler's varying counts per block (at
-    # 44.1 kHz) made the microphone timeline jump, and the echo canceller re-anchor it, ~17 times a second.
-    count = np.cumsum([n for n, _ in stamps]) / 16000
-    drift = np.array([t for _, t in stamps]) - count
-    assert np.ptp(drift[5:]) < 0.008, f"capture times wander by {np.ptp(drift[5:]) * 1000:.1f} ms"
+    # Each stamp follows the device's own timeline (its ADC times against its sample count) by the samples handed
+    # over: the resampler's varying counts per block (at 44.1 kHz) made the microphone timeline jump by up to
+    # 30 ms against it, and the echo canceller re-anchor it, ~17 times a second. The device's clock itself may
+    # wander against its sample count (the sound server falling behind under load: 14.8 ms in 2.6 s was seen);
+    # that is the device's time, which the canceller tracks, so it is shown, not bounded.
+    device = queues[-1].stamps
+    assert len(device) == len(stamps)  # one processor call per device buffer
+    ours, theirs = drift(stamps, 16000), drift(device, device_rate)
+    added = ours - theirs
+    assert np.ptp(added[5:]) < 0.002, (f"capture times wander by {np.ptp(added[5:]) * 1000:.1f} ms against the "
+                                       f"device's own (which wandered {np.ptp(theirs[5:]) * 1000:.1f} ms)")
     assert cap.block_size == 512  # 32 ms at 16 kHz, whatever the device runs at
     corr, _ = best_match(heard, source)  # a wrong output rate would stretch the speech and break this
     assert corr > 0.9, f"resampled audio does not match the speech (correlation {corr:.2f})"
@@ -341,7 +374,8 @@ def test_a_failing_generator_raises_from_play(virtual_audio):
 # -- no audio at all -------------------------------------------------------------------------------
 _PROBE = textwrap.dedent("""
     import json, numpy as np
-    from jarvis.audio import devices
+    from jarvis.audio import capture as capture_module
+from jarvis.audio import devices
     from jarvis.audio.capture import MicCapture, record
     from jarvis.audio.player import Player
     from jarvis.errors import JarvisError
