@@ -374,8 +374,7 @@ def test_a_failing_generator_raises_from_play(virtual_audio):
 # -- no audio at all -------------------------------------------------------------------------------
 _PROBE = textwrap.dedent("""
     import json, numpy as np
-    from jarvis.audio import capture as capture_module
-from jarvis.audio import devices
+    from jarvis.audio import devices
     from jarvis.audio.capture import MicCapture, record
     from jarvis.audio.player import Player
     from jarvis.errors import JarvisError
