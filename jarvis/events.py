@@ -1,19 +1,54 @@
 """Typed pipeline events with monotonic timestamps.
 
 The type names are a public contract: the UI, benchmarks and outside checks consume them
-(``jarvis listen --events jsonl`` prints one JSON object per event: ``type``, ``t`` and fields).
+(``jarvis listen --events jsonl`` prints one JSON object per event: ``type``, ``t``, ``turn`` and fields).
+
+A turn is one exchange: it opens at the wake word (or at speech that needed none: a follow-up, push-to-talk) and
+ends with its reply. Every event of it carries the same ``turn`` id, given by ``EventBus.new_turn()``; events that
+belong to no turn (``ready``, echo state, a lost microphone) have none. Code working for a turn runs inside
+``in_turn(id)``, and the events it emits, however deep, are stamped with it; a thread started for the turn takes
+it along with ``in_turn_thread``.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
+import enum
+import itertools
 import json
 import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar
+from typing import Callable, ClassVar, Iterator
 
 log = logging.getLogger(__name__)
+
+
+class EventType(enum.StrEnum):
+    """Every event type; the values are the JSON names."""
+    READY = "ready"
+    WAKE = "wake"
+    SPEECH_START = "speech_start"
+    VAD_SILENCE = "vad_silence"
+    SPEECH_END = "speech_end"
+    TRANSCRIPT = "transcript"
+    SPEAKER = "speaker"
+    REPLY = "reply"
+    LLM_FIRST_TOKEN = "llm_first_token"
+    TTS_FIRST_CHUNK = "tts_first_chunk"
+    PLAYBACK_START = "playback_start"
+    PLAYBACK_END = "playback_end"
+    PLAYBACK_PAUSED = "playback_paused"
+    PLAYBACK_RESUMED = "playback_resumed"
+    DEGRADED = "degraded"
+    ERROR = "error"
+    AUDIO_BACK = "audio_back"
+    FOLLOW_UP = "follow_up"
+    LISTENING = "listening"
+    IGNORED = "ignored"
+    ECHO = "echo"
 
 
 def now() -> float:
@@ -22,13 +57,16 @@ def now() -> float:
 
 @dataclass(frozen=True)
 class Event:
-    type: ClassVar[str] = "event"
+    type: ClassVar[EventType]
     t: float = field(default_factory=now, kw_only=True)
+    turn: int | None = field(default=None, kw_only=True)  # the turn it belongs to (None: to no turn)
 
     def to_dict(self) -> dict:
-        payload = {"type": self.type, "t": round(self.t, 6)}
+        payload = {"type": self.type.value, "t": round(self.t, 6)}
+        if self.turn is not None:
+            payload["turn"] = self.turn
         for f in dataclasses.fields(self):
-            if f.name != "t":
+            if f.name not in ("t", "turn"):
                 payload[f.name] = getattr(self, f.name)
         return payload
 
@@ -39,72 +77,72 @@ class Event:
 @dataclass(frozen=True)
 class Ready(Event):
     """Models are loaded and warm; listening for the wake word."""
-    type: ClassVar[str] = "ready"
+    type: ClassVar[EventType] = EventType.READY
 
 
 @dataclass(frozen=True)
 class Wake(Event):
-    type: ClassVar[str] = "wake"
+    type: ClassVar[EventType] = EventType.WAKE
 
 
 @dataclass(frozen=True)
 class SpeechStart(Event):
-    type: ClassVar[str] = "speech_start"
+    type: ClassVar[EventType] = EventType.SPEECH_START
 
 
 @dataclass(frozen=True)
 class VadSilence(Event):
     """The VAD heard the voice stop; the command ends after ``listen.post_speech_silence`` more silence
     (several per command when the speaker pauses)."""
-    type: ClassVar[str] = "vad_silence"
+    type: ClassVar[EventType] = EventType.VAD_SILENCE
 
 
 @dataclass(frozen=True)
 class SpeechEnd(Event):
-    type: ClassVar[str] = "speech_end"
+    type: ClassVar[EventType] = EventType.SPEECH_END
 
 
 @dataclass(frozen=True)
 class Transcript(Event):
-    type: ClassVar[str] = "transcript"
+    type: ClassVar[EventType] = EventType.TRANSCRIPT
     text: str
 
 
 @dataclass(frozen=True)
 class Speaker(Event):
-    type: ClassVar[str] = "speaker"
+    type: ClassVar[EventType] = EventType.SPEAKER
     name: str
     score: float
 
 
 @dataclass(frozen=True)
 class Reply(Event):
-    type: ClassVar[str] = "reply"
+    type: ClassVar[EventType] = EventType.REPLY
     text: str
 
 
 @dataclass(frozen=True)
 class LlmFirstToken(Event):
     """The LLM's first piece of an answer; ``seconds`` since the request was sent."""
-    type: ClassVar[str] = "llm_first_token"
+    type: ClassVar[EventType] = EventType.LLM_FIRST_TOKEN
     backend: str
     seconds: float
 
 
 @dataclass(frozen=True)
 class TtsFirstChunk(Event):
-    type: ClassVar[str] = "tts_first_chunk"
+    type: ClassVar[EventType] = EventType.TTS_FIRST_CHUNK
     engine: str
 
 
 @dataclass(frozen=True)
 class PlaybackStart(Event):
-    type: ClassVar[str] = "playback_start"
+    type: ClassVar[EventType] = EventType.PLAYBACK_START
 
 
 @dataclass(frozen=True)
 class PlaybackEnd(Event):
-    type: ClassVar[str] = "playback_end"
+    type: ClassVar[EventType] = EventType.PLAYBACK_END
     interrupted: bool = False
 
 
@@ -112,25 +150,25 @@ class PlaybackEnd(Event):
 class PlaybackPaused(Event):
     """A person started talking over the reply: it is paused (silent, keeping its place) until the wake word cuts
     it (``playback_end`` interrupted) or it resumes (``playback_resumed``)."""
-    type: ClassVar[str] = "playback_paused"
+    type: ClassVar[EventType] = EventType.PLAYBACK_PAUSED
 
 
 @dataclass(frozen=True)
 class PlaybackResumed(Event):
     """No wake word came after a voice over the reply: it goes on where it paused."""
-    type: ClassVar[str] = "playback_resumed"
+    type: ClassVar[EventType] = EventType.PLAYBACK_RESUMED
 
 
 @dataclass(frozen=True)
 class Degraded(Event):
-    type: ClassVar[str] = "degraded"
+    type: ClassVar[EventType] = EventType.DEGRADED
     engine: str
     reason: str
 
 
 @dataclass(frozen=True)
 class Error(Event):
-    type: ClassVar[str] = "error"
+    type: ClassVar[EventType] = EventType.ERROR
     code: str
     message: str
 
@@ -138,14 +176,14 @@ class Error(Event):
 @dataclass(frozen=True)
 class AudioBack(Event):
     """The microphone works again after ``audio_device_lost`` (reconnected on its own)."""
-    type: ClassVar[str] = "audio_back"
+    type: ClassVar[EventType] = EventType.AUDIO_BACK
     device: str
 
 
 @dataclass(frozen=True)
 class FollowUp(Event):
     """A reply ended: Jarvis listens for ``seconds`` for a follow-up without the wake word."""
-    type: ClassVar[str] = "follow_up"
+    type: ClassVar[EventType] = EventType.FOLLOW_UP
     seconds: float
 
 
@@ -153,7 +191,7 @@ class FollowUp(Event):
 class Listening(Event):
     """Back to waiting for the wake word: ``reason`` is "wake_timeout" (a wake word with no command after it)
     or "follow_up_timeout" (no follow-up came)."""
-    type: ClassVar[str] = "listening"
+    type: ClassVar[EventType] = EventType.LISTENING
     reason: str
 
 
@@ -161,7 +199,7 @@ class Listening(Event):
 class Ignored(Event):
     """A transcript that gets no reply: ``reason`` is "own_voice" (Jarvis heard its own reply), "hallucination"
     (Whisper's words on noise or silence, e.g. "Thank you.") or "empty"."""
-    type: ClassVar[str] = "ignored"
+    type: ClassVar[EventType] = EventType.IGNORED
     text: str
     reason: str
 
@@ -171,12 +209,12 @@ class Echo(Event):
     """The echo canceller's state: "on", "off" (switched off in the settings), "unavailable" (the library is
     missing or failed: Jarvis listens without it) or "no_reference" (Jarvis's own playback is not reaching
     it). ``message`` is one line for the user."""
-    type: ClassVar[str] = "echo"
+    type: ClassVar[EventType] = EventType.ECHO
     state: str
     message: str = ""
 
 
-EVENT_TYPES: dict[str, type[Event]] = {
+EVENT_TYPES: dict[EventType, type[Event]] = {
     cls.type: cls
     for cls in (Ready, Wake, SpeechStart, VadSilence, SpeechEnd, Transcript, Speaker, Reply, LlmFirstToken, TtsFirstChunk,
                 PlaybackStart, PlaybackEnd, PlaybackPaused, PlaybackResumed, Degraded, Error, AudioBack, FollowUp,
@@ -185,6 +223,28 @@ EVENT_TYPES: dict[str, type[Event]] = {
 
 Listener = Callable[[Event], None]
 
+_current_turn: contextvars.ContextVar[int | None] = contextvars.ContextVar("jarvis_turn", default=None)
+
+
+@contextlib.contextmanager
+def in_turn(turn: int | None) -> Iterator[None]:
+    """Events emitted inside (on this thread, or a thread started with ``in_turn_thread``) belong to ``turn``."""
+    token = _current_turn.set(turn)
+    try:
+        yield
+    finally:
+        _current_turn.reset(token)
+
+
+def current_turn() -> int | None:
+    return _current_turn.get()
+
+
+def in_turn_thread(target: Callable, *args, **kwargs) -> Callable[[], None]:
+    """``target(*args, **kwargs)`` as a thread's target that keeps the turn of the thread that made it."""
+    context = contextvars.copy_context()
+    return lambda: context.run(target, *args, **kwargs)
+
 
 class EventBus:
     """Synchronous fan-out. Listeners run on the emitting thread and must be quick."""
@@ -192,6 +252,12 @@ class EventBus:
     def __init__(self) -> None:
         self._listeners: list[Listener] = []
         self._lock = threading.Lock()
+        self._turns = itertools.count(1)
+
+    def new_turn(self) -> int:
+        """A fresh turn id (1, 2, …)."""
+        with self._lock:
+            return next(self._turns)
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         with self._lock:
@@ -205,6 +271,9 @@ class EventBus:
         return unsubscribe
 
     def emit(self, event: Event) -> None:
+        """Hand ``event`` to every listener; stamped with the current turn (``in_turn``) when it names none."""
+        if event.turn is None and (turn := _current_turn.get()) is not None:
+            event = dataclasses.replace(event, turn=turn)
         with self._lock:
             listeners = list(self._listeners)
         for listener in listeners:

@@ -51,6 +51,7 @@ class VoiceLoop:
         self._audio_lock = threading.Lock()  # reconnecting vs. stopping
         self._speech_cancel = threading.Event()
         self._speaker_thread: threading.Thread | None = None
+        self._reply_turn: int | None = None  # the turn whose reply is being spoken (pausing it is that turn's)
         self._loop_thread: threading.Thread | None = None
         self.muted = False
         self._taps: list = []  # callables that also get every microphone block (level meter, enrollment)
@@ -233,13 +234,14 @@ class VoiceLoop:
             if utterance is None or self._stopping.is_set():
                 self._early_speaker = None
                 continue
-            try:
-                self._handle(utterance)
-            except JarvisError as exc:
-                self.bus.emit(events.Error(code=exc.code, message=exc.message))
-            except Exception as exc:
-                log.exception("turn failed")
-                self.bus.emit(events.Error(code="turn_failed", message=f"That turn failed ({exc})."))
+            with events.in_turn(utterance.turn):
+                try:
+                    self._handle(utterance)
+                except JarvisError as exc:
+                    self.bus.emit(events.Error(code=exc.code, message=exc.message))
+                except Exception as exc:
+                    log.exception("turn failed")
+                    self.bus.emit(events.Error(code="turn_failed", message=f"That turn failed ({exc})."))
 
     def _handle(self, utterance) -> None:
         self.bus.emit(events.Transcript(text=utterance.text))
@@ -291,7 +293,7 @@ class VoiceLoop:
         if self._speaker_thread is not None:
             self._speaker_thread.join(timeout=1)
         self._speech_cancel = cancel
-        self._speaker_thread = threading.Thread(target=self._speak, args=(response, cancel),
+        self._speaker_thread = threading.Thread(target=events.in_turn_thread(self._speak, response, cancel),
                                                 name="speaker", daemon=True)
         self._speaker_thread.start()
 
@@ -305,6 +307,7 @@ class VoiceLoop:
             if not response.text.strip() or cancel.is_set():
                 return
         started = False
+        self._reply_turn = events.current_turn()
         self.host.listener.close_window()  # while Jarvis talks, only the wake word interrupts it
         self.own_voice.speaking(response)
         reference_before = self.echo.far_end.blocks if self.echo is not None else 0
@@ -361,11 +364,11 @@ class VoiceLoop:
 
     def _pause_reply(self) -> None:
         self.player.pause()
-        self.bus.emit(events.PlaybackPaused())
+        self.bus.emit(events.PlaybackPaused(turn=self._reply_turn))
 
     def _resume_reply(self) -> None:
         self.player.resume()
-        self.bus.emit(events.PlaybackResumed())
+        self.bus.emit(events.PlaybackResumed(turn=self._reply_turn))
 
     def _barge_in(self) -> None:
         """Stop speaking now (wake word heard, stop command, or shutdown)."""

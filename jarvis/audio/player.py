@@ -24,6 +24,7 @@ import numpy as np
 from jarvis.audio import devices
 from jarvis.audio.stream_clock import StreamClock
 from jarvis.errors import NotAvailable
+from jarvis.events import in_turn_thread
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +126,9 @@ class Player:
             stream = self._open(rate)
             self._idle_since = time.monotonic()  # the silence in between must not end the stream under us
             self._current = pb
-            threading.Thread(target=self._feed, args=(pb, chunks, rate, self.device_rate), name="jarvis-play-feed",
-                             daemon=True).start()
+            # The feed runs the reply's generator, whose events (first audio, the LLM's first token) are the turn's.
+            threading.Thread(target=in_turn_thread(self._feed, pb, chunks, rate, self.device_rate),
+                             name="jarvis-play-feed", daemon=True).start()
             try:
                 if not stream.active:   # new, or stopped itself after KEEP_OPEN_S of silence
                     if not stream.stopped:

@@ -272,7 +272,15 @@ def run_jarvis(settings, audio, script: list[Turn], progress) -> dict[str, Any]:
             "rss_mb": {"after_warmup": rss[0], "after_turns": rss[-1], "per_turn": rss}, **latency}
 
 
+def _turn_events(evs: list) -> list:
+    """The events of the turn the played command opened: its first wake (or speech start), by turn id; late events
+    of the turn before (an interrupted reply's end) and events of no turn are left out."""
+    opening = next((e for e in evs if e.type in ("wake", "speech_start") and e.turn is not None), None)
+    return [e for e in evs if opening is not None and e.turn == opening.turn]
+
+
 def _turn_figures(turn: Turn, evs: list, tap: VoicedTap, loop) -> dict[str, Any]:
+    evs = _turn_events(evs)
     in_lat = loop.capture.latency_s if loop.capture else 0.0
     out_lat = loop.player.latency_s if loop.player else 0.0
     first_voiced = tap.first - in_lat if tap.first is not None else None

@@ -132,7 +132,7 @@ class LlmResponder:
             finally:
                 pieces.close()  # ends the request (and frees the local model) even after a break
 
-        threading.Thread(target=produce, name="llm", daemon=True).start()
+        threading.Thread(target=events.in_turn_thread(produce), name="llm", daemon=True).start()
         spoke = False
         try:
             while True:

@@ -31,6 +31,7 @@ class Utterance:
     raw_text: str          # as transcribed
     audio: np.ndarray      # float32 mono 16 kHz: wake word + command
     t_speech_end: float    # monotonic time the endpointer closed the recording
+    turn: int | None = None  # the turn it opened (jarvis.events)
 
 
 class Listener:
@@ -49,6 +50,10 @@ class Listener:
         self.wake_detector: wake.WakeDetector | None = None
         self._external_wake: wake.ExternalWake | None = None
         self._pause: _CommandPause | None = None  # a recording held open for the command after the wake word
+        # The turn being heard (opened by the wake word, or by speech in a window without it), and the turn of
+        # the recording that ended last (its utterance is being transcribed).
+        self._turn: int | None = None
+        self._ended_turn: int | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def load(self) -> None:
@@ -140,7 +145,8 @@ class Listener:
         if audio is None:
             audio = np.zeros(0, dtype=np.float32)
         return Utterance(text=strip_wake_word(raw), raw_text=raw.strip(),
-                         audio=np.asarray(audio, dtype=np.float32), t_speech_end=self._t_speech_end)
+                         audio=np.asarray(audio, dtype=np.float32), t_speech_end=self._t_speech_end,
+                         turn=self._ended_turn)
 
     def wakeup(self) -> None:
         """Start listening for a command now, as if the wake word was heard (push-to-talk)."""
@@ -178,13 +184,16 @@ class Listener:
     # -- RealtimeSTT callbacks (its threads; keep them quick) --------------------------------
     def _on_wake(self) -> None:
         """The detector heard the wake word (capture thread): barge in now, then RealtimeSTT takes the command."""
-        self.bus.emit(events.Wake())
+        recorder = self._recorder
+        recording = recorder is not None and recorder.is_recording
+        if not (recording and self._turn is not None):  # else it is inside a command that opened a turn already
+            self._turn = self.bus.new_turn()
+        self.bus.emit(events.Wake(turn=self._turn))
         if self.on_wake is not None:
             self.on_wake()
-        recorder = self._recorder
         if recorder is None:
             return
-        if recorder.is_recording:
+        if recording:
             # A follow-up or push-to-talk window took the speech, wake word and all: the command may come after
             # a pause ("Jarvis. ... What time is it?"), so the recording must not end in that pause.
             self._pause = _CommandPause(recorder, self.settings.wake_word_timeout)
@@ -199,7 +208,9 @@ class Listener:
     def _on_speech_start(self) -> None:
         if self._without_wake_word:
             self.close_window()
-        self.bus.emit(events.SpeechStart())
+        if self._turn is None:  # no wake word opened it: a follow-up or push-to-talk
+            self._turn = self.bus.new_turn()
+        self.bus.emit(events.SpeechStart(turn=self._turn))
 
     def _on_wake_timeout(self) -> None:
         """No command came: after a wake word (RealtimeSTT's wake_word_timeout) or in a window without it."""
@@ -208,16 +219,18 @@ class Listener:
         if recorder is not None:
             recorder.wake_word_activation_delay = 0.0
         reason = {"follow_up": "follow_up_timeout", "push_to_talk": "wake_timeout"}.get(why, "wake_timeout")
-        self.bus.emit(events.Listening(reason=reason))
+        turn, self._turn = self._turn, None  # a wake word's turn ends here; a window's had no turn yet
+        self.bus.emit(events.Listening(reason=reason, turn=turn))
 
     def _on_silence(self) -> None:
-        self.bus.emit(events.VadSilence())
+        self.bus.emit(events.VadSilence(turn=self._turn))
 
     def _on_speech_end(self) -> None:
         if self._pause is not None:
             self._end_pause()
         self._t_speech_end = events.now()
-        self.bus.emit(events.SpeechEnd(t=self._t_speech_end))
+        self._ended_turn, self._turn = self._turn, None  # the next speech or wake word opens a new turn
+        self.bus.emit(events.SpeechEnd(t=self._t_speech_end, turn=self._ended_turn))
         frames = getattr(self._recorder, "last_frames", None) if self.on_recorded is not None else None
         if frames:
             audio = np.frombuffer(b"".join(frames), dtype=np.int16).astype(np.float32) / 32768.0

@@ -1,8 +1,10 @@
 """Per-stage latency of a turn, from event timestamps (no Qt here, so it is easy to test).
 
-A turn starts at ``wake``, or at ``speech_start`` when no wake word opened it (push-to-talk, or a
-command after the previous turn ended). Every event carries ``.t`` (monotonic seconds) and ``.type``;
-within a turn only the first event of each type counts (e.g. the first ``tts_first_chunk``).
+Every event of a turn carries its ``turn`` id (jarvis.events); a turn opens with its first event (``wake``, or
+``speech_start`` when no wake word opened it: a follow-up, push-to-talk). Events of an earlier turn that arrive
+late (the interrupted reply's ``playback_end`` after a barge-in) and events of no turn are left out. Every
+event carries ``.t`` (monotonic seconds) and ``.type``; within a turn only the first event of each type counts
+(e.g. the first ``tts_first_chunk``).
 """
 from __future__ import annotations
 
@@ -27,11 +29,13 @@ STAGES: tuple[tuple[str, str, str], ...] = (
 
 TURN_EVENTS = frozenset({"wake", "speech_start", "vad_silence", "speech_end", "transcript", "speaker", "reply",
                          "llm_first_token", "tts_first_chunk", "playback_start", "playback_end"})
+OPENING_EVENTS = frozenset({"wake", "speech_start"})  # a turn's first event is one of these
 
 
 class _Event(Protocol):
     type: str
     t: float
+    turn: int | None
 
 
 def _ms(start: float | None, end: float | None) -> int | None:
@@ -44,30 +48,24 @@ class TurnTracker:
     """Follows the event stream and keeps the timestamps of the latest turn (in progress or done)."""
 
     def __init__(self) -> None:
+        self.turn: int | None = None
         self.times: dict[str, float] = {}
 
     @property
     def started(self) -> bool:
         return START in self.times
 
-    def starts_turn(self, event: _Event) -> bool:
-        """Would this event open a new turn?"""
-        if event.type == "wake":
-            return True
-        if event.type == "speech_start":
-            # after a wake word it belongs to that turn; otherwise (push-to-talk, or the previous
-            # turn is already past the end of speech) it opens a new one
-            return not self.started or "speech_end" in self.times
-        return False
-
     def feed(self, event: _Event) -> bool:
-        """Take one event; True when it opened a new turn. Events that are not part of a turn are ignored."""
-        kind = event.type
-        if kind not in TURN_EVENTS:
+        """Take one event; True when it opened a new turn. Events of no turn, or of another turn than the one
+        followed (an earlier turn's late ones), are ignored."""
+        kind, turn = event.type, getattr(event, "turn", None)
+        if kind not in TURN_EVENTS or turn is None:
             return False
-        new = self.starts_turn(event)
+        new = turn != self.turn
         if new:
-            self.times = {START: event.t}
+            if kind not in OPENING_EVENTS:
+                return False
+            self.turn, self.times = turn, {START: event.t}
         self.times.setdefault(kind, event.t)
         if kind in ("reply", "llm_first_token"):
             self.times.setdefault(ANSWER, event.t)

@@ -477,6 +477,10 @@ class StatusWindow(QWidget):
         kind = event.type
         if self.tracker.feed(event):
             self._reset_turn_texts(None)
+        # An earlier turn's late words (a cut-off LLM reply, sent when its speech ended) stay off the turn shown.
+        earlier = event.turn is not None and self.tracker.turn is not None and event.turn != self.tracker.turn
+        if earlier and kind in ("transcript", "speaker", "reply"):
+            return
         if kind == "transcript":
             self.transcript_label.setText(f"\u201c{event.text}\u201d" if event.text else "(nothing heard)")
         elif kind == "speaker":

@@ -58,6 +58,7 @@ def _feed_in_real_time(listener: Listener, audio: np.ndarray) -> float:
 
 
 def _utterance_of(listener: Listener, audio: np.ndarray, tail_s: float):
+    listener.bus_events.clear()
     ended = {}
     feeder = threading.Thread(target=lambda: ended.setdefault("t", _feed_in_real_time(listener, audio)))
     voiced_end = len(audio) / 16000 - tail_s
@@ -79,6 +80,13 @@ def test_follow_up_that_starts_with_the_wake_word_and_a_pause_keeps_the_command(
     # Once the command was spoken the usual end-of-speech silence applied again, not the wait for a command.
     assert end_delay < listener.settings.wake_word_timeout - 1.0, end_delay
     assert listener._recorder.post_speech_silence_duration == listener.settings.post_speech_silence
+    # One turn: the speech opened it, the wake word inside it did not open another.
+    assert _turns_of(listener) == {utterance.turn} and utterance.turn is not None
+
+
+def _turns_of(listener: Listener) -> set:
+    kinds = ("wake", "speech_start", "vad_silence", "speech_end")
+    return {e.turn for e in listener.bus_events if e.type in kinds}
 
 
 def test_follow_up_without_the_wake_word_ends_on_the_usual_silence(listener, speech):
@@ -87,3 +95,14 @@ def test_follow_up_without_the_wake_word_ends_on_the_usual_silence(listener, spe
     utterance, end_delay = _utterance_of(listener, audio, tail_s=2.5)
     assert "time" in utterance.text.lower(), utterance
     assert end_delay < listener.settings.wake_word_timeout - 1.0, end_delay
+    assert _turns_of(listener) == {utterance.turn} and utterance.turn is not None
+
+
+def test_a_wake_word_opens_a_turn_that_its_command_and_every_event_share(listener, speech):
+    audio = np.concatenate((_silence(0.3), speech["wake"], _silence(0.3), speech["command"], _silence(2.5)))
+    first, _ = _utterance_of(listener, audio, tail_s=2.5)
+    assert "time" in first.text.lower(), first
+    assert [e.type for e in listener.bus_events][:1] == ["wake"]
+    assert _turns_of(listener) == {first.turn}
+    second, _ = _utterance_of(listener, audio, tail_s=2.5)
+    assert _turns_of(listener) == {second.turn} and second.turn > first.turn

@@ -198,6 +198,18 @@ def _turn(stream, virtual_audio, wav: Path, tmp_path: Path, name: str, mic=False
     return stream.events[mark:stream.events.index(end) + 1], speaker, mic_rec
 
 
+TURN_TYPES = {"wake", "speech_start", "vad_silence", "speech_end", "transcript", "speaker", "reply", "llm_first_token",
+              "tts_first_chunk", "playback_start", "playback_end"}
+
+
+def _turn_id(turn: list[dict]) -> int:
+    """The one turn id every event of a spoken turn carries (from the listener's threads, the loop, the LLM's
+    and the player's)."""
+    ids = {e.get("turn") for e in turn if e["type"] in TURN_TYPES}
+    assert len(ids) == 1 and None not in ids, [(e["type"], e.get("turn")) for e in turn]
+    return ids.pop()
+
+
 def test_spoken_question_is_answered_aloud_and_the_speaker_is_named(listening, virtual_audio, speech, whisper,
                                                                     tmp_path):
     # Turn 1: "Jarvis ... what time is it?"
@@ -211,6 +223,7 @@ def test_spoken_question_is_answered_aloud_and_the_speaker_is_named(listening, v
     assert types.index("wake") < types.index("speech_end") < types.index("transcript") \
         < types.index("reply") < types.index("playback_start") < types.index("playback_end")
     assert all(e["t"] <= f["t"] for e, f in zip(turn, turn[1:])), "timestamps must be monotonic"
+    first_turn = _turn_id(turn)
     event = {e["type"]: e for e in turn}
     assert "time" in event["transcript"]["text"].lower()
     assert not event["transcript"]["text"].lower().startswith("jarvis")
@@ -240,6 +253,7 @@ def test_spoken_question_is_answered_aloud_and_the_speaker_is_named(listening, v
 
     # Turn 2: "Jarvis ... what's my name?" -> the enrolled name, spoken.
     turn, speaker, _ = _turn(listening, virtual_audio, speech["whoami"], tmp_path, "whoami")
+    assert _turn_id(turn) > first_turn
     event = {e["type"]: e for e in turn}
     assert event["speaker"]["name"] == "alice"
     assert "alice" in event["reply"]["text"].lower(), event["transcript"]
@@ -255,6 +269,7 @@ def test_spoken_conversation_remembers_the_previous_turn_for_the_same_speaker_on
         turn, _, _ = _turn(listening, virtual_audio, speech[name], tmp_path, name)
         turns[name] = {e["type"]: e for e in turn}
         assert "llm_first_token" in turns[name], [e["type"] for e in turn]
+        _turn_id(turn)
         print(f"\n{name}: {turns[name]['transcript']['text']!r} ({turns[name]['speaker']['name']}) -> "
               f"{turns[name]['reply']['text']!r}; first token {turns[name]['llm_first_token']['seconds']} s")
     assert [turns[n]["speaker"]["name"] for n in turns] == ["alice", "alice", "carol"]
@@ -277,6 +292,8 @@ def test_wake_word_during_a_reply_stops_playback_and_listens(listening, virtual_
         time.sleep(0.5)
     assert end["interrupted"] is True, end
     assert end["t"] - wake["t"] < 0.1, "playback must stop within 100 ms of the wake word"
+    story = next(e for e in listening.events[mark:] if e["type"] == "playback_start")
+    assert end["turn"] == story["turn"] < wake["turn"], "the cut reply's end belongs to its turn, the wake to the next"
     reply = [e for e in listening.events[mark:] if e["type"] == "reply"][0]["text"]
 
     from jarvis.speak.piper_engine import PiperEngine

@@ -48,17 +48,18 @@ def emit_from_thread(bus: events.EventBus, evs: list[events.Event]) -> None:
     t.join()
 
 
-def a_turn(t0: float, speaker: str = "alice", score: float = 0.8312, engine: str = "piper") -> list[events.Event]:
+def a_turn(t0: float, speaker: str = "alice", score: float = 0.8312, engine: str = "piper",
+           turn: int = 1) -> list[events.Event]:
     return [
-        events.Wake(t=t0),
-        events.SpeechStart(t=t0 + 0.100),
-        events.SpeechEnd(t=t0 + 1.320),
-        events.Transcript(text="what time is it", t=t0 + 1.530),
-        events.Speaker(name=speaker, score=score, t=t0 + 1.572),
-        events.Reply(text="It's 3:15 PM.", t=t0 + 1.580),
-        events.TtsFirstChunk(engine=engine, t=t0 + 1.705),
-        events.PlaybackStart(t=t0 + 1.733),
-        events.PlaybackEnd(interrupted=False, t=t0 + 2.900),
+        events.Wake(t=t0, turn=turn),
+        events.SpeechStart(t=t0 + 0.100, turn=turn),
+        events.SpeechEnd(t=t0 + 1.320, turn=turn),
+        events.Transcript(text="what time is it", t=t0 + 1.530, turn=turn),
+        events.Speaker(name=speaker, score=score, t=t0 + 1.572, turn=turn),
+        events.Reply(text="It's 3:15 PM.", t=t0 + 1.580, turn=turn),
+        events.TtsFirstChunk(engine=engine, t=t0 + 1.705, turn=turn),
+        events.PlaybackStart(t=t0 + 1.733, turn=turn),
+        events.PlaybackEnd(interrupted=False, t=t0 + 2.900, turn=turn),
     ]
 
 
@@ -133,23 +134,34 @@ def test_a_turn_shows_transcript_speaker_reply_and_latency(controller, window, q
     assert window.headline_value.text() == "413 ms"  # the finished turn stays on show
 
     # push-to-talk: no wake word, the next turn starts at speech_start and clears the last one
-    emit_from_thread(controller.bus, [events.SpeechStart(t=200.0), events.SpeechEnd(t=200.5)])
+    emit_from_thread(controller.bus, [events.SpeechStart(t=200.0, turn=2), events.SpeechEnd(t=200.5, turn=2)])
     qtbot.waitUntil(lambda: latency_texts(window)["listening"] == "500 ms")
     assert window.transcript_label.text() == "Listening…" and window.speaker_label.text() == "—"
     assert window.headline_value.text() == "—"
 
 
+def test_a_cut_off_reply_arriving_late_stays_off_the_next_turn(controller, window, qtbot):
+    """Barge-in on an LLM answer: its reply event comes when its speech was cut, after the next turn opened."""
+    emit_from_thread(controller.bus, a_turn(100.0, turn=1)[:5] + [events.PlaybackStart(t=101.8, turn=1)])
+    emit_from_thread(controller.bus, [events.Wake(t=103.0, turn=2), events.SpeechStart(t=103.1, turn=2),
+                                      events.Reply(text="Once upon a time", t=103.05, turn=1),
+                                      events.PlaybackEnd(interrupted=True, t=103.06, turn=1),
+                                      events.SpeechEnd(t=104.0, turn=2)])
+    qtbot.waitUntil(lambda: latency_texts(window)["listening"] == "1,000 ms")
+    assert window.reply_label.text() == "—" and window.transcript_label.text() == "Listening…"
+
+
 def test_unknown_speaker_and_a_stop_command(controller, window, qtbot):
-    controller.bus.emit(events.Wake(t=10.0))
-    controller.bus.emit(events.SpeechEnd(t=10.9))
-    controller.bus.emit(events.Transcript(text="stop", t=11.0))
-    controller.bus.emit(events.Speaker(name="unknown", score=0.412, t=11.05))
-    controller.bus.emit(events.Reply(text="", t=11.051))
+    controller.bus.emit(events.Wake(t=10.0, turn=1))
+    controller.bus.emit(events.SpeechEnd(t=10.9, turn=1))
+    controller.bus.emit(events.Transcript(text="stop", t=11.0, turn=1))
+    controller.bus.emit(events.Speaker(name="unknown", score=0.412, t=11.05, turn=1))
+    controller.bus.emit(events.Reply(text="", t=11.051, turn=1))
     qtbot.waitUntil(lambda: window.reply_label.text() == "(stopped)")
     assert window.speaker_label.text() == "Unknown voice · closest match 0.41"
     assert window.latency["answer"] == 1 and window.latency[HEADLINE] is None
-    controller.bus.emit(events.Wake(t=20.0))
-    controller.bus.emit(events.Speaker(name="unknown", score=0.0, t=21.0))
+    controller.bus.emit(events.Wake(t=20.0, turn=2))
+    controller.bus.emit(events.Speaker(name="unknown", score=0.0, t=21.0, turn=2))
     qtbot.waitUntil(lambda: window.speaker_label.text() == "Unknown voice (too little speech to tell)")
 
 
