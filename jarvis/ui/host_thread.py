@@ -36,6 +36,9 @@ class HostWorker(QObject):
         # speaker encoder): handed to each VoiceLoop.
         self.host = ModelHost(copy.deepcopy(settings), bus)
         self._timer: QTimer | None = None
+        # The windows' microphone taps (level meter, enrollment): kept here, so a take being recorded goes on
+        # through a listener restart; each new loop gets them.
+        self.taps: list = []
         self.loading = False   # read from the GUI thread at quit: models load here and cannot be interrupted
 
     @Slot()
@@ -67,6 +70,8 @@ class HostWorker(QObject):
         finally:
             self.loading = False
         self.loop = loop
+        for tap in self.taps:
+            loop.add_tap(tap)
         self.started.emit()
         self.tts_status.emit(loop.host.tts.status())
         self._emit_gpu()
@@ -115,11 +120,15 @@ class HostWorker(QObject):
 
     @Slot(object)
     def add_tap(self, tap) -> None:
-        if self.loop is not None:
-            self.loop.add_tap(tap)
+        if tap not in self.taps:
+            self.taps.append(tap)
+            if self.loop is not None:
+                self.loop.add_tap(tap)
 
     @Slot(object)
     def remove_tap(self, tap) -> None:
+        if tap in self.taps:
+            self.taps.remove(tap)
         if self.loop is not None:
             self.loop.remove_tap(tap)
 

@@ -74,6 +74,8 @@ def test_spoken_command_shows_up_in_the_status_window(qapp, desktop, virtual_aud
         dialog = app.settings_dialog
         dialog.audio_tab.wake_sensitivity.setValue(0.7)
         restarted = []
+        tapped: list = []  # a window's microphone tap (level meter, enrollment) must survive the restart
+        app.controller.add_tap(tapped.append)
         loads: list[str] = []
         app.controller.progress.connect(lambda part, state: loads.append(part) if state == "loading" else None)
         app.controller.started.connect(lambda: restarted.append(1))
@@ -84,6 +86,9 @@ def test_spoken_command_shows_up_in_the_status_window(qapp, desktop, virtual_aud
         assert all(now is before for now, before in zip((host.tts, host.encoder, host.llm), models))
         assert host.listener is not listener
         assert "listen" in loads and not {"tts", "speakers", "brain"} & set(loads), loads
+        tapped.clear()
+        qtbot.waitUntil(lambda: len(tapped) >= 10, timeout=5_000)  # the tap hears the new loop's microphone
+        app.controller.remove_tap(tapped.append)
         from jarvis import config
         assert config.load().listen.wake_sensitivity == 0.7
         qtbot.waitUntil(lambda: app.tray.state == "listening", timeout=10_000)
