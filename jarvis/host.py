@@ -59,11 +59,25 @@ class ModelHost:
         finally:
             with self._tts_lock:
                 self._tts_users[chain] -= 1
-                retired = self._tts_users[chain] == 0 and chain is not self.tts
+                retired = self._tts_users[chain] == 0 and chain is not self.tts and chain is not None
                 if self._tts_users[chain] == 0:
                     del self._tts_users[chain]
             if retired:
                 chain.close()
+
+    @contextlib.contextmanager
+    def voice_preview(self, draft, bus: events.EventBus):
+        """A TTS chain for draft voice settings (``jarvis.speak.preview``): it borrows the loaded engines (the loaded
+        chain stays open meanwhile, as for a reply) and closes what it made for the preview alone."""
+        from jarvis.speak.preview import preview_chain
+
+        with self.tts_for_reply() as loaded:
+            chain, made = preview_chain(loaded, draft, bus)
+            try:
+                yield chain
+            finally:
+                for engine in made:
+                    engine.close()
 
     def replace_tts(self, chain) -> None:
         """Use ``chain`` (loaded) from the next reply on. The one it replaces is closed now, or, when a reply is

@@ -50,12 +50,31 @@ class TtsChain:
         self._clock = clock
         self._lock = threading.Lock()  # guards slot state; never held while synthesising
         self.closed = False           # closed: its engines are released
+        self.settings = None          # the TtsSettings it was built from (from_settings)
 
     @classmethod
     def from_settings(cls, settings, bus: EventBus, retry_after_s: float = 60.0) -> "TtsChain":
         """Build the chain named by ``settings.engines`` (a ``TtsSettings``); unknown names raise BadInput."""
+        import copy
+
         from jarvis.speak import registry
-        return cls([registry.create(name, settings) for name in settings.engines], bus, retry_after_s)
+        chain = cls([registry.create(name, settings) for name in settings.engines], bus, retry_after_s)
+        chain.settings = copy.deepcopy(settings)
+        return chain
+
+    def engine_state(self, name: str) -> tuple[TtsEngine, bool, str] | None:
+        """``(engine, healthy, reason)`` of the engine called ``name``, or None when the chain has none."""
+        with self._lock:
+            return next(((s.engine, s.healthy, s.reason) for s in self._slots if s.engine.name == name), None)
+
+    def adopt_state(self, engine: TtsEngine, healthy: bool, reason: str = "") -> None:
+        """Start ``engine`` (borrowed, loaded and warmed by another chain) as healthy, or as down for ``reason``
+        (not loaded again before ``retry_after_s``)."""
+        with self._lock:
+            for slot in self._slots:
+                if slot.engine is engine:
+                    slot.healthy, slot.reason = healthy, reason
+                    slot.down_since = None if healthy else self._clock()
 
     # -- loading and health -------------------------------------------------------------------
 

@@ -27,6 +27,19 @@ ENGINES: dict[str, Callable[[TtsSettings], TtsEngine]] = {
 }
 
 
+def engine_key(name: str, s: TtsSettings) -> tuple:
+    """What the engine ``name`` is built from, less what a loaded engine switches per sentence (CSM's speaker and
+    cloned voice, ``CsmEngine.in_voice``): settings with equal keys can share one loaded engine."""
+    c, cloud = s.csm, s.cloud
+    return {
+        "csm": (c.model, c.device, c.dtype, c.fast_path, c.max_seconds, c.temperature, c.top_k),
+        "piper": (s.piper_voice,),
+        "system": (s.system_voice, s.system_rate),
+        "openai": (cloud.openai_model, cloud.openai_voice, cloud.openai_base_url),
+        "edge": (cloud.edge_voice,),
+    }.get(name.strip().lower(), (name,))
+
+
 def names() -> list[str]:
     return list(ENGINES)
 

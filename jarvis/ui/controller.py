@@ -104,6 +104,15 @@ class Controller(QObject):
         first embedding loads the model when the voice loop has not)."""
         return self.worker.host.speaker_encoder()
 
+    def preview_voice(self, settings: Settings) -> str:
+        """Speak a sample in the draft ``settings``' voices through the model host (call it off the GUI thread);
+        one line saying which engine spoke. Through the voice loop's player when it plays to the same device."""
+        from jarvis.speak.preview import speak_sample
+
+        loop = self.worker.loop
+        same_device = loop is not None and loop.settings.audio.output_device == settings.audio.output_device
+        return speak_sample(self.worker.host, settings, loop.player if same_device else None)
+
     def add_tap(self, tap) -> None:
         """``tap(int16 block)`` runs on the capture thread for every microphone block."""
         self._add_tap.emit(tap)

@@ -102,7 +102,7 @@ def test_greedy_fast_path_frames_equal_transformers_generate(tiny, greedy):
     expected = model.generate(**inputs, max_new_tokens=frames, do_sample=False, depth_decoder_do_sample=False,
                               suppress_tokens=undecodable + [0], depth_decoder_suppress_tokens=undecodable)[0]
     generator = FrameGenerator(model, 256, Sampling(temperature=0, allow_eos=False))
-    start, embeds = greedy._prompt(text)
+    start, embeds = greedy._prompt(text, "0", None)
     generator.prefill(embeds, start=start)
     ours = torch.stack(list(generator.frames(frames)))
     assert expected.shape == (frames, NUM_CODEBOOKS)
@@ -218,10 +218,31 @@ def test_voice_prompt_matches_transformers_conversation(tiny, tmp_path):
                                      suppress_tokens=undecodable + [0], depth_decoder_suppress_tokens=undecodable)[0]
     generator = FrameGenerator(engine.model, 256, Sampling(temperature=0, allow_eos=False))
     engine.generator = generator
-    start, embeds = engine._prompt(text)
+    start, embeds = engine._prompt(text, "0", engine._voice)
     generator.prefill(embeds, start=start)
     assert torch.equal(torch.stack(list(generator.frames(frames))), expected)
     engine.close()
+
+
+def test_a_preview_in_another_voice_uses_the_loaded_model_and_sounds_as_that_voice_applied(tiny, greedy, tmp_path):
+    """Settings → Voices "Preview": the host's CSM speaks the draft voice; no second model loads."""
+    clip = speech_clip(tmp_path / "dora.wav", seconds=1.5)
+    voices = {"dora": {"clip": str(clip), "text": "Hello world."}}
+    model = greedy.model
+    view = greedy.in_voice(1, "dora", voices)
+    assert view.engine is greedy and view.sample_rate == greedy.sample_rate
+    view.load(), view.warmup()
+    previewed = np.concatenate(list(view.synthesize("Ready.")))
+    assert greedy.model is model  # nothing was loaded again
+    applied = engine_for(tiny, speaker_id=1, voice="dora", voices=voices, **GREEDY)
+    assert np.array_equal(previewed, np.concatenate(list(applied.synthesize("Ready."))))
+    applied.close()
+    plain = np.concatenate(list(greedy.synthesize("Ready.")))  # the engine's own voice is untouched
+    assert not np.array_equal(plain, previewed)
+    with pytest.raises(BadInput, match="No voice named 'nobody'"):
+        greedy.in_voice(0, "nobody", voices)
+    view.close()
+    assert greedy.generator is not None  # closing the view frees nothing of the host's
 
 
 @pytest.mark.parametrize("voices, needle", [

@@ -5,6 +5,7 @@ must then show what she said, that it was her, the reply and the latency of the 
 """
 from __future__ import annotations
 
+import copy
 import subprocess
 import sys
 
@@ -70,6 +71,14 @@ def test_spoken_command_shows_up_in_the_status_window(qapp, desktop, virtual_aud
         host = app.controller.worker.loop.host
         models = (host.tts, host.encoder, host.llm)
         listener = host.listener
+        # Settings → Voices "Preview" while Jarvis runs: the host's voices (a changed system voice is made for
+        # the preview alone), played by the loop's player, whose echo canceller hears it as Jarvis's own voice.
+        loop = app.controller.worker.loop
+        heard_before = loop.echo.far_end.blocks
+        draft = copy.deepcopy(app.controller.settings)
+        draft.tts.system_rate = 200
+        assert app.controller.preview_voice(draft) == "Spoken by piper."
+        assert loop.echo.far_end.blocks > heard_before and host.tts is models[0] and not host.tts.closed
         app.open_settings()
         dialog = app.settings_dialog
         dialog.audio_tab.wake_sensitivity.setValue(0.7)

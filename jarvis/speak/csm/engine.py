@@ -38,6 +38,7 @@ class CsmEngine(TtsEngine):
         self._lock = threading.Lock()
         self._prefix: dict[tuple, tuple] = {}  # (voice key, speaker) -> (backbone KV snapshot)
         self._voice_codes = None
+        self._voice = None  # the cloned voice of the settings (resolved at load), or None
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -99,11 +100,24 @@ class CsmEngine(TtsEngine):
     # -- speaking ------------------------------------------------------------------------------
 
     def synthesize(self, text: str, cancel: threading.Event | None = None) -> Iterator[np.ndarray]:
+        return self.synthesize_as(text, int(self.settings.speaker_id), self._voice, cancel)
+
+    def synthesize_as(self, text: str, speaker_id: int, voice, cancel: threading.Event | None = None
+                      ) -> Iterator[np.ndarray]:
+        """``synthesize`` in another voice (a speaker id, and a cloned voice or None) with the same loaded model."""
         if self.generator is None:
             raise NotAvailable("csm_not_loaded", "CSM is not loaded.")
-        return self._synthesize(text, cancel)
+        return self._synthesize(text, str(int(speaker_id)), voice, cancel)
 
-    def _synthesize(self, text: str, cancel: threading.Event | None) -> Iterator[np.ndarray]:
+    def in_voice(self, speaker_id: int, voice_name: str, voices: dict) -> "CsmVoice":
+        """This engine speaking as ``speaker_id`` / the cloned voice ``voice_name`` of ``voices`` ("" = none): for a
+        preview of a voice not applied yet. Nothing loads; an unknown voice raises ``BadInput``."""
+        from jarvis.speak.csm.voices import find_voice
+
+        voice = find_voice(voice_name, voices) if voice_name.strip() else None
+        return CsmVoice(self, int(speaker_id), voice)
+
+    def _synthesize(self, text: str, speaker: str, voice, cancel: threading.Event | None) -> Iterator[np.ndarray]:
         import torch
 
         with self._lock:
@@ -111,7 +125,7 @@ class CsmEngine(TtsEngine):
             for attempt in (1, 2):
                 spoke = False
                 try:
-                    for chunk in self._generate(text, budget, cancel):
+                    for chunk in self._generate(text, speaker, voice, budget, cancel):
                         spoke = True
                         yield chunk
                     return
@@ -127,21 +141,20 @@ class CsmEngine(TtsEngine):
         seconds = min(self.settings.max_seconds, MIN_GUARD_S + GUARD_S_PER_CHAR * len(text))
         return max(1, int(seconds * self.frame_rate))
 
-    def _generate(self, text: str, budget: int, cancel) -> Iterator[np.ndarray]:
+    def _generate(self, text: str, speaker: str, voice, budget: int, cancel) -> Iterator[np.ndarray]:
         from jarvis.speak.csm.mimi_stream import stream_chunks
 
-        start, sentence = self._prompt(text)
+        start, sentence = self._prompt(text, speaker, voice)
         self.generator.prefill(sentence, start=start)
         yield from stream_chunks(self.generator, self.stream, budget, cancel)
 
     # -- prompts -------------------------------------------------------------------------------
 
-    def _prompt(self, text: str):
+    def _prompt(self, text: str, speaker: str, voice):
         """``(start, embeds)``: the sentence's embeddings, to go after ``start`` cached voice positions."""
-        speaker = str(int(self.settings.speaker_id))
         start = 0
-        if self._voice is not None:
-            start = self._voice_prefix(speaker)
+        if voice is not None:
+            start = self._voice_prefix(speaker, voice)
         message = {"role": speaker, "content": [{"type": "text", "text": text}]}
         rendered = self.processor.apply_chat_template([message], tokenize=False)
         ids = self._tokenize(rendered)
@@ -151,13 +164,13 @@ class CsmEngine(TtsEngine):
         ids = self.processor.tokenizer(rendered, add_special_tokens=False, return_tensors="pt")["input_ids"]
         return ids.to(self.model.device)
 
-    def _voice_prefix(self, speaker: str) -> int:
+    def _voice_prefix(self, speaker: str, voice) -> int:
         """Prefill the voice's context segment once; afterwards restore its KV (returns its length)."""
-        key, codes = self._voice_codes.codes(self._voice, self.sample_rate, self._encode_clip)
+        key, codes = self._voice_codes.codes(voice, self.sample_rate, self._encode_clip)
         cached = self._prefix.get((key, speaker))
         if cached is not None:
             return self.generator.restore(cached)
-        embeds = self._context_embeds(speaker, self._voice.text, codes.to(self.model.device))
+        embeds = self._context_embeds(speaker, voice.text, codes.to(self.model.device))
         self.generator.prefill(embeds, start=0)
         length = embeds.shape[1]
         self._prefix[(key, speaker)] = self.generator.snapshot(length)
@@ -211,3 +224,25 @@ class CsmEngine(TtsEngine):
                 torch.cuda.empty_cache()
             except Exception:
                 pass
+
+
+class CsmVoice(TtsEngine):
+    """A loaded ``CsmEngine`` in another voice (``CsmEngine.in_voice``): shares its model, loads and frees nothing."""
+    name = "csm"
+
+    def __init__(self, engine: CsmEngine, speaker_id: int, voice):
+        self.engine, self.speaker_id, self.voice = engine, speaker_id, voice
+
+    @property
+    def sample_rate(self) -> int:
+        return self.engine.sample_rate
+
+    def load(self) -> None:
+        if self.engine.generator is None:
+            raise NotAvailable("csm_not_loaded", "CSM is not loaded.")
+
+    def warmup(self) -> None:
+        """The engine is warm already."""
+
+    def synthesize(self, text: str, cancel: threading.Event | None = None) -> Iterator[np.ndarray]:
+        return self.engine.synthesize_as(text, self.speaker_id, self.voice, cancel)

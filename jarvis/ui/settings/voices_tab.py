@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, Q
 from jarvis.config import Settings
 from jarvis.errors import BadInput, JarvisError
 from jarvis.speakers.store import SpeakerStore
-from jarvis.ui.settings import preview, speaker_work
+from jarvis.ui.settings import speaker_work
 from jarvis.ui.settings.common import hint, message_label, show_message
 from jarvis.ui.settings.enroll import EnrollDialog
 from jarvis.ui.settings.mic import LevelMeter, Recorder
@@ -320,7 +320,7 @@ class VoicesTab(QWidget):
             return
         self.preview_button.setEnabled(False)
         show_message(self.preview_message, "Loading the voice and speaking…")
-        run_async(lambda: preview.speak_sample(settings), self._previewed, self._preview_failed, self)
+        run_async(lambda: self.controller.preview_voice(settings), self._previewed, self._preview_failed, self)
 
     def _previewed(self, line: str) -> None:
         self.preview_button.setEnabled(True)
