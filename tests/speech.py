@@ -8,6 +8,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from jarvis.bench.pipeline import cut_mid_sentence  # noqa: F401  (tests cut Piper's sentences with it)
+
 
 def espeak_wav(text: str, out: Path, voice: str = "en-us+f3", rate: int = 16000,
                speed: int = 150, pad_s: float = 0.0) -> Path:
@@ -35,3 +37,24 @@ def concat_wavs(parts: list[Path], out: Path, gap_s: float = 0.3) -> Path:
     for p in padded:
         p.unlink()
     return out
+
+
+def piper_16k(text: str) -> "np.ndarray":
+    """``text`` in Piper's bundled voice (joe), float32 16 kHz, the same samples every time (no sampling noise): a
+    natural voice's prosody, which espeak-ng lacks (an end-of-turn model hears espeak-ng's half sentences as done)."""
+    import numpy as np
+    from piper import PiperVoice, SynthesisConfig
+
+    from jarvis.audio.resample import resample
+    from jarvis.speak.piper_engine import bundled_voice
+
+    model = bundled_voice()
+    if model not in _piper_voices:
+        _piper_voices[model] = PiperVoice.load(model, config_path=f"{model}.json")
+    voice = _piper_voices[model]
+    steady = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
+    audio = np.concatenate([c.audio_float_array for c in voice.synthesize(text, syn_config=steady)])
+    return resample(audio.astype(np.float32), voice.config.sample_rate, 16000)
+
+
+_piper_voices: dict = {}
