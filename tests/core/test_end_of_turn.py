@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from jarvis.errors import NotAvailable
-from jarvis.listen import end_of_turn
+from jarvis.listen import end_of_turn, turn_end
 from jarvis.listen.end_of_turn import EndOfTurnModel
 from tests.speech import cut_mid_sentence, piper_16k
 
@@ -50,3 +50,17 @@ def test_a_missing_model_says_what_to_do(monkeypatch):
         EndOfTurnModel().load()
     with pytest.raises(NotAvailable, match="not loaded"):
         EndOfTurnModel().probability(TAIL)
+
+
+@pytest.mark.parametrize("heard, unfinished", [
+    ("set a timer for.", True), ("Can you tell me about the...", True), ("What is the", True),
+    ("I want to know, um", True), ("Turn off the kitchen lights,", True), ("What’s", True),
+    ("What time is it?", False), ("Tell me a story about a dragon.", False), ("Stop.", False), ("", False)])
+def test_words_no_sentence_ends_on(heard, unfinished):
+    assert turn_end.sounds_unfinished(heard) is unfinished
+
+
+def test_the_turn_is_over_when_the_model_and_the_words_agree():
+    assert turn_end.turn_over(0.98, "What time is it?")
+    assert not turn_end.turn_over(0.98, "set a timer for")   # the model heard it finished; the words did not
+    assert not turn_end.turn_over(0.2, "What time is it?")   # the words could end; the voice did not
