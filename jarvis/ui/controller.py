@@ -1,7 +1,8 @@
 """The GUI thread's single handle on Jarvis: signals out to widgets, queued requests in to the host.
 
 Widgets connect to the controller's signals and call its methods; none of them touches a model,
-a device or the voice loop. Every request crosses to the ``HostWorker`` thread as a queued signal.
+a device or the voice loop. Every request crosses to the ``HostWorker`` thread as a queued signal, except the
+microphone taps, which must work while that thread loads models (``HostWorker.add_tap`` is thread-safe).
 """
 from __future__ import annotations
 
@@ -36,8 +37,6 @@ class Controller(QObject):
     _apply = Signal(object)
     _mute = Signal(bool)
     _ptt = Signal()
-    _add_tap = Signal(object)
-    _remove_tap = Signal(object)
     _event_any_thread = Signal(object)
 
     def __init__(self, settings: Settings, bus: events.EventBus | None = None, parent: QObject | None = None):
@@ -58,8 +57,6 @@ class Controller(QObject):
         self._apply.connect(self.worker.apply_settings)
         self._mute.connect(self.worker.set_muted)
         self._ptt.connect(self.worker.push_to_talk)
-        self._add_tap.connect(self.worker.add_tap)
-        self._remove_tap.connect(self.worker.remove_tap)
         self.worker.progress.connect(self._on_progress)
         self.worker.started.connect(self._on_started)
         self.worker.failed.connect(self._on_failed)
@@ -80,6 +77,7 @@ class Controller(QObject):
         the process must end without destroying it); "hung" when stopping did not finish in time."""
         self._stop.emit()
         self._thread.quit()
+        self.worker.close_microphones()
         if self._thread.wait(timeout_ms):
             return "stopped"
         if self.worker.loading:
@@ -113,12 +111,14 @@ class Controller(QObject):
         same_device = loop is not None and loop.settings.audio.output_device == settings.audio.output_device
         return speak_sample(self.worker.host, settings, loop.player if same_device else None)
 
-    def add_tap(self, tap) -> None:
-        """``tap(int16 block)`` runs on the capture thread for every microphone block."""
-        self._add_tap.emit(tap)
+    def add_tap(self, tap, device: str | None = None, on_error=None) -> None:
+        """``tap(int16 block)`` runs on a capture thread for every block of ``device``'s microphone (None: the one in
+        the settings): the voice loop's stream when it listens there, else the host's own (first run, another
+        device); ``on_error(line)`` when that one fails. Through a listener restart the tap goes on."""
+        self.worker.add_tap(tap, device, on_error)
 
     def remove_tap(self, tap) -> None:
-        self._remove_tap.emit(tap)
+        self.worker.remove_tap(tap)
 
     def apply_settings(self, settings: Settings, save: bool = True) -> None:
         """Save (atomically) and apply; the host restarts the loop only when it must."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import threading
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
@@ -36,9 +37,13 @@ class HostWorker(QObject):
         # speaker encoder): handed to each VoiceLoop.
         self.host = ModelHost(copy.deepcopy(settings), bus)
         self._timer: QTimer | None = None
-        # The windows' microphone taps (level meter, enrollment): kept here, so a take being recorded goes on
-        # through a listener restart; each new loop gets them.
-        self.taps: list = []
+        # The windows' microphone taps (level meter, enrollment): tap -> (device or None for the settings' one,
+        # on_error). On the loop's stream when it runs on that device, else on the host's shared microphone; a
+        # take being recorded goes on through a listener restart. Called from any thread (the GUI's, or this one
+        # while it loads models), hence the lock.
+        self.taps: dict = {}
+        self._taps_lock = threading.Lock()
+        self._shared_mic = None
         self.loading = False   # read from the GUI thread at quit: models load here and cannot be interrupted
 
     @Slot()
@@ -69,9 +74,13 @@ class HostWorker(QObject):
             return
         finally:
             self.loading = False
-        self.loop = loop
-        for tap in self.taps:
+        with self._taps_lock:
+            self.loop = loop
+            moved = [tap for tap, (device, _) in self.taps.items() if self._on_loop(device)]
+        for tap in moved:   # the loop's stream is open now: the shared one for that device closes
             loop.add_tap(tap)
+            if self._shared_mic is not None:
+                self._shared_mic.remove(tap)
         self.started.emit()
         self.tts_status.emit(loop.host.tts.status())
         self._emit_gpu()
@@ -83,8 +92,7 @@ class HostWorker(QObject):
             self._timer.setParent(None)
             self._timer = None
         if self.loop is not None:
-            self.loop.stop()
-            self.loop = None
+            self._taps_off_the_loop(lambda loop: loop.stop())
         self.stopped.emit()
 
     @Slot(object)
@@ -98,7 +106,7 @@ class HostWorker(QObject):
                 restart = False
             if restart:
                 self.progress.emit("restart", "applying audio and listening settings")
-                self.loop.stop(keep_models=True)
+                self._taps_off_the_loop(lambda loop: loop.stop(keep_models=True))
                 kept = self.host.release_for(copy.deepcopy(self.settings))
                 log.info("restarting the voice loop for new audio/listening settings; kept loaded: %s",
                          ", ".join(kept) or "nothing")
@@ -118,19 +126,56 @@ class HostWorker(QObject):
         if self.loop is not None:
             self.loop.push_to_talk()
 
-    @Slot(object)
-    def add_tap(self, tap) -> None:
-        if tap not in self.taps:
-            self.taps.append(tap)
-            if self.loop is not None:
-                self.loop.add_tap(tap)
+    def add_tap(self, tap, device: str | None = None, on_error=None) -> None:
+        """``tap(int16 block)`` for every block of ``device``'s microphone (None: the one in the settings); any
+        thread. ``on_error(line)`` hears when the host's own capture of it fails."""
+        with self._taps_lock:
+            self.taps[tap] = (device, on_error)
+            loop = self.loop if self._on_loop(device) else None
+            if loop is not None:
+                loop.add_tap(tap)
+                return
+        self._shared().add(tap, self._device(device), on_error)
 
-    @Slot(object)
     def remove_tap(self, tap) -> None:
-        if tap in self.taps:
-            self.taps.remove(tap)
-        if self.loop is not None:
-            self.loop.remove_tap(tap)
+        with self._taps_lock:
+            self.taps.pop(tap, None)
+            loop = self.loop
+        if loop is not None:
+            loop.remove_tap(tap)
+        if self._shared_mic is not None:
+            self._shared_mic.remove(tap)
+
+    def close_microphones(self) -> None:
+        if self._shared_mic is not None:
+            self._shared_mic.close()
+
+    def _device(self, device: str | None) -> str:
+        return self.settings.audio.input_device if device is None else device
+
+    def _on_loop(self, device: str | None) -> bool:
+        """The loop (running or starting) listens on this tap's device."""
+        return self.loop is not None and self._device(device) == self.loop.settings.audio.input_device
+
+    def _shared(self):
+        from jarvis.audio.shared_mic import SharedMic
+
+        with self._taps_lock:
+            if self._shared_mic is None:
+                self._shared_mic = SharedMic()
+            return self._shared_mic
+
+    def _taps_off_the_loop(self, stop) -> None:
+        """Stop the loop (``stop(loop)``); its taps go on with the host's shared microphone meanwhile."""
+        with self._taps_lock:
+            loop, self.loop = self.loop, None
+            moved = [(tap, device, on_error) for tap, (device, on_error) in self.taps.items()]
+        for tap, device, on_error in moved:
+            loop.remove_tap(tap)
+        stop(loop)
+        for tap, device, on_error in moved:
+            if tap in self.taps:
+                self._shared().add(tap, self._device(device), on_error)
 
     def _start_gpu_timer(self) -> None:
         if self._timer is None:

@@ -1,30 +1,16 @@
-"""Microphone audio for the windows: a level meter and a tap on the one microphone stream.
+"""Microphone audio for the windows: a level meter and a tap on the microphone.
 
-``MicTap`` forwards 16 kHz mono int16 blocks to the GUI thread through its ``block`` signal. While
-the voice loop runs it taps that loop's stream (``Controller.add_tap``), so Jarvis never opens the
-microphone twice; otherwise (or for another device) it opens a ``MicCapture`` of its own, started
-and stopped on a one-thread pool so the GUI never waits for the device.
+``MicTap`` forwards 16 kHz mono int16 blocks to the GUI thread through its ``block`` signal. The model host owns
+the microphone (``Controller.add_tap``): the voice loop's stream when it listens on that device, else the host's
+shared capture (first run, another device picked); a tap goes on through a listener restart.
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
-from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QProgressBar
-
-from jarvis.ui.settings.workers import run_async
-
-_pool: QThreadPool | None = None
-
-
-def _mic_pool() -> QThreadPool:
-    """One thread, so the start and stop of our own captures run in order."""
-    global _pool
-    if _pool is None:
-        _pool = QThreadPool()
-        _pool.setMaxThreadCount(1)
-    return _pool
 
 
 def block_level(block: np.ndarray) -> float:
@@ -44,33 +30,18 @@ class MicTap(QObject):
     def __init__(self, controller, parent: QObject | None = None):
         super().__init__(parent)
         self.controller = controller
-        self.capture = None         # our own MicCapture, when not tapping the voice loop
-        self.tapping = False
         self.active = False
 
     def start(self, device: str | None = None) -> None:
         """Start delivering blocks from ``device`` (None = the input device in the settings)."""
         self.stop()
         self.active = True
-        wanted = self.controller.settings.audio.input_device if device is None else device
-        if self.controller.running and wanted == self.controller.settings.audio.input_device:
-            self.tapping = True
-            self.controller.add_tap(self._on_block)
-            return
-        from jarvis.audio.capture import MicCapture
-
-        capture = MicCapture(self._on_block, device=wanted, on_error=lambda e: self._emit_failed(e.message))
-        self.capture = capture
-        run_async(capture.start, lambda _: None, self._start_failed, self, _mic_pool())
+        self.controller.add_tap(self._on_block, device, self._on_failed)
 
     def stop(self) -> None:
-        self.active = False
-        if self.tapping:
-            self.tapping = False
+        if self.active:
+            self.active = False
             self.controller.remove_tap(self._on_block)
-        if self.capture is not None:
-            capture, self.capture = self.capture, None
-            _mic_pool().start(capture.stop)
 
     # capture thread
     def _on_block(self, block) -> None:
@@ -79,17 +50,11 @@ class MicTap(QObject):
         except RuntimeError:  # this tap's window is gone; stop() follows
             pass
 
-    def _emit_failed(self, message: str) -> None:
+    def _on_failed(self, message: str) -> None:
         try:
             self.failed.emit(message)
         except RuntimeError:
             pass
-
-    def _start_failed(self, message: str) -> None:
-        self.capture = None
-        if self.active:
-            self.active = False
-            self.failed.emit(message)
 
 
 class LevelMeter(QProgressBar):
