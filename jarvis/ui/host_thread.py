@@ -74,11 +74,12 @@ class HostWorker(QObject):
             return
         finally:
             self.loading = False
-        with self._taps_lock:
+        with self._taps_lock:  # the loop's stream is open now: its device's taps leave the shared capture
             self.loop = loop
             moved = [tap for tap, (device, _) in self.taps.items() if self._on_loop(device)]
-        for tap in moved:   # the loop's stream is open now: the shared one for that device closes
-            loop.add_tap(tap)
+            for tap in moved:
+                loop.add_tap(tap)
+        for tap in moved:
             if self._shared_mic is not None:
                 self._shared_mic.remove(tap)
         self.started.emit()
