@@ -10,6 +10,7 @@ with the next engine meanwhile); a success marks it healthy again (logged) and t
 """
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
@@ -55,8 +56,6 @@ class TtsChain:
     @classmethod
     def from_settings(cls, settings, bus: EventBus, retry_after_s: float = 60.0) -> "TtsChain":
         """Build the chain named by ``settings.engines`` (a ``TtsSettings``); unknown names raise BadInput."""
-        import copy
-
         from jarvis.speak import registry
         chain = cls([registry.create(name, settings) for name in settings.engines], bus, retry_after_s)
         chain.settings = copy.deepcopy(settings)

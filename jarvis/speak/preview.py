@@ -18,7 +18,8 @@ from jarvis.speak import registry
 from jarvis.speak.base import TtsEngine
 from jarvis.speak.chain import TtsChain
 
-SAMPLE = "Hello, I'm Jarvis. This is how I sound."
+# No wake word in it: played through the voice loop, Jarvis must not wake on its own preview.
+SAMPLE = "Hello. This is how I will sound when I answer you."
 OTHER_CSM = "another CSM model or device is heard once the settings are applied (one CSM on the GPU at a time)"
 
 
