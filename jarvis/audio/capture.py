@@ -206,8 +206,10 @@ class MicCapture:
         return True
 
 
-def record(seconds: float, device: str = "") -> np.ndarray:
-    """Record ``seconds`` from the microphone: float32 16 kHz mono in [-1, 1] (for enrollment)."""
+def record(seconds: float, device: str = "", on_open: Callable[[], None] | None = None) -> np.ndarray:
+    """Record ``seconds`` from the microphone: float32 16 kHz mono in [-1, 1] (for enrollment). ``on_open()`` runs
+    once the microphone is open (prompt the person then: opening it can take a moment on a busy machine, and what
+    is said before is lost)."""
     need = int(round(seconds * 16000))
     blocks: list[np.ndarray] = []
     got = [0]
@@ -226,6 +228,8 @@ def record(seconds: float, device: str = "") -> np.ndarray:
         done.set()
 
     with MicCapture(on_block, device=device, on_error=on_error):
+        if on_open is not None:
+            on_open()
         if not done.wait(seconds + STALL_SECONDS + 3.0) and not failure:
             raise NotAvailable("device_lost", "The microphone delivered no audio. Check it is connected "
                                               "(or your audio server is running), then run: jarvis doctor")

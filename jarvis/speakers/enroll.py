@@ -41,10 +41,11 @@ def enroll_from_wavs(name: str, wav_paths: Iterable[str | Path], store: SpeakerS
 def enroll_from_mic(name: str, store: SpeakerStore, encoder: SpeakerEncoder, device: str = "",
                     phrases: Sequence[str] = DEFAULT_PHRASES, seconds: float = 4.0,
                     on_prompt: Callable[[str], None] = print, *,
-                    recorder: Callable[[float, str], np.ndarray] | None = None) -> int:
+                    recorder: Callable[[float, str, Callable[[], None]], np.ndarray] | None = None) -> int:
     """Prompt for each phrase, record ``seconds`` of it, then store all embeddings at once.
 
-    ``recorder(seconds, device)`` defaults to ``jarvis.audio.capture.record``.
+    ``recorder(seconds, device, on_open)`` defaults to ``jarvis.audio.capture.record``; the prompt is shown by
+    ``on_open``, once the microphone is open, so nothing said after it is lost.
     """
     clean = store.check_add(name)
     if not phrases:
@@ -56,8 +57,8 @@ def enroll_from_mic(name: str, store: SpeakerStore, encoder: SpeakerEncoder, dev
     encoder.load()
     embeddings = []
     for i, phrase in enumerate(phrases, 1):
-        on_prompt(f'[{i}/{len(phrases)}] Say: "{phrase}"')
-        samples = recorder(seconds, device)
+        line = f'[{i}/{len(phrases)}] Say: "{phrase}"'
+        samples = recorder(seconds, device, lambda line=line: on_prompt(line))
         embeddings.append(_embed(encoder, samples, f"phrase {i}", mic=True))
     store.add(clean, embeddings)
     on_prompt(f"Enrolled {clean} with {len(embeddings)} recordings.")

@@ -358,8 +358,9 @@ def test_enroll_from_mic_records_each_phrase(store, encoder, clips):
     takes = [read_speech_wav(p) for p in clips["bob/enroll"]]
     calls, prompts = [], []
 
-    def recorder(seconds, device):
+    def recorder(seconds, device, on_open):
         calls.append((seconds, device))
+        on_open()
         return takes[len(calls) - 1]
 
     n = enroll_from_mic("Bob", store, encoder, device="pulse", phrases=("one", "two", "three"),
@@ -376,7 +377,7 @@ def test_enroll_from_mic_with_a_silent_take_stores_nothing(store, encoder, clips
     takes = [read_speech_wav(clips["bob/enroll"][0]), np.zeros(16000 * 4, np.float32)]
     with pytest.raises(BadInput) as err:
         enroll_from_mic("Bob", store, encoder, phrases=("one", "two"), on_prompt=lambda s: None,
-                        recorder=lambda seconds, device: takes.pop(0))
+                        recorder=lambda seconds, device, on_open: takes.pop(0))
     assert err.value.code == "silent_enrollment" and "phrase 2" in err.value.message
     assert store.names() == [] and snapshot(store.folder) == {}
 

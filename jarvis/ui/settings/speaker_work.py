@@ -18,7 +18,7 @@ def enroll(encoder: SpeakerEncoder, name: str, takes: Sequence[np.ndarray], phra
     """Store the takes (one per phrase) through the core enrollment; nothing is stored if one is bad."""
     recorded = iter(takes)
     return enroll_from_mic(name, SpeakerStore(), encoder, phrases=phrases, seconds=seconds,
-                           on_prompt=lambda line: None, recorder=lambda s, device: next(recorded))
+                           on_prompt=lambda line: None, recorder=lambda s, device, on_open: next(recorded))
 
 
 def identify(encoder: SpeakerEncoder, samples: np.ndarray, threshold: float) -> Match:
