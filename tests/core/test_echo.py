@@ -146,7 +146,7 @@ def test_missing_library_is_one_line_and_the_loop_runs_without_it(monkeypatch):
     seen = []
     bus.subscribe(seen.append)
     loop = VoiceLoop(Settings(), bus)
-    assert loop._start_echo_canceller() is None
+    assert loop.mic.start_echo_canceller() is None
     assert [(e.state, "without it" in e.message) for e in seen if e.type == "echo"] == [("unavailable", True)]
 
 
@@ -159,7 +159,7 @@ def test_switched_off_in_settings_says_so():
     bus = events.EventBus()
     seen = []
     bus.subscribe(seen.append)
-    assert VoiceLoop(settings, bus)._start_echo_canceller() is None
+    assert VoiceLoop(settings, bus).mic.start_echo_canceller() is None
     assert [e.state for e in seen if e.type == "echo"] == ["off"]
 
 
@@ -173,12 +173,12 @@ def test_replies_the_canceller_never_got_as_reference_are_one_line_and_its_retur
     seen = []
     bus.subscribe(seen.append)
     loop = VoiceLoop(Settings(), bus)
-    loop.echo = loop._start_echo_canceller()
+    loop.mic.start_echo_canceller()
     for _ in range(2):  # two replies that never reached the canceller
-        loop._check_reference(loop.echo.far_end.blocks)
+        loop.mic.check_reference(loop.echo.far_end.blocks)
     before = loop.echo.far_end.blocks
     loop.echo.far_end.push(np.zeros(480, np.float32), 48000, 1.0)  # the next reply goes through the player
-    loop._check_reference(before)
+    loop.mic.check_reference(before)
     said = [(e.state, e.message) for e in seen if e.type == "echo"]
     assert [s for s, _ in said] == ["on", "no_reference", "on"], said
     assert "\n" not in said[1][1] and "without it" in said[1][1] and "headphones" in said[1][1]

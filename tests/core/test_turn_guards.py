@@ -84,9 +84,9 @@ def test_the_loop_replies_to_commands_only():
     reply = Response(["Once upon a time, a dragon lived in a cave above the village."])
     loop.own_voice.speaking(reply)
     next(iter(reply))
-    assert loop._no_reply_reason("") == "empty"
-    assert loop._no_reply_reason(" . ") == "empty"
-    assert loop._no_reply_reason("Thank you.") == "hallucination"
-    assert loop._no_reply_reason("a dragon lived in a cave above the village") == "own_voice"
-    assert loop._no_reply_reason("What time is it?") == ""
-    assert loop._no_reply_reason("Stop.") == ""
+    assert loop.turns.no_reply_reason("") == "empty"
+    assert loop.turns.no_reply_reason(" . ") == "empty"
+    assert loop.turns.no_reply_reason("Thank you.") == "hallucination"
+    assert loop.turns.no_reply_reason("a dragon lived in a cave above the village") == "own_voice"
+    assert loop.turns.no_reply_reason("What time is it?") == ""
+    assert loop.turns.no_reply_reason("Stop.") == ""
