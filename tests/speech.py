@@ -8,8 +8,6 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from jarvis.bench.pipeline import cut_mid_sentence  # noqa: F401  (tests cut Piper's sentences with it)
-
 
 def espeak_wav(text: str, out: Path, voice: str = "en-us+f3", rate: int = 16000,
                speed: int = 150, pad_s: float = 0.0) -> Path:
@@ -55,6 +53,19 @@ def piper_16k(text: str) -> "np.ndarray":
     steady = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
     audio = np.concatenate([c.audio_float_array for c in voice.synthesize(text, syn_config=steady)])
     return resample(audio.astype(np.float32), voice.config.sample_rate, 16000)
+
+
+def cut_mid_sentence(audio: "np.ndarray", fraction: float) -> "np.ndarray":
+    """``audio`` (16 kHz) cut at the quietest 20 ms (a word boundary) near ``fraction`` of its length: a person
+    stopping mid-sentence, with the sentence's unfinished prosody."""
+    import numpy as np
+
+    win = 16000 // 50
+    n = len(audio) // win
+    rms = np.sqrt((audio[: n * win].reshape(n, win).astype(np.float64) ** 2).mean(axis=1))
+    centre = int(n * fraction)
+    lo, hi = max(1, centre - 8), min(n - 1, centre + 8)
+    return audio[: (lo + int(np.argmin(rms[lo:hi]))) * win]
 
 
 _piper_voices: dict = {}

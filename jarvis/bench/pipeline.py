@@ -113,17 +113,6 @@ def voiced_bounds(samples: np.ndarray, threshold: float = VOICED_RMS) -> tuple[f
     return voiced[0] * win / RATE, (voiced[-1] + 1) * win / RATE
 
 
-def cut_mid_sentence(audio: np.ndarray, fraction: float) -> np.ndarray:
-    """``audio`` (16 kHz) cut at the quietest 20 ms (a word boundary) near ``fraction`` of its length: a person
-    stopping mid-sentence, with the sentence's unfinished prosody."""
-    win = RATE // 50
-    n = len(audio) // win
-    rms = np.sqrt((audio[: n * win].reshape(n, win).astype(np.float64) ** 2).mean(axis=1))
-    centre = int(n * fraction)
-    lo, hi = max(1, centre - 8), min(n - 1, centre + 8)
-    return audio[: (lo + int(np.argmin(rms[lo:hi]))) * win]
-
-
 def write_wav(path: Path, samples: np.ndarray) -> Path:
     from jarvis.audio.wav import write_wav as write
     write(str(path), samples, RATE)
