@@ -62,6 +62,12 @@ class ListenSettings:
     pre_recording_buffer: float = 1.2
     wake_word_timeout: float = 5.0
     follow_up_s: float = 5.0        # after a reply, listen this long for a follow-up without the wake word; 0 = off
+    # End of turn: "model" (a pause the end-of-turn model hears as finished ends the command after
+    # end_of_turn_silence; one it hears as unfinished waits up to unfinished_silence) or "silence" (every pause
+    # ends it after post_speech_silence). See jarvis.listen.end_of_turn and benchmarks/smart_turn_probe.py.
+    end_of_turn: str = "model"
+    end_of_turn_silence: float = 0.15
+    unfinished_silence: float = 1.0
 
 
 @dataclass
@@ -167,7 +173,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "listen.wake_sensitivity": (0, 1), "listen.silero_sensitivity": (0, 1), "listen.beam_size": (1, 20),
     "listen.post_speech_silence": (0, 10), "listen.end_confirmation": (0, 10), "listen.early_transcription": (0, 10),
     "listen.min_recording": (0, 60), "listen.pre_recording_buffer": (0, 10), "listen.wake_word_timeout": (0, 3600),
-    "listen.follow_up_s": (0, 3600),
+    "listen.follow_up_s": (0, 3600), "listen.end_of_turn_silence": (0, 10), "listen.unfinished_silence": (0, 10),
     "speakers.threshold": (0, 1),
     "tts.system_rate": (20, 1000), "tts.max_say_chars": (1, None),
     "tts.csm.speaker_id": (0, None), "tts.csm.max_seconds": (1, 600), "tts.csm.temperature": (0, 10),

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
@@ -17,7 +19,7 @@ import numpy as np
 from jarvis import events
 from jarvis.config import ListenSettings
 from jarvis.errors import NotAvailable
-from jarvis.listen import wake
+from jarvis.listen import turn_end, wake
 from jarvis.listen.stt import resolve_model
 from jarvis.listen.vocabulary import whisper_prompt
 from jarvis.listen.transcript import strip_wake_word
@@ -54,6 +56,11 @@ class Listener:
         # the recording that ended last (its utterance is being transcribed).
         self._turn: int | None = None
         self._ended_turn: int | None = None
+        # End of turn by a model (listen.end_of_turn "model"): asked at each pause, on a thread of its own.
+        self.turn_model = None
+        self._turn_pool: ThreadPoolExecutor | None = None
+        self.decisions: list[bool] = []  # the model's answers so far (finished?), for the log and the tests
+        self._window_recording = False   # the recording was opened by speech in a window without the wake word
 
     # -- lifecycle ---------------------------------------------------------------------------
     def load(self) -> None:
@@ -74,6 +81,7 @@ class Listener:
             raise NotAvailable("bad_wake_word", f"Wake word '{wake_word}' is not a built-in Porcupine keyword. "
                                                 f"Choose one of: {', '.join(sorted(pvporcupine.KEYWORDS))}.")
         s = self.settings
+        self._load_turn_model()
         try:
             self._recorder = AudioToTextRecorder(
                 model=resolve_model(s.stt_model), device=s.stt_device, compute_type=s.stt_compute_type,
@@ -82,7 +90,7 @@ class Listener:
                 initial_prompt=whisper_prompt(wake_word), use_microphone=False, spinner=False,
                 wakeword_backend="pvporcupine", wake_words=wake_word,
                 wake_words_sensitivity=float(s.wake_sensitivity), wake_word_timeout=s.wake_word_timeout,
-                silero_sensitivity=s.silero_sensitivity, post_speech_silence_duration=s.post_speech_silence,
+                silero_sensitivity=s.silero_sensitivity, post_speech_silence_duration=self._pause_limit(),
                 deactivity_silence_confirmation_duration=s.end_confirmation,
                 silero_deactivity_detection=s.end_of_speech_vad.strip().lower() != "webrtc",
                 early_transcription_on_silence=s.early_transcription,
@@ -90,6 +98,7 @@ class Listener:
                 faster_whisper_vad_filter=False, no_log_file=True, level=logging.WARNING,
                 on_recording_start=self._on_speech_start,
                 on_recording_stop=self._on_speech_end, on_turn_detection_start=self._on_silence,
+                on_turn_detection_stop=self._on_voice_again,
                 on_wakeword_timeout=self._on_wake_timeout,
             )
             self._external_wake = wake.install(self._recorder)
@@ -97,6 +106,29 @@ class Listener:
         except Exception as exc:
             raise NotAvailable("stt_failed", f"Could not start speech recognition ({exc}). "
                                              "Run: jarvis doctor") from exc
+
+    def _load_turn_model(self) -> None:
+        mode = self.settings.end_of_turn.strip().lower()
+        if mode not in ("model", "silence"):
+            raise NotAvailable("bad_end_of_turn", f"listen.end_of_turn is {self.settings.end_of_turn!r}: use "
+                                                  "\"model\" or \"silence\".")
+        if mode != "model":
+            return
+        from jarvis.listen.end_of_turn import EndOfTurnModel
+
+        model = EndOfTurnModel()
+        try:
+            model.load()
+        except NotAvailable as exc:  # the command then ends on silence alone
+            log.warning("%s", exc.message)
+            return
+        self.turn_model = model
+        self._turn_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="end-of-turn")
+
+    def _pause_limit(self) -> float:
+        """How long a pause may last before the command ends, until the model has heard it: with the model, the
+        longest an unfinished sentence may pause; else the end-of-speech silence."""
+        return self.settings.unfinished_silence if self.turn_model is not None else self.settings.post_speech_silence
 
     def warmup(self) -> None:
         """Run one transcription through the worker process so the first command is not slower."""
@@ -112,6 +144,8 @@ class Listener:
         detector, self.wake_detector = self.wake_detector, None
         if detector is not None:
             detector.close()
+        if self._turn_pool is not None:
+            self._turn_pool.shutdown(wait=False)
 
     # -- audio in / utterances out -----------------------------------------------------------
     def feed(self, block: np.ndarray, wake_word: bool = True) -> None:
@@ -203,9 +237,10 @@ class Listener:
     def _end_pause(self) -> None:
         recorder, self._pause = self._recorder, None
         if recorder is not None:
-            recorder.post_speech_silence_duration = self.settings.post_speech_silence
+            recorder.post_speech_silence_duration = self._pause_limit()
 
     def _on_speech_start(self) -> None:
+        self._window_recording = bool(self._without_wake_word)
         if self._without_wake_word:
             self.close_window()
         if self._turn is None:  # no wake word opened it: a follow-up or push-to-talk
@@ -224,12 +259,43 @@ class Listener:
 
     def _on_silence(self) -> None:
         self.bus.emit(events.VadSilence(turn=self._turn))
+        recorder = self._recorder
+        if self.turn_model is not None and recorder is not None and self._pause is None:
+            pause = recorder.speech_end_silence_start
+            self._turn_pool.submit(self._decide, recorder, pause, list(recorder.frames))
+
+    def _decide(self, recorder, pause: float, frames: list) -> None:
+        """The model hears the command so far: finished, it ends after ``end_of_turn_silence`` (or now, if the
+        model took longer); unfinished, it waits up to ``unfinished_silence``. A pause that ended meanwhile (the
+        person went on) is left alone."""
+        if not frames:
+            return
+        audio = np.frombuffer(b"".join(frames), dtype=np.int16).astype(np.float32) / 32768.0
+        finished = self.turn_model.probability(audio) > turn_end.THRESHOLD
+        if recorder.speech_end_silence_start == pause and self._pause is None:
+            s = self.settings
+            # In a recording a window opened, the speech may be "Jarvis." and a pause before the command; Porcupine
+            # reports the word ~300 ms after it ends (benchmarks/porcupine_latency.py), so such a pause is given
+            # the usual end-of-speech silence for the wake word to arrive and hold the recording open.
+            done = max(s.end_of_turn_silence, s.post_speech_silence) if self._window_recording else s.end_of_turn_silence
+            recorder.post_speech_silence_duration = done if finished else s.unfinished_silence
+            self.decisions.append(finished)
+            log.debug("end of turn: %s, decided %.0f ms into the pause", "finished" if finished else "unfinished",
+                      (time.time() - pause) * 1000)
+
+    def _on_voice_again(self) -> None:
+        """The person went on after a pause: the next pause is heard afresh."""
+        recorder = self._recorder
+        if self.turn_model is not None and recorder is not None and self._pause is None:
+            recorder.post_speech_silence_duration = self._pause_limit()
 
     def _on_speech_end(self) -> None:
         if self._pause is not None:
             self._end_pause()
         self._t_speech_end = events.now()
         self._ended_turn, self._turn = self._turn, None  # the next speech or wake word opens a new turn
+        if self._recorder is not None and self._pause is None:
+            self._recorder.post_speech_silence_duration = self._pause_limit()
         self.bus.emit(events.SpeechEnd(t=self._t_speech_end, turn=self._ended_turn))
         frames = getattr(self._recorder, "last_frames", None) if self.on_recorded is not None else None
         if frames:

@@ -79,7 +79,7 @@ def test_follow_up_that_starts_with_the_wake_word_and_a_pause_keeps_the_command(
     assert any(e.type == "wake" for e in listener.bus_events)
     # Once the command was spoken the usual end-of-speech silence applied again, not the wait for a command.
     assert end_delay < listener.settings.wake_word_timeout - 1.0, end_delay
-    assert listener._recorder.post_speech_silence_duration == listener.settings.post_speech_silence
+    assert listener._recorder.post_speech_silence_duration == listener._pause_limit()
     # One turn: the speech opened it, the wake word inside it did not open another.
     assert _turns_of(listener) == {utterance.turn} and utterance.turn is not None
 
@@ -106,3 +106,21 @@ def test_a_wake_word_opens_a_turn_that_its_command_and_every_event_share(listene
     assert _turns_of(listener) == {first.turn}
     second, _ = _utterance_of(listener, audio, tail_s=2.5)
     assert _turns_of(listener) == {second.turn} and second.turn > first.turn
+
+
+def test_a_pause_mid_sentence_does_not_end_the_command_when_the_model_hears_it_unfinished(listener):
+    """Piper's sentence stopped after "What is the weather" for 0.6 s (longer than the 0.4 s end-of-speech silence
+    that alone would have ended it there), then finished: one command, the whole sentence."""
+    from tests.speech import cut_mid_sentence, piper_16k
+
+    assert listener.turn_model is not None, "the end-of-turn model did not load"
+    whole = piper_16k("What is the weather like in Paris today?")
+    head = cut_mid_sentence(whole, 0.5)
+    tail = whole[len(head):]
+    pcm = lambda a: (np.clip(a, -1, 1) * 32767).astype(np.int16)  # noqa: E731
+    listener.decisions.clear()
+    listener.listen_without_wake_word(5.0, "follow_up")
+    audio = np.concatenate((_silence(0.3), pcm(head), _silence(0.6), pcm(tail), _silence(2.5)))
+    utterance, _ = _utterance_of(listener, audio, tail_s=2.5)
+    assert "weather" in utterance.text.lower() and "today" in utterance.text.lower(), utterance
+    assert listener.decisions[:1] == [False] and listener.decisions[-1] is True, listener.decisions
