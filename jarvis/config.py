@@ -184,6 +184,10 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
 }
 
 
+# Settings that take one of a few words; anything else falls back to the default.
+CHOICES: dict[str, tuple[str, ...]] = {"listen.end_of_turn": ("model", "silence")}
+
+
 def _v1_to_v2(raw: dict[str, Any]) -> dict[str, Any]:
     """v2 adds CSM: a v1 file that kept the v1 default engine order gets CSM in front of it."""
     tts = raw.get("tts")
@@ -225,7 +229,7 @@ def _build(cls, raw: dict, problems: list[str], unknown: dict, prefix: str = "")
             else:
                 problems.append(f"settings: {where} is not an object of settings; using its defaults")
             continue
-        why = _problem(value, default, RANGES.get(where))
+        why = _problem(value, default, RANGES.get(where)) or _not_a_choice(value, CHOICES.get(where))
         if why:
             problems.append(f"settings: {where} is {json.dumps(value)[:40]}, {why}; using the default "
                             f"{json.dumps(default)}")
@@ -256,6 +260,12 @@ def _problem(value: Any, default: Any, limits: tuple | None) -> str:
     if kind is list and not all(isinstance(item, str) for item in value):
         return "not a list of names"
     return ""
+
+
+def _not_a_choice(value: Any, choices: tuple[str, ...] | None) -> str:
+    if choices is None or str(value).strip().lower() in choices:
+        return ""
+    return f"not one of {', '.join(choices)}"
 
 
 def load(path: Path | None = None) -> Settings:

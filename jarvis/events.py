@@ -32,6 +32,7 @@ class EventType(enum.StrEnum):
     WAKE = "wake"
     SPEECH_START = "speech_start"
     VAD_SILENCE = "vad_silence"
+    END_OF_TURN = "end_of_turn"
     SPEECH_END = "speech_end"
     TRANSCRIPT = "transcript"
     SPEAKER = "speaker"
@@ -95,6 +96,17 @@ class VadSilence(Event):
     """The VAD heard the voice stop; the command ends after ``listen.post_speech_silence`` more silence
     (several per command when the speaker pauses)."""
     type: ClassVar[EventType] = EventType.VAD_SILENCE
+
+
+@dataclass(frozen=True)
+class EndOfTurn(Event):
+    """The end-of-turn model heard a pause (listen.end_of_turn "model"): ``finished`` ends the command after
+    listen.end_of_turn_silence, unfinished waits up to listen.unfinished_silence. ``after_ms``: how long into the
+    pause the decision came."""
+    type: ClassVar[EventType] = EventType.END_OF_TURN
+    finished: bool
+    probability: float
+    after_ms: float
 
 
 @dataclass(frozen=True)
@@ -216,7 +228,7 @@ class Echo(Event):
 
 EVENT_TYPES: dict[EventType, type[Event]] = {
     cls.type: cls
-    for cls in (Ready, Wake, SpeechStart, VadSilence, SpeechEnd, Transcript, Speaker, Reply, LlmFirstToken, TtsFirstChunk,
+    for cls in (Ready, Wake, SpeechStart, VadSilence, EndOfTurn, SpeechEnd, Transcript, Speaker, Reply, LlmFirstToken, TtsFirstChunk,
                 PlaybackStart, PlaybackEnd, PlaybackPaused, PlaybackResumed, Degraded, Error, AudioBack, FollowUp,
                 Listening, Ignored, Echo)
 }

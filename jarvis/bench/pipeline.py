@@ -44,8 +44,12 @@ COMMANDS = ["what time is it", "tell me the time", "what day is it", "what is th
 QUESTIONS = ["why is the sky blue", "what is the capital of Italy", "what causes rain"]
 DISTRACTORS = ["I think we should paint the kitchen blue this weekend.",
                "The train to the city leaves at half past nine."]
+# Some commands are said with a pause mid-sentence (a person hesitating): the turn must not end in it.
+PAUSED_COMMANDS = {"what time is it": ("what time", "is it"), "tell me the time": ("tell me", "the time"),
+                   "what day is it": ("what day", "is it"), "what is the time": ("what is the", "time")}
+PAUSES_S = (0.3, 0.45, 0.6)
 VOICED_RMS = 0.003   # about -50 dBFS: espeak-ng's quiet word endings count as voice
-STAGES = ("wake_delay", "vad_end_of_speech", "endpointing", "stt", "end_of_speech_to_transcript", "speaker_id", "brain",
+STAGES = ("wake_delay", "vad_end_of_speech", "end_of_turn_decision", "endpointing", "stt", "end_of_speech_to_transcript", "speaker_id", "brain",
           "tts_first_chunk", "first_output_sample", "voice_to_voice")
 
 
@@ -62,6 +66,7 @@ class Turn:
     last_voiced_s: float
     llm: bool = False
     distractor: Path | None = None  # played before the turn, must not wake Jarvis
+    pause_s: float = 0.0   # a pause mid-sentence (0: none)
 
 
 _PIPER = None
@@ -119,7 +124,10 @@ def write_wav(path: Path, samples: np.ndarray) -> Path:
     return path
 
 
-def build_script(folder: Path, turns: int, llm_every: int = 5, distractor_every: int = 4) -> list[Turn]:
+def build_script(folder: Path, turns: int, llm_every: int = 5, distractor_every: int = 4,
+                 pause_every: int = 3) -> list[Turn]:
+    """Every ``llm_every``-th turn a question for the LLM, every ``pause_every``-th other turn (from the third) a
+    command with a pause mid-sentence, every ``distractor_every``-th turn a sentence without the wake word first."""
     names = list(VOICES)
     wakes = {name: espeak("Jarvis", VOICES[name], folder / f"wake-{name}.wav") for name in names}
     gap = np.zeros(int(0.3 * RATE), np.float32)
@@ -128,7 +136,15 @@ def build_script(folder: Path, turns: int, llm_every: int = 5, distractor_every:
         name = names[i % len(names)]
         llm = llm_every > 0 and i % llm_every == llm_every - 1
         text = QUESTIONS[(i // llm_every) % len(QUESTIONS)] if llm else COMMANDS[i % len(COMMANDS)]
-        body = espeak(text, VOICES[name], folder / f"turn{i}-body.wav")
+        pause_s = PAUSES_S[(i // pause_every) % len(PAUSES_S)] \
+            if pause_every > 0 and not llm and i % pause_every == pause_every - 1 else 0.0
+        if pause_s:
+            head, tail = (espeak(part, VOICES[name], None) for part in PAUSED_COMMANDS[text])
+            head = head[: int(voiced_bounds(head)[1] * RATE)]   # the pause is the silence between the words
+            tail = tail[int(voiced_bounds(tail)[0] * RATE):]
+            body = np.concatenate([head, np.zeros(int(pause_s * RATE), np.float32), tail])
+        else:
+            body = espeak(text, VOICES[name], folder / f"turn{i}-body.wav")
         samples = np.concatenate([wakes[name], gap, body])
         wake_bounds, bounds = voiced_bounds(wakes[name]), voiced_bounds(samples)
         distractor = None
@@ -136,7 +152,7 @@ def build_script(folder: Path, turns: int, llm_every: int = 5, distractor_every:
             line = DISTRACTORS[(i // distractor_every) % len(DISTRACTORS)]
             distractor = write_wav(folder / f"distractor{i}.wav", espeak(line, VOICES[name], folder / "d.wav"))
         script.append(Turn(name, text, write_wav(folder / f"turn{i}.wav", samples), samples, wake_bounds[1],
-                           bounds[0], bounds[1], llm, distractor))
+                           bounds[0], bounds[1], llm, distractor, pause_s))
     return script
 
 
@@ -292,18 +308,28 @@ def _turn_figures(turn: Turn, evs: list, tap: VoicedTap, loop) -> dict[str, Any]
     answer = t["llm_first_token"] if t["llm_first_token"] is not None else t["reply"]
     output = t["playback_start"] + out_lat if t["playback_start"] is not None else None
     transcript, speaker, reply = _first(evs, "transcript"), _first(evs, "speaker"), _first(evs, "reply")
+    # Cut off: the command's recording ended before the last of what was said reached Jarvis.
+    cut_off = t["speech_end"] is not None and tap.last is not None and t["speech_end"] < tap.last
     return {
         "speaker": getattr(speaker, "name", None), "expected_speaker": turn.speaker, "said": turn.text,
+        "pause_s": turn.pause_s, "cut_off": cut_off,
         "transcript": getattr(transcript, "text", None), "reply": getattr(reply, "text", None),
         "llm": t["llm_first_token"] is not None, "asked_llm": turn.llm, "woke": t["wake"] is not None,
         "wake_delay": _ms(wake_end, t["wake"]),
         "vad_end_of_speech": _ms(last_voiced, _last_before(evs, "vad_silence", t["speech_end"])),
+        "end_of_turn_decision": _decision_ms(evs, t["speech_end"]),
         "endpointing": _ms(last_voiced, t["speech_end"]), "stt": _ms(t["speech_end"], t["transcript"]),
         "end_of_speech_to_transcript": _ms(last_voiced, t["transcript"]),
         "speaker_id": _ms(t["transcript"], t["speaker"]), "brain": _ms(t["speaker"], answer),
         "tts_first_chunk": _ms(answer, t["tts_first_chunk"]),
         "first_output_sample": _ms(t["tts_first_chunk"], output), "voice_to_voice": _ms(last_voiced, output),
     }
+
+
+def _decision_ms(evs: list, speech_end: float | None) -> float | None:
+    """From the pause that ended the command to the end-of-turn model's decision on it (None: no decision on it)."""
+    pause, decided = _last_before(evs, "vad_silence", speech_end), _last_before(evs, "end_of_turn", speech_end)
+    return _ms(pause, decided) if pause is not None and decided is not None and decided >= pause else None
 
 
 # -- the peer: RealtimeSTT as its docs show it ------------------------------------------------------------
@@ -401,11 +427,17 @@ def bench(settings, turns: int = 24, peer: bool = True, progress=print) -> dict[
         "heard_as_said": sum(_heard_as_said(r) for r in jarvis["turns"]),
         "jarvis": jarvis, "stages_ms": {}, "command": command(), "date": date(),
     }
+    # A turn cut off mid-sentence answered half a command: it counts as a false cut-off, not in the latencies.
+    whole = [r for r in jarvis["turns"] if not r["cut_off"]]
     for stage in STAGES:
-        result["stages_ms"][stage] = _stats([r[stage] / 1000 for r in jarvis["turns"] if r[stage] is not None])
-    skills = [r["voice_to_voice"] / 1000 for r in jarvis["turns"] if r["voice_to_voice"] is not None and not r["llm"]]
-    llms = [r["voice_to_voice"] / 1000 for r in jarvis["turns"] if r["voice_to_voice"] is not None and r["llm"]]
-    result["voice_to_voice_ms"] = {"skills": _stats(skills), "llm": _stats(llms)}
+        result["stages_ms"][stage] = _stats([r[stage] / 1000 for r in whole if r[stage] is not None])
+    whole = [r for r in whole if r["voice_to_voice"] is not None]
+    result["voice_to_voice_ms"] = {"skills": _stats([r["voice_to_voice"] / 1000 for r in whole if not r["llm"]]),
+                                   "llm": _stats([r["voice_to_voice"] / 1000 for r in whole if r["llm"]])}
+    paused = [r for r in jarvis["turns"] if r["pause_s"]]
+    result["false_cut_offs"] = {"paused_turns": len(paused), "cut_off": sum(r["cut_off"] for r in paused),
+                                "other_turns_cut_off": sum(r["cut_off"] for r in jarvis["turns"] if not r["pause_s"]),
+                                "pauses_s": sorted({r["pause_s"] for r in paused})}
     if peer:
         progress("peer: RealtimeSTT AudioToTextRecorder with its defaults")
         result["peer"] = run_peer(settings, script, progress)
@@ -425,14 +457,20 @@ def _heard_as_said(turn: dict) -> bool:
     return clean(turn["said"]) == clean(turn["transcript"])[-len(clean(turn["said"])):]
 
 
+# Issue 14's goals (half a second, voice to voice, on two CPU cores); at most, except where noted.
+GOALS = {"skills_voice_to_voice_p50_ms": 500, "skills_voice_to_voice_p95_ms": 700, "llm_voice_to_voice_p50_ms": 900,
+         "false_cut_off_rate": 0.02, "stt_vs_peer_p50": 0.4}
+
+
 def _targets(result: dict[str, Any]) -> dict[str, Any]:
-    v2v = result["voice_to_voice_ms"]["skills"] or result["stages_ms"]["voice_to_voice"]
-    out = {"voice_to_voice_p50_ms": {"goal": 800, "measured": v2v.get("p50"),
-                                     "met": bool(v2v.get("p50") is not None and v2v["p50"] <= 800)}}
-    ratio = result.get("ratio_end_of_speech_to_transcript", {}).get("p50")
-    if ratio is not None:
-        out["stt_vs_peer_p50"] = {"goal": 0.6, "measured": ratio, "met": bool(ratio <= 0.6)}
-    return out
+    v2v, cuts = result["voice_to_voice_ms"], result["false_cut_offs"]
+    measured = {"skills_voice_to_voice_p50_ms": v2v["skills"].get("p50"),
+                "skills_voice_to_voice_p95_ms": v2v["skills"].get("p95"),
+                "llm_voice_to_voice_p50_ms": v2v["llm"].get("p50"),
+                "false_cut_off_rate": round(cuts["cut_off"] / cuts["paused_turns"], 3) if cuts["paused_turns"] else None,
+                "stt_vs_peer_p50": result.get("ratio_end_of_speech_to_transcript", {}).get("p50")}
+    return {name: {"goal": GOALS[name], "measured": value, "met": value is not None and value <= GOALS[name]}
+            for name, value in measured.items() if value is not None}
 
 
 def format_text(result: dict[str, Any]) -> str:
@@ -446,6 +484,9 @@ def format_text(result: dict[str, Any]) -> str:
             lines.append(f"{'voice_to_voice (' + kind + ')':32} {s['p50']:8.0f} {s['p95']:8.0f} {s['p99']:8.0f} "
                          f"{s['max']:8.0f}")
     j = result["jarvis"]
+    cuts = result["false_cut_offs"]
+    lines.append(f"paused mid-sentence ({', '.join(f'{p:g}' for p in cuts['pauses_s'])} s): {cuts['paused_turns']} "
+                 f"turns, cut off {cuts['cut_off']}; other turns cut off {cuts['other_turns_cut_off']}")
     lines.append(f"wake words missed {j['missed_wakes']}, false wakes {j['false_wakes']}, wrong speaker "
                  f"{j['wrong_speaker']}; RSS {j['rss_mb']['after_warmup']:.0f} MB after warm-up, "
                  f"{j['rss_mb']['after_turns']:.0f} MB after the turns")
@@ -467,7 +508,7 @@ def plot(result: dict[str, Any], path: str) -> None:
 
     sequence = ["endpointing", "stt", "speaker_id", "brain", "tts_first_chunk", "first_output_sample"]
     labels = ["endpointing", "speech-to-text", "speaker ID", "brain", "TTS first chunk", "output"]
-    turns = [r for r in result["jarvis"]["turns"] if not r["llm"]]
+    turns = [r for r in result["jarvis"]["turns"] if not r["llm"] and not r.get("cut_off")]
     medians = [float(np.median([r[s] for r in turns if r[s] is not None] or [0])) for s in sequence]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7.5), gridspec_kw={"height_ratios": [1, 1.6]})
     left = 0.0
@@ -479,8 +520,9 @@ def plot(result: dict[str, Any], path: str) -> None:
     if peer:
         top.barh("peer: end of speech\n→ transcript", peer["p50"], color="0.6",
                  label=f"peer (RealtimeSTT defaults) {peer['p50']:.0f} ms")
-    top.axvline(800, color="red", linestyle="--", linewidth=1)
-    top.text(805, 0.35, "goal 800 ms", color="red", fontsize=8)
+    goal = GOALS["skills_voice_to_voice_p50_ms"]
+    top.axvline(goal, color="red", linestyle="--", linewidth=1)
+    top.text(goal + 5, 0.35, f"goal {goal} ms", color="red", fontsize=8)
     top.set_xlabel("milliseconds after the last voiced input sample (medians)")
     top.legend(fontsize=7, loc="lower right", ncol=2)
     top.set_title(f"Voice to voice, {result['turns']} spoken turns; {result['hardware']}", fontsize=9)

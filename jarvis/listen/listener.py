@@ -119,9 +119,12 @@ class Listener:
         model = EndOfTurnModel()
         try:
             model.load()
-        except NotAvailable as exc:  # the command then ends on silence alone
-            log.warning("%s", exc.message)
+        except NotAvailable as exc:  # the command then ends on silence alone, and the user is told
+            reason = f"{exc.message} Until then a command ends after {self.settings.post_speech_silence:g} s of silence."
+            log.warning("%s", reason)
+            self.bus.emit(events.Degraded(engine="end_of_turn", reason=reason))
             return
+        model.probability(np.zeros(16000, np.float32))  # the first run is slow (~300 ms): not in the first pause
         self.turn_model = model
         self._turn_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="end-of-turn")
 
@@ -262,16 +265,25 @@ class Listener:
         recorder = self._recorder
         if self.turn_model is not None and recorder is not None and self._pause is None:
             pause = recorder.speech_end_silence_start
-            self._turn_pool.submit(self._decide, recorder, pause, list(recorder.frames))
+            self._turn_pool.submit(self._decide, recorder, pause, list(recorder.frames), self._turn)
 
-    def _decide(self, recorder, pause: float, frames: list) -> None:
+    def _decide(self, recorder, pause: float, frames: list, turn: int | None) -> None:
         """The model hears the command so far: finished, it ends after ``end_of_turn_silence`` (or now, if the
         model took longer); unfinished, it waits up to ``unfinished_silence``. A pause that ended meanwhile (the
         person went on) is left alone."""
         if not frames:
             return
         audio = np.frombuffer(b"".join(frames), dtype=np.int16).astype(np.float32) / 32768.0
-        finished = self.turn_model.probability(audio) > turn_end.THRESHOLD
+        try:
+            probability = self.turn_model.probability(audio)
+        except Exception:  # noqa: BLE001 - this pause then ends on silence, as without the model
+            log.exception("the end-of-turn model failed; this pause ends on silence")
+            probability = None
+        if probability is None:
+            if recorder.speech_end_silence_start == pause and self._pause is None:
+                recorder.post_speech_silence_duration = self.settings.post_speech_silence
+            return
+        finished = probability > turn_end.THRESHOLD
         if recorder.speech_end_silence_start == pause and self._pause is None:
             s = self.settings
             # In a recording a window opened, the speech may be "Jarvis." and a pause before the command; Porcupine
@@ -280,8 +292,9 @@ class Listener:
             done = max(s.end_of_turn_silence, s.post_speech_silence) if self._window_recording else s.end_of_turn_silence
             recorder.post_speech_silence_duration = done if finished else s.unfinished_silence
             self.decisions.append(finished)
-            log.debug("end of turn: %s, decided %.0f ms into the pause", "finished" if finished else "unfinished",
-                      (time.time() - pause) * 1000)
+            after_ms = round((time.time() - pause) * 1000, 1)  # RealtimeSTT times its pauses with time.time()
+            self.bus.emit(events.EndOfTurn(finished=finished, probability=round(probability, 3), after_ms=after_ms,
+                                           turn=turn))
 
     def _on_voice_again(self) -> None:
         """The person went on after a pause: the next pause is heard afresh."""

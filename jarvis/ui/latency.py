@@ -19,6 +19,7 @@ HEADLINE = "end of speech → voice"
 # (label, from, to), in the order the window shows them; the headline figure comes last.
 STAGES: tuple[tuple[str, str, str], ...] = (
     ("listening", START, END),
+    ("end-of-turn decision", END, "end_of_turn"),
     ("silence wait", END, "speech_end"),
     ("speech-to-text", "speech_end", "transcript"),
     ("speaker ID", "transcript", "speaker"),
@@ -27,8 +28,8 @@ STAGES: tuple[tuple[str, str, str], ...] = (
     (HEADLINE, END, "playback_start"),
 )
 
-TURN_EVENTS = frozenset({"wake", "speech_start", "vad_silence", "speech_end", "transcript", "speaker", "reply",
-                         "llm_first_token", "tts_first_chunk", "playback_start", "playback_end"})
+TURN_EVENTS = frozenset({"wake", "speech_start", "vad_silence", "end_of_turn", "speech_end", "transcript", "speaker",
+                         "reply", "llm_first_token", "tts_first_chunk", "playback_start", "playback_end"})
 OPENING_EVENTS = frozenset({"wake", "speech_start"})  # a turn's first event is one of these
 
 
@@ -69,8 +70,9 @@ class TurnTracker:
         self.times.setdefault(kind, event.t)
         if kind in ("reply", "llm_first_token"):
             self.times.setdefault(ANSWER, event.t)
-        if kind == "vad_silence" and "speech_end" not in self.times:
-            self.times[END] = event.t  # the last pause before the command ended is its end
+        if kind in ("vad_silence", "end_of_turn") and "speech_end" not in self.times:
+            # the last pause before the command ended is its end, and the model's decision on it the one that counts
+            self.times[END if kind == "vad_silence" else kind] = event.t
         elif kind == "speech_end":
             self.times.setdefault(END, event.t)
         return new

@@ -233,7 +233,8 @@ def test_corrupt_settings_are_moved_aside_and_reported():
 def test_bad_settings_values_fall_back_one_line_each_and_unknown_keys_survive_a_save():
     settings = write_settings({
         "schema_version": 2,
-        "listen": {"wake_sensitivity": 7.5, "wake_word": "jarvis", "knob_from_a_newer_jarvis": {"x": [1, 2.5]}},
+        "listen": {"wake_sensitivity": 7.5, "wake_word": "jarvis", "knob_from_a_newer_jarvis": {"x": [1, 2.5]},
+                   "end_of_turn": "psychic"},
         "speakers": {"threshold": -3},
         "audio": {"block_ms": True, "input_device": "USB mic"},
         "brain": {"max_tokens": "lots", "temperature": float("nan")},
@@ -244,8 +245,9 @@ def test_bad_settings_values_fall_back_one_line_each_and_unknown_keys_survive_a_
     result = jarvis("speakers", "list")
     assert result.returncode == 0 and "Traceback" not in result.stderr
     warnings = [ln for ln in result.stderr.splitlines() if ln.startswith("warning: settings: ")]
-    assert len(warnings) == 5, result.stderr
+    assert len(warnings) == 6, result.stderr
     for field, needle in (("listen.wake_sensitivity", "out of range (0 to 1); using the default 0.6"),
+                          ("listen.end_of_turn", "not one of model, silence; using the default \"model\""),
                           ("speakers.threshold", "out of range (0 to 1); using the default 0.75"),
                           ("audio.block_ms", "is true, not a number; using the default 32"),
                           ("brain.max_tokens", "not a number"), ("brain.temperature", "not a finite number")):

@@ -7,7 +7,7 @@ import sys
 from jarvis import events
 from jarvis.ui.latency import HEADLINE, STAGES, TurnTracker, turn_latencies
 
-LABELS = ["listening", "silence wait", "speech-to-text", "speaker ID", "answer", "first audio", HEADLINE]
+LABELS = ["listening", "end-of-turn decision", "silence wait", "speech-to-text", "speaker ID", "answer", "first audio", HEADLINE]
 
 
 def a_turn(t0: float, turn: int = 1, wake: bool = True) -> list[events.Event]:
@@ -27,8 +27,8 @@ def a_turn(t0: float, turn: int = 1, wake: bool = True) -> list[events.Event]:
 def test_stages_in_order_with_exact_milliseconds():
     assert [label for label, _a, _b in STAGES] == LABELS
     assert turn_latencies(a_turn(1000.0)) == [
-        ("listening", 1500), ("silence wait", 0), ("speech-to-text", 230), ("speaker ID", 45), ("answer", 6),
-        ("first audio", 131), (HEADLINE, 440)]
+        ("listening", 1500), ("end-of-turn decision", None), ("silence wait", 0), ("speech-to-text", 230),
+        ("speaker ID", 45), ("answer", 6), ("first audio", 131), (HEADLINE, 440)]
 
 
 def test_push_to_talk_turn_starts_at_speech_start():
@@ -41,8 +41,8 @@ def test_only_the_last_turn_counts_and_stages_not_reached_are_none():
     stream = a_turn(10.0) + [events.Wake(t=20.0, turn=2), events.SpeechStart(t=20.1, turn=2),
                              events.SpeechEnd(t=20.9, turn=2), events.Transcript(text="stop", t=21.05, turn=2)]
     assert turn_latencies(stream) == [
-        ("listening", 900), ("silence wait", 0), ("speech-to-text", 150), ("speaker ID", None), ("answer", None),
-        ("first audio", None), (HEADLINE, None)]
+        ("listening", 900), ("end-of-turn decision", None), ("silence wait", 0), ("speech-to-text", 150),
+        ("speaker ID", None), ("answer", None), ("first audio", None), (HEADLINE, None)]
 
 
 def test_a_new_turn_opens_on_its_id_not_on_a_guess():
@@ -112,3 +112,17 @@ def test_end_of_speech_is_when_the_vad_heard_the_voice_stop():
     latencies = dict(turn_latencies(turn))
     assert latencies["listening"] == 1100 - 120 + 120 and latencies["silence wait"] == 400
     assert latencies[HEADLINE] == 840
+
+
+def test_the_end_of_turn_decision_on_the_last_pause_is_the_one_shown():
+    """An unfinished pause's decision, then the voice again, then the pause that ended the command: its decision
+    (95 ms into it) counts; the silence wait still runs from that pause to speech_end."""
+    turn = a_turn(1000.0)
+    end = turn.index(next(e for e in turn if e.type == "speech_end"))
+    turn[end:end] = [events.VadSilence(t=1000.700, turn=1),
+                     events.EndOfTurn(finished=False, probability=0.1, after_ms=110, t=1000.810, turn=1),
+                     events.VadSilence(t=1001.300, turn=1),
+                     events.EndOfTurn(finished=True, probability=0.9, after_ms=95, t=1001.395, turn=1)]
+    latencies = dict(turn_latencies(turn))
+    assert latencies["end-of-turn decision"] == 95 and latencies["silence wait"] == 200
+    assert latencies[HEADLINE] == 640

@@ -124,3 +124,66 @@ def test_a_pause_mid_sentence_does_not_end_the_command_when_the_model_hears_it_u
     utterance, _ = _utterance_of(listener, audio, tail_s=2.5)
     assert "weather" in utterance.text.lower() and "today" in utterance.text.lower(), utterance
     assert listener.decisions[:1] == [False] and listener.decisions[-1] is True, listener.decisions
+
+
+def _silence_wait(listener: Listener) -> float:
+    """From the pause that ended the command (the last vad_silence) to its end (speech_end)."""
+    end = next(e for e in listener.bus_events if e.type == "speech_end")
+    pause = [e for e in listener.bus_events if e.type == "vad_silence" and e.t <= end.t][-1]
+    return end.t - pause.t
+
+
+def test_a_finished_sentence_ends_the_command_before_the_silence_would(listener):
+    """The model hears Piper's "Jarvis. What time is it?" finished: the command ends after end_of_turn_silence (0.15 s),
+    not after the 0.4 s of silence that ends it without the model; the decision is an event of the turn. (Piper, not
+    espeak-ng: the model hears espeak-ng's flat "What time is it?" as unfinished, probability 0.05.)"""
+    from tests.speech import piper_16k
+
+    # After the wake word: in a follow-up window the first pause keeps the usual silence (a late wake word may
+    # still hold the recording, see Listener._decide).
+    command = (np.clip(piper_16k("Jarvis. What time is it?"), -1, 1) * 32767).astype(np.int16)
+    audio = np.concatenate((_silence(0.3), command, _silence(2.0)))
+    utterance, _ = _utterance_of(listener, audio, tail_s=2.0)
+    assert "time" in utterance.text.lower(), utterance
+    decisions = [e for e in listener.bus_events if e.type == "end_of_turn"]
+    assert decisions and decisions[-1].finished and decisions[-1].turn == utterance.turn, decisions
+    assert _silence_wait(listener) < listener.settings.post_speech_silence, _silence_wait(listener)
+
+
+def test_end_of_turn_silence_is_the_silence_alone_as_before(tmp_path):
+    """listen.end_of_turn "silence": no model, every pause ends the command after post_speech_silence."""
+    bus = events.EventBus()
+    silent = Listener(ListenSettings(end_of_turn="silence"), bus)
+    silent.load()
+    silent.bus_events = []
+    bus.subscribe(silent.bus_events.append)
+    try:
+        assert silent.turn_model is None
+        assert silent._recorder.post_speech_silence_duration == silent.settings.post_speech_silence
+        silent.listen_without_wake_word(5.0, "follow_up")
+        command = _pcm(espeak_wav("What time is it?", tmp_path / "command.wav"))
+        utterance, _ = _utterance_of(silent, np.concatenate((_silence(0.3), command, _silence(2.0))), tail_s=2.0)
+        assert "time" in utterance.text.lower(), utterance
+        assert not [e for e in silent.bus_events if e.type == "end_of_turn"]
+        assert _silence_wait(silent) >= silent.settings.post_speech_silence - 0.01, _silence_wait(silent)
+    finally:
+        silent.close()
+
+
+def test_a_missing_or_damaged_model_falls_back_to_silence_and_says_so(monkeypatch, tmp_path):
+    from jarvis.listen import end_of_turn
+
+    damaged = tmp_path / "smart-turn.onnx"
+    damaged.write_bytes(b"\x00not an onnx model" * 100)
+    real = end_of_turn._package_file
+    for broken in (lambda relative: damaged if relative == end_of_turn.MODEL_FILE else real(relative),
+                   lambda relative: real(relative.replace("smart-turn", "nowhere"))):
+        monkeypatch.setattr(end_of_turn, "_package_file", broken)
+        bus, seen = events.EventBus(), []
+        bus.subscribe(seen.append)
+        fallback = Listener(ListenSettings(), bus)
+        fallback._load_turn_model()
+        assert fallback.turn_model is None and fallback._pause_limit() == fallback.settings.post_speech_silence
+        (degraded,) = [e for e in seen if e.type == "degraded"]
+        assert degraded.engine == "end_of_turn" and "listen.end_of_turn" in degraded.reason
+        assert "\n" not in degraded.reason and "0.4 s of silence" in degraded.reason, degraded.reason

@@ -53,6 +53,8 @@ def a_turn(t0: float, speaker: str = "alice", score: float = 0.8312, engine: str
     return [
         events.Wake(t=t0, turn=turn),
         events.SpeechStart(t=t0 + 0.100, turn=turn),
+        events.VadSilence(t=t0 + 1.170, turn=turn),
+        events.EndOfTurn(finished=True, probability=0.93, after_ms=97, t=t0 + 1.267, turn=turn),
         events.SpeechEnd(t=t0 + 1.320, turn=turn),
         events.Transcript(text="what time is it", t=t0 + 1.530, turn=turn),
         events.Speaker(name=speaker, score=score, t=t0 + 1.572, turn=turn),
@@ -115,23 +117,23 @@ def test_a_turn_shows_transcript_speaker_reply_and_latency(controller, window, q
     assert window.transcript_label.text() == "Listening…"
     assert set(latency_texts(window).values()) == {"—"}
 
-    emit_from_thread(controller.bus, turn[2:8])  # … up to playback_start
+    emit_from_thread(controller.bus, turn[2:10])  # … up to playback_start
     qtbot.waitUntil(lambda: window.state_label.text() == DESCRIPTIONS["speaking"])
     assert window.transcript_label.text() == "“what time is it”"
     assert window.speaker_label.text() == "alice · match 0.83"
     assert window.reply_label.text() == "It's 3:15 PM."
     assert latency_texts(window) == {
-        "listening": "1,320 ms", "silence wait": "0 ms", "speech-to-text": "210 ms", "speaker ID": "42 ms",
-        "answer": "8 ms", "first audio": "125 ms", HEADLINE: "413 ms"}
-    assert window.latency == {"listening": 1320, "silence wait": 0, "speech-to-text": 210, "speaker ID": 42,
-                              "answer": 8, "first audio": 125, HEADLINE: 413}
-    assert window.headline_value.text() == "413 ms"
+        "listening": "1,170 ms", "end-of-turn decision": "97 ms", "silence wait": "150 ms", "speech-to-text": "210 ms",
+        "speaker ID": "42 ms", "answer": "8 ms", "first audio": "125 ms", HEADLINE: "563 ms"}
+    assert window.latency == {"listening": 1170, "end-of-turn decision": 97, "silence wait": 150, "speech-to-text": 210,
+                              "speaker ID": 42, "answer": 8, "first audio": 125, HEADLINE: 563}
+    assert window.headline_value.text() == "563 ms"
     bars = {label: bar.fraction for label, (bar, _v) in window.latency_rows.items() if bar is not None}
-    assert bars["listening"] == 1.0 and bars["answer"] == pytest.approx(8 / 1320)
+    assert bars["listening"] == 1.0 and bars["answer"] == pytest.approx(8 / 1170)
 
-    emit_from_thread(controller.bus, turn[8:])
+    emit_from_thread(controller.bus, turn[10:])
     qtbot.waitUntil(lambda: window.state_label.text() == DESCRIPTIONS["listening"])
-    assert window.headline_value.text() == "413 ms"  # the finished turn stays on show
+    assert window.headline_value.text() == "563 ms"  # the finished turn stays on show
 
     # push-to-talk: no wake word, the next turn starts at speech_start and clears the last one
     emit_from_thread(controller.bus, [events.SpeechStart(t=200.0, turn=2), events.SpeechEnd(t=200.5, turn=2)])
@@ -142,7 +144,7 @@ def test_a_turn_shows_transcript_speaker_reply_and_latency(controller, window, q
 
 def test_a_cut_off_reply_arriving_late_stays_off_the_next_turn(controller, window, qtbot):
     """Barge-in on an LLM answer: its reply event comes when its speech was cut, after the next turn opened."""
-    emit_from_thread(controller.bus, a_turn(100.0, turn=1)[:5] + [events.PlaybackStart(t=101.8, turn=1)])
+    emit_from_thread(controller.bus, a_turn(100.0, turn=1)[:7] + [events.PlaybackStart(t=101.8, turn=1)])
     emit_from_thread(controller.bus, [events.Wake(t=103.0, turn=2), events.SpeechStart(t=103.1, turn=2),
                                       events.Reply(text="Once upon a time", t=103.05, turn=1),
                                       events.PlaybackEnd(interrupted=True, t=103.06, turn=1),
@@ -327,6 +329,6 @@ def test_screenshot(controller, window, qtbot):
                      + a_turn(100.0, speaker="alice", score=0.8312, engine="piper"))
     qtbot.waitUntil(lambda: window.state_label.text() == DESCRIPTIONS["degraded"])
     assert window.voice_text == "Voice: piper (csm is down: weights not downloaded)"
-    assert window.headline_value.text() == "413 ms"
+    assert window.headline_value.text() == "563 ms"
     path = save_screenshot(window, "status-window")
     assert path.exists() and path.stat().st_size > 10_000

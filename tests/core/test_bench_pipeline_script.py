@@ -1,0 +1,65 @@
+"""`jarvis bench pipeline`'s script and its reading of a turn, without the audio server: commands said with a pause
+mid-sentence, and a turn cut off in that pause counted as one (real espeak-ng speech, events as the loop emits)."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from jarvis import events
+from jarvis.bench import pipeline
+from jarvis.bench.pipeline import RATE, build_script, voiced_bounds
+
+
+@pytest.fixture(scope="module")
+def script(tmp_path_factory):
+    return build_script(tmp_path_factory.mktemp("script"), 9, llm_every=5, distractor_every=0, pause_every=3)
+
+
+def test_every_third_command_is_said_with_a_pause_in_the_middle(script):
+    assert [t.pause_s for t in script] == [0, 0, 0.3, 0, 0, 0.45, 0, 0, 0.6]
+    for turn in script:
+        body = turn.samples[int((turn.wake_end_s + 0.3) * RATE):]
+        win = RATE // 100
+        quiet = [(i + 1) * win for i in range(len(body) // win) if (body[i * win:(i + 1) * win] ** 2).mean() ** 0.5
+                 <= pipeline.VOICED_RMS]
+        start, end = voiced_bounds(body)
+        inner = [q for q in quiet if start * RATE < q < end * RATE]
+        longest = _longest_run(inner, win) / RATE
+        if turn.pause_s:
+            assert turn.pause_s - 0.02 <= longest <= turn.pause_s + 0.15, (turn.text, turn.pause_s, longest)
+        else:
+            assert longest < 0.25, (turn.text, longest)
+
+
+def _longest_run(ends: list[int], step: int) -> int:
+    best = run = 0
+    for a, b in zip([None] + ends, ends):
+        run = run + step if a is not None and b - a == step else step
+        best = max(best, run)
+    return best
+
+
+def _figures(turn, speech_end_at: float):
+    """The loop's events for ``turn`` as arriving at t=100 s; the speech ends at ``speech_end_at``."""
+    said = turn.last_voiced_s - turn.first_voiced_s
+    evs = [events.Wake(t=100.5, turn=1), events.SpeechStart(t=100.6, turn=1),
+           events.VadSilence(t=speech_end_at - 0.2, turn=1),
+           events.EndOfTurn(finished=True, probability=0.9, after_ms=90, t=speech_end_at - 0.1, turn=1),
+           events.SpeechEnd(t=speech_end_at, turn=1), events.Transcript(text=turn.text, t=speech_end_at + 0.1, turn=1),
+           events.Speaker(name=turn.speaker, score=0.8, t=speech_end_at + 0.12, turn=1),
+           events.Reply(text="It is noon.", t=speech_end_at + 0.13, turn=1),
+           events.TtsFirstChunk(engine="piper", t=speech_end_at + 0.2, turn=1),
+           events.PlaybackStart(t=speech_end_at + 0.25, turn=1)]
+    tap = SimpleNamespace(first=100.0, last=100.0 + said)
+    loop = SimpleNamespace(capture=SimpleNamespace(latency_s=0.0), player=SimpleNamespace(latency_s=0.0))
+    return pipeline._turn_figures(turn, evs, tap, loop), 100.0 + said
+
+
+def test_a_command_that_ended_in_its_pause_is_a_false_cut_off(script):
+    paused = script[2]
+    figures, last = _figures(paused, speech_end_at=100.0 + 1.2)  # inside the pause, before the rest was said
+    assert figures["cut_off"] and figures["pause_s"] == 0.3
+    figures, last = _figures(paused, speech_end_at=last + 0.3)
+    assert not figures["cut_off"]
+    assert figures["end_of_turn_decision"] == 100.0 and figures["endpointing"] == 300.0
