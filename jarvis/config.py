@@ -67,7 +67,9 @@ class ListenSettings:
     # ends it after post_speech_silence). See jarvis.listen.end_of_turn and benchmarks/smart_turn_probe.py.
     end_of_turn: str = "model"
     end_of_turn_silence: float = 0.15
-    unfinished_silence: float = 1.0
+    # The silence timer starts when the VAD hears the voice stop (~180 ms late, jarvis bench pipeline), so 0.7 s
+    # holds through a mid-sentence pause of ~0.85 s: the 0.6 s with room to spare.
+    unfinished_silence: float = 0.7
 
 
 @dataclass

@@ -273,6 +273,7 @@ def run_jarvis(settings, audio, script: list[Turn], progress) -> dict[str, Any]:
             end = log.wait_for("playback_end", mark, 60 if turn.llm else 30)
             if end is None:
                 log.wait_for("reply", mark, 5)
+            _wait_out_follow_up(log, mark, loop.settings.listen.follow_up_s)
             time.sleep(0.8)
             turns.append(_turn_figures(turn, log.events[mark:], tap, loop))
             latency["output_latency_ms"] = round(loop.player.latency_s * 1000, 1)  # open once it has played
@@ -286,6 +287,14 @@ def run_jarvis(settings, audio, script: list[Turn], progress) -> dict[str, Any]:
     return {"turns": turns, "load_s": round(load_s, 2), "false_wakes": false_wakes, "missed_wakes": missed,
             "wrong_speaker": sum(1 for t in turns if t["woke"] and t["speaker"] != t["expected_speaker"]),
             "rss_mb": {"after_warmup": rss[0], "after_turns": rss[-1], "per_turn": rss}, **latency}
+
+
+def _wait_out_follow_up(log: EventLog, mark: int, follow_up_s: float) -> None:
+    """After a reply Jarvis listens for a follow-up without the wake word (listen.follow_up_s): every turn here is
+    a wake-word turn, and a distractor must meet the wake word alone, so the window is let close first."""
+    opened = log.wait_for("follow_up", mark, 0.6)
+    if opened is not None:
+        log.wait_for("listening", log.events.index(opened), follow_up_s + 3)
 
 
 def _turn_events(evs: list) -> list:
@@ -309,10 +318,12 @@ def _turn_figures(turn: Turn, evs: list, tap: VoicedTap, loop) -> dict[str, Any]
     output = t["playback_start"] + out_lat if t["playback_start"] is not None else None
     transcript, speaker, reply = _first(evs, "transcript"), _first(evs, "speaker"), _first(evs, "reply")
     # Cut off: the command's recording ended before the last of what was said reached Jarvis.
-    cut_off = t["speech_end"] is not None and tap.last is not None and t["speech_end"] < tap.last
+    cut_off = bool(t["speech_end"] is not None and tap.last is not None and t["speech_end"] < tap.last)
     return {
         "speaker": getattr(speaker, "name", None), "expected_speaker": turn.speaker, "said": turn.text,
         "pause_s": turn.pause_s, "cut_off": cut_off,
+        "end_of_turn": [{"finished": e.finished, "probability": e.probability, "after_ms": e.after_ms}
+                        for e in evs if e.type == "end_of_turn"],
         "transcript": getattr(transcript, "text", None), "reply": getattr(reply, "text", None),
         "llm": t["llm_first_token"] is not None, "asked_llm": turn.llm, "woke": t["wake"] is not None,
         "wake_delay": _ms(wake_end, t["wake"]),

@@ -2,8 +2,10 @@
 mid-sentence, and a turn cut off in that pause counted as one (real espeak-ng speech, events as the loop emits)."""
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from jarvis import events
@@ -51,7 +53,7 @@ def _figures(turn, speech_end_at: float):
            events.Reply(text="It is noon.", t=speech_end_at + 0.13, turn=1),
            events.TtsFirstChunk(engine="piper", t=speech_end_at + 0.2, turn=1),
            events.PlaybackStart(t=speech_end_at + 0.25, turn=1)]
-    tap = SimpleNamespace(first=100.0, last=100.0 + said)
+    tap = SimpleNamespace(first=np.float64(100.0), last=np.float64(100.0 + said))  # as the real tap's numpy sums
     loop = SimpleNamespace(capture=SimpleNamespace(latency_s=0.0), player=SimpleNamespace(latency_s=0.0))
     return pipeline._turn_figures(turn, evs, tap, loop), 100.0 + said
 
@@ -63,3 +65,5 @@ def test_a_command_that_ended_in_its_pause_is_a_false_cut_off(script):
     figures, last = _figures(paused, speech_end_at=last + 0.3)
     assert not figures["cut_off"]
     assert figures["end_of_turn_decision"] == 100.0 and figures["endpointing"] == 300.0
+    assert figures["end_of_turn"] == [{"finished": True, "probability": 0.9, "after_ms": 90}]
+    json.dumps(figures)  # the result file takes it as it is
