@@ -16,12 +16,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jarvis import paths
+from jarvis import paths, presets
 from jarvis.storage import atomic_write_json
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @dataclass
@@ -149,6 +149,7 @@ class Settings:
     tts: TtsSettings = field(default_factory=TtsSettings)
     brain: BrainSettings = field(default_factory=BrainSettings)
     ui: UiSettings = field(default_factory=UiSettings)
+    preset: str = "balanced"  # jarvis.presets: low_latency, balanced (these defaults), high_quality or custom
     schema_version: int = SCHEMA_VERSION
     notice: str = field(default="", compare=False, repr=False)  # not saved: shown to the user, a line per problem
     unknown: dict = field(default_factory=dict, compare=False, repr=False)  # keys this version does not know
@@ -187,7 +188,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
 
 
 # Settings that take one of a few words; anything else falls back to the default.
-CHOICES: dict[str, tuple[str, ...]] = {"listen.end_of_turn": ("model", "silence")}
+CHOICES: dict[str, tuple[str, ...]] = {"listen.end_of_turn": ("model", "silence"), "preset": presets.NAMES}
 
 
 def _v1_to_v2(raw: dict[str, Any]) -> dict[str, Any]:
@@ -198,8 +199,21 @@ def _v1_to_v2(raw: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
+def _v2_to_v3(raw: dict[str, Any]) -> dict[str, Any]:
+    """v3 adds presets: a v2 file gets the preset its values are (balanced for the defaults), else custom."""
+    defaults = Settings()
+
+    def value(key: str) -> Any:
+        section, name = key.split(".")
+        part = raw.get(section)
+        return part[name] if isinstance(part, dict) and name in part else getattr(getattr(defaults, section), name)
+
+    raw.setdefault("preset", presets.name_for({key: value(key) for key in presets.PRESETS["balanced"]}))
+    return raw
+
+
 # Migrations: version N -> N+1, applied in order to the raw dict.
-MIGRATIONS: dict[int, Any] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Any] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def _migrate(raw: dict[str, Any]) -> dict[str, Any]:
@@ -295,6 +309,7 @@ def load(path: Path | None = None) -> Settings:
     problems: list[str] = []
     unknown: dict = {}
     settings = _build(Settings, raw, problems, unknown)
+    problems += presets.enforce(settings, raw)
     problems = [f"{problem}. Fix it in {path}." for problem in problems]
     settings.notice, settings.unknown = "\n".join(problems), unknown
     for problem in problems:

@@ -432,7 +432,8 @@ def bench(settings, turns: int = 24, peer: bool = True, progress=print) -> dict[
         "benchmark": "pipeline", "hardware": hardware(),
         "versions": versions(("realtimestt", "faster-whisper", "ctranslate2", "pvporcupine", "resemblyzer",
                               "piper-tts", "llama-cpp-python", "sounddevice")),
-        "settings": {"listen": dataclasses.asdict(settings.listen), "tts": settings.tts.engines,
+        "settings": {"preset": settings.preset, "listen": dataclasses.asdict(settings.listen),
+                     "tts": settings.tts.engines, "audio_block_ms": settings.audio.block_ms,
                      "brain": settings.brain.backend, "brain_max_tokens": settings.brain.max_tokens},
         "turns": len(script), "llm_turns": sum(r["llm"] for r in jarvis["turns"]),
         "heard_as_said": sum(_heard_as_said(r) for r in jarvis["turns"]),
@@ -572,6 +573,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-peer", action="store_true", help="skip RealtimeSTT's defaults on the same audio")
     parser.add_argument("--json", metavar="FILE", help="write the result as JSON")
     parser.add_argument("--plot", metavar="FILE.png", help="draw the stage breakdown and distributions")
+    parser.add_argument("--preset", choices=("low_latency", "balanced", "high_quality"),
+                        help="run with this performance preset (before any --set)")
     parser.add_argument("--set", metavar="SECTION.KEY=VALUE", action="append", default=[],
                         help="try a setting for this run only, e.g. --set listen.post_speech_silence=0.3")
 
@@ -586,6 +589,9 @@ def main(args, settings) -> int:
             import matplotlib  # noqa: F401
         except ImportError as exc:
             raise BadInput("no_matplotlib", "--plot needs matplotlib: scripts/setup.sh --test installs it.") from exc
+    if args.preset:
+        from jarvis import presets
+        presets.apply(settings, args.preset)
     for assignment in args.set:
         _override(settings, assignment)
     result = bench(settings, args.turns, peer=not args.no_peer, progress=lambda line: print(line, file=sys.stderr))

@@ -91,6 +91,7 @@ def test_every_tab_saves_through_ok(dialog, qtbot, jarvis_home, virtual_audio):
     assert data["tts"]["csm"]["device"] == "cpu" and data["tts"]["csm"]["dtype"] == "float32"
     assert data["tts"]["csm"]["allow_download"] is True and data["speakers"]["threshold"] == 0.8
     assert dialog.controller.settings.listen.stt_model == "base.en"
+    assert data["preset"] == "custom"  # the engines, silence and model the balanced preset sets were edited
 
     dialog.show()  # opening again shows what is saved, in the saved order
     assert dialog.backends_tab.engine_order()[:3] == ["openai", "piper", "system"]
@@ -275,3 +276,33 @@ def test_a_speaker_plugged_in_while_jarvis_runs_is_listed_on_refresh(dialog, qtb
         assert audio.output_device.findData("late_speaker") > 0
         assert audio.output_device.currentData() == "jarvis_speaker", "the choice is kept"
         assert "late_speaker" not in [d["name"] for d in list_devices()]
+
+
+def test_a_preset_fills_in_its_fields_and_an_edit_makes_it_custom(dialog, qtbot, jarvis_home):
+    models, audio, backends = dialog.models_tab, dialog.audio_tab, dialog.backends_tab
+    assert models.preset.currentData() == "balanced"
+    dialog.tabs.setCurrentWidget(models)
+    models.preset.setCurrentIndex(models.preset.findData("low_latency"))
+    models.preset.activated.emit(models.preset.currentIndex())  # as a person's pick in the list does
+    assert audio.post_speech_silence.value() == 0.3 and models.beam_size.value() == 1
+    assert backends.engine_order()[:3] == ["piper", "csm", "system"]
+    assert models.end_of_turn.currentData() == "model"
+    click(qtbot, dialog.apply_button)
+    data = saved(jarvis_home)
+    assert data["preset"] == "low_latency" and data["audio"]["block_ms"] == 20
+    assert data["listen"]["end_of_turn_silence"] == 0.1 and data["tts"]["engines"] == ["piper", "csm", "system"]
+
+    models.beam_size.setValue(3)          # one of the preset's settings edited: the settings are Custom now
+    click(qtbot, dialog.apply_button)
+    data = saved(jarvis_home)
+    assert data["preset"] == "custom" and data["listen"]["beam_size"] == 3 and data["audio"]["block_ms"] == 20
+    dialog.reload()  # as when the window opens again
+    assert models.preset.currentData() == "custom"
+
+    models.end_of_turn.setCurrentIndex(models.end_of_turn.findData("silence"))
+    models.preset.setCurrentIndex(models.preset.findData("balanced"))
+    models.preset.activated.emit(models.preset.currentIndex())
+    assert models.end_of_turn.currentData() == "model" and models.beam_size.value() == 1
+    click(qtbot, dialog.ok_button)
+    data = saved(jarvis_home)
+    assert data["preset"] == "balanced" and data["audio"]["block_ms"] == 32 and data["listen"]["beam_size"] == 1

@@ -95,7 +95,7 @@ class BackendsTab(QWidget):
     def _items(self) -> list[QTreeWidgetItem]:
         return [self.engines.topLevelItem(i) for i in range(self.engines.topLevelItemCount())]
 
-    def _fill_engines(self, enabled: list[str]) -> None:
+    def show_engines(self, enabled: list[str]) -> None:
         self.engines.clear()
         known = registry.names()
         order = [n for n in enabled if n in known] + [n for n in known if n not in enabled]
@@ -147,7 +147,7 @@ class BackendsTab(QWidget):
 
     # -- settings ----------------------------------------------------------------------------------
     def load(self, settings: Settings) -> None:
-        self._fill_engines(list(settings.tts.engines))
+        self.show_engines(list(settings.tts.engines))
         cloud = settings.tts.cloud
         self.openai_model.setText(cloud.openai_model)
         self.openai_voice.setText(cloud.openai_voice)

@@ -1,5 +1,8 @@
 """The settings window: Voices, Backends, Brain, Audio and Models tabs; OK / Apply / Cancel.
 
+A performance preset chosen on the Models tab fills in the fields it sets, on every tab; editing one of them
+afterwards saves the settings as Custom.
+
 OK and Apply build a new ``Settings`` (a deep copy of the controller's, with every tab's edits) and
 hand it to ``Controller.apply_settings``, which saves it atomically and applies it. A bad value is one
 line at the bottom and nothing is saved. Cancel drops the edits. A typed-but-unsaved API key is
@@ -12,14 +15,20 @@ import copy
 
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTabWidget, QVBoxLayout, QWidget
 
+from jarvis import presets
 from jarvis.config import Settings
 from jarvis.errors import BadInput
 from jarvis.ui.settings.audio_tab import AudioTab
 from jarvis.ui.settings.backends_tab import BackendsTab
 from jarvis.ui.settings.brain_tab import BrainTab
-from jarvis.ui.settings.common import message_label, show_message
+from jarvis.ui.settings.common import combo_value, message_label, show_message
 from jarvis.ui.settings.models_tab import ModelsTab
 from jarvis.ui.settings.voices_tab import VoicesTab
+
+
+# The preset settings the tabs show; the others (block size, end-of-turn silences) only the preset sets here.
+SHOWN_PRESET_KEYS = {"listen.stt_model", "listen.beam_size", "listen.end_of_turn", "listen.post_speech_silence",
+                     "tts.engines"}
 
 
 class SettingsDialog(QDialog):
@@ -45,6 +54,7 @@ class SettingsDialog(QDialog):
         self.ok_button.clicked.connect(lambda: self.commit(close=True))
         self.apply_button.clicked.connect(lambda: self.commit(close=False))
         self.cancel_button.clicked.connect(self.reject)
+        self.models_tab.preset.activated.connect(lambda _i: self.choose_preset(combo_value(self.models_tab.preset)))
         layout = QVBoxLayout(self)
         layout.addWidget(self.tabs)
         layout.addWidget(self.message)
@@ -68,11 +78,30 @@ class SettingsDialog(QDialog):
         show_message(self.message, "")
 
     def draft(self) -> Settings:
-        """A new Settings: the controller's with every tab's edits; BadInput (one line) for a bad value."""
+        """A new Settings: the controller's with every tab's edits; BadInput (one line) for a bad value. A preset
+        whose shown fields were all kept gives the rest of its values too; one that was edited becomes Custom."""
         settings = copy.deepcopy(self.controller.settings)
         for tab in self._tabs:
             tab.apply_to(settings)
+        if settings.preset in presets.PRESETS:
+            if presets.differences(settings, settings.preset, SHOWN_PRESET_KEYS):
+                settings.preset = presets.CUSTOM
+            else:
+                presets.apply(settings, settings.preset)
         return settings
+
+    def choose_preset(self, name: str) -> None:
+        """Show preset ``name``'s values in the fields it sets (nothing is saved until OK or Apply)."""
+        if name not in presets.PRESETS:
+            return
+        try:
+            settings = self.draft()
+        except BadInput:  # a bad value elsewhere is reported on OK / Apply; the preset still shows
+            settings = copy.deepcopy(self.controller.settings)
+        presets.apply(settings, name)
+        self.models_tab.load(settings)
+        self.audio_tab.post_speech_silence.setValue(settings.listen.post_speech_silence)
+        self.backends_tab.show_engines(settings.tts.engines)
 
     def commit(self, close: bool) -> bool:
         """Validate, store the typed API keys, save and apply. False (with one line shown) when it failed."""

@@ -1,20 +1,23 @@
-"""Models tab: speech-to-text model and device, the CSM model, device and precision, speaker threshold."""
+"""Models tab: the performance preset, speech-to-text model, device, beam and end of turn, the CSM model, device and
+precision, speaker threshold."""
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QPushButton,
-                               QVBoxLayout, QWidget)
+                               QSpinBox, QVBoxLayout, QWidget)
 
+from jarvis import presets
 from jarvis.config import Settings
 from jarvis.errors import BadInput
-from jarvis.ui.settings.common import align_forms, combo_value, select_data, spin
+from jarvis.ui.settings.common import align_forms, combo_value, hint, select_data, spin
 
 STT_MODELS = [("tiny.en (bundled, offline)", "tiny.en"), ("base.en", "base.en"), ("small.en", "small.en"),
               ("medium.en", "medium.en"), ("large-v3", "large-v3"), ("distil-large-v3", "distil-large-v3")]
 STT_DEVICES = ["cpu", "cuda", "auto"]
 STT_COMPUTE = ["int8", "int8_float16", "float16", "float32", "default"]
+END_OF_TURN = [("by the end-of-turn model (Smart Turn)", "model"), ("by silence alone", "silence")]
 CSM_MODELS = [("sesame/csm-1b", "sesame/csm-1b")]
 CSM_DEVICES = [("auto (CUDA, then MPS, then CPU)", "auto"), ("cuda", "cuda"), ("mps", "mps"), ("cpu", "cpu")]
 CSM_DTYPES = [("auto (bfloat16 where supported)", "auto"), ("bfloat16", "bfloat16"), ("float16", "float16"),
@@ -39,16 +42,35 @@ class ModelsTab(QWidget):
     def __init__(self, controller, parent: QWidget | None = None):
         super().__init__(parent)
         self.controller = controller
+        self.preset = _combo([(presets.LABELS[name], name) for name in presets.NAMES])
+        self.preset.setToolTip("Low latency, balanced or high quality; Custom keeps your own values")
+        performance = QGroupBox("Performance")
+        form = QFormLayout(performance)
+        forms = [form]
+        form.addRow("Preset:", self.preset)
+        form.addRow("", hint("A preset sets the speech-to-text model and beam, the end of a command (here and "
+                             "Audio → End of speech after), the voice engines' order (Backends) and the microphone "
+                             "block size. Editing one of them makes it Custom."))
+
         self.stt_model = _combo(STT_MODELS, editable=True)
         self.stt_model.setToolTip("A faster-whisper model name, or a local CTranslate2 model folder")
         self.stt_device = _combo(STT_DEVICES, editable=True)
         self.stt_compute = _combo(STT_COMPUTE, editable=True)
+        self.beam_size = QSpinBox()
+        self.beam_size.setRange(1, 20)
+        self.beam_size.setMaximumWidth(110)
+        self.beam_size.setToolTip("1 = greedy (fastest); larger searches more and is slower")
+        self.end_of_turn = _combo(END_OF_TURN)
+        self.end_of_turn.setToolTip("How Jarvis knows a command is over: a model hears whether the sentence was "
+                                    "finished (a pause mid-sentence is not the end), or any pause is")
         stt = QGroupBox("Speech to text")
-        forms = [QFormLayout(stt)]
-        form = forms[0]
+        form = QFormLayout(stt)
+        forms.append(form)
         form.addRow("Model:", self._with_folder(self.stt_model, "Speech-to-text model folder"))
         form.addRow("Device:", self.stt_device)
         form.addRow("Compute type:", self.stt_compute)
+        form.addRow("Beam size:", self.beam_size)
+        form.addRow("End of a command:", self.end_of_turn)
 
         self.csm_model = _combo(CSM_MODELS, editable=True)
         self.csm_model.setToolTip("A Hugging Face model id (from the local cache) or a model folder")
@@ -71,7 +93,7 @@ class ModelsTab(QWidget):
         align_forms(*forms, form)
 
         layout = QVBoxLayout(self)
-        for box in (stt, csm, speakers):
+        for box in (performance, stt, csm, speakers):
             layout.addWidget(box)
         layout.addStretch(1)
 
@@ -92,7 +114,10 @@ class ModelsTab(QWidget):
 
     def load(self, settings: Settings) -> None:
         listen, csm = settings.listen, settings.tts.csm
+        select_data(self.preset, settings.preset)
         select_data(self.stt_model, listen.stt_model)
+        self.beam_size.setValue(listen.beam_size)
+        select_data(self.end_of_turn, listen.end_of_turn)
         select_data(self.stt_device, listen.stt_device)
         select_data(self.stt_compute, listen.stt_compute_type)
         select_data(self.csm_model, csm.model)
@@ -118,6 +143,8 @@ class ModelsTab(QWidget):
             raise BadInput("bad_compute", f"Unknown compute type {compute!r} (Models tab); e.g. int8 or float16.")
         listen, csm = settings.listen, settings.tts.csm
         listen.stt_model, listen.stt_device, listen.stt_compute_type = stt_model, stt_device, compute
+        listen.beam_size, listen.end_of_turn = self.beam_size.value(), combo_value(self.end_of_turn)
+        settings.preset = combo_value(self.preset)  # the dialog checks it against the fields (jarvis.presets)
         csm.model, csm.device, csm.dtype = csm_model, csm_device, combo_value(self.csm_dtype)
         csm.allow_download = self.allow_download.isChecked()
         settings.speakers.threshold = round(self.threshold.value(), 2)
