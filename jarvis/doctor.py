@@ -265,6 +265,21 @@ def _echo_canceller() -> dict[str, Any]:
     return {"found": True, "path": f"livekit {_version('livekit')} (WebRTC AEC3)", "reason": None}
 
 
+def _end_of_turn() -> dict[str, Any]:
+    """The end-of-turn model (Smart Turn, in the pipecat-ai wheel) loads, unless listen.end_of_turn is silence."""
+    from jarvis import config
+    from jarvis.errors import JarvisError
+    from jarvis.listen.end_of_turn import PACKAGE, EndOfTurnModel
+
+    if config.load().listen.end_of_turn != "model":
+        return {"found": True, "path": "not used (listen.end_of_turn is silence)", "reason": None}
+    try:
+        EndOfTurnModel().load()
+    except JarvisError as exc:
+        return _found(None, exc.message)
+    return {"found": True, "path": f"Smart Turn v3.2 ({PACKAGE} {_version(PACKAGE)})", "reason": None}
+
+
 MODEL_CHECKS: dict[str, Callable[[], dict[str, Any]]] = {
     "faster-whisper tiny.en": _whisper,
     "silero-vad": _silero,
@@ -275,6 +290,7 @@ MODEL_CHECKS: dict[str, Callable[[], dict[str, Any]]] = {
     "CSM voice (tts.csm.model)": _csm,
     "LLM (brain.local_model)": _llm,
     "echo cancellation": _echo_canceller,
+    "end of turn (listen.end_of_turn)": _end_of_turn,
 }
 
 

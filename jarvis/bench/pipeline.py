@@ -49,8 +49,8 @@ PAUSED_COMMANDS = {"what time is it": ("what time", "is it"), "tell me the time"
                    "what day is it": ("what day", "is it"), "what is the time": ("what is the", "time")}
 PAUSES_S = (0.3, 0.45, 0.6)
 VOICED_RMS = 0.003   # about -50 dBFS: espeak-ng's quiet word endings count as voice
-STAGES = ("wake_delay", "vad_end_of_speech", "end_of_turn_decision", "endpointing", "stt", "end_of_speech_to_transcript", "speaker_id", "brain",
-          "tts_first_chunk", "first_output_sample", "voice_to_voice")
+STAGES = ("wake_delay", "vad_end_of_speech", "end_of_turn_decision", "endpointing", "stt", "end_of_speech_to_transcript",
+          "speaker_id", "brain", "tts_first_chunk", "first_output_sample", "voice_to_voice")
 
 
 # -- the script --------------------------------------------------------------------------------------
@@ -479,7 +479,8 @@ def _targets(result: dict[str, Any]) -> dict[str, Any]:
     measured = {"skills_voice_to_voice_p50_ms": v2v["skills"].get("p50"),
                 "skills_voice_to_voice_p95_ms": v2v["skills"].get("p95"),
                 "llm_voice_to_voice_p50_ms": v2v["llm"].get("p50"),
-                "false_cut_off_rate": round(cuts["cut_off"] / cuts["paused_turns"], 3) if cuts["paused_turns"] else None,
+                "false_cut_off_rate":
+                    round(cuts["cut_off"] / cuts["paused_turns"], 3) if cuts["paused_turns"] else None,
                 "stt_vs_peer_p50": result.get("ratio_end_of_speech_to_transcript", {}).get("p50")}
     return {name: {"goal": GOALS[name], "measured": value, "met": value is not None and value <= GOALS[name]}
             for name, value in measured.items() if value is not None}

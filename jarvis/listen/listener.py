@@ -120,7 +120,8 @@ class Listener:
         try:
             model.load()
         except NotAvailable as exc:  # the command then ends on silence alone, and the user is told
-            reason = f"{exc.message} Until then a command ends after {self.settings.post_speech_silence:g} s of silence."
+            silence = self.settings.post_speech_silence
+            reason = f"{exc.message} Until then a command ends after {silence:g} s of silence."
             log.warning("%s", reason)
             self.bus.emit(events.Degraded(engine="end_of_turn", reason=reason))
             return
@@ -279,22 +280,22 @@ class Listener:
         except Exception:  # noqa: BLE001 - this pause then ends on silence, as without the model
             log.exception("the end-of-turn model failed; this pause ends on silence")
             probability = None
+        if recorder.speech_end_silence_start != pause or self._pause is not None:
+            return  # the person went on, or the recording is held open for the command after the wake word
+        s = self.settings
         if probability is None:
-            if recorder.speech_end_silence_start == pause and self._pause is None:
-                recorder.post_speech_silence_duration = self.settings.post_speech_silence
+            recorder.post_speech_silence_duration = s.post_speech_silence
             return
         finished = probability > turn_end.THRESHOLD
-        if recorder.speech_end_silence_start == pause and self._pause is None:
-            s = self.settings
-            # In a recording a window opened, the speech may be "Jarvis." and a pause before the command; Porcupine
-            # reports the word ~300 ms after it ends (benchmarks/porcupine_latency.py), so such a pause is given
-            # the usual end-of-speech silence for the wake word to arrive and hold the recording open.
-            done = max(s.end_of_turn_silence, s.post_speech_silence) if self._window_recording else s.end_of_turn_silence
-            recorder.post_speech_silence_duration = done if finished else s.unfinished_silence
-            self.decisions.append(finished)
-            after_ms = round((time.time() - pause) * 1000, 1)  # RealtimeSTT times its pauses with time.time()
-            self.bus.emit(events.EndOfTurn(finished=finished, probability=round(probability, 3), after_ms=after_ms,
-                                           turn=turn))
+        # In a recording a window opened, the speech may be "Jarvis." and a pause before the command; Porcupine
+        # reports the word ~300 ms after it ends (benchmarks/porcupine_latency.py), so such a pause is given
+        # the usual end-of-speech silence for the wake word to arrive and hold the recording open.
+        done = max(s.end_of_turn_silence, s.post_speech_silence) if self._window_recording else s.end_of_turn_silence
+        recorder.post_speech_silence_duration = done if finished else s.unfinished_silence
+        self.decisions.append(finished)
+        after_ms = round((time.time() - pause) * 1000, 1)  # RealtimeSTT times its pauses with time.time()
+        self.bus.emit(events.EndOfTurn(finished=finished, probability=round(probability, 3), after_ms=after_ms,
+                                       turn=turn))
 
     def _on_voice_again(self) -> None:
         """The person went on after a pause: the next pause is heard afresh."""

@@ -48,8 +48,9 @@ def test_finds_the_bundled_models_without_loading_them(report):
     models = report["models"]
     assert set(models) == {"faster-whisper tiny.en", "silero-vad", "porcupine 'jarvis'", "resemblyzer",
                            "piper voice en_US-joe-medium", "libespeak-ng", "CSM voice (tts.csm.model)",
-                           "LLM (brain.local_model)", "echo cancellation"}
+                           "LLM (brain.local_model)", "echo cancellation", "end of turn (listen.end_of_turn)"}
     assert models["echo cancellation"]["path"].startswith("livekit ")
+    assert models["end of turn (listen.end_of_turn)"]["path"].startswith("Smart Turn v3.2 (pipecat-ai ")
     csm = models.pop("CSM voice (tts.csm.model)")  # the one model that never comes from PyPI
     assert csm["found"] is False and "jarvis say --engine csm --download" in csm["reason"]
     assert any("CSM voice" in w for w in report["warnings"])
@@ -202,3 +203,13 @@ def test_a_missing_model_says_why(home, monkeypatch, tmp_path):
     assert report["models"]["silero-vad"] == {
         "found": False, "path": None, "reason": "package silero-vad is not installed"}
     assert f"resemblyzer: MISSING - pretrained.pt missing from {empty}" in doctor.format_text(report)
+
+
+def test_a_missing_end_of_turn_model_is_a_warning_with_the_fix(home, monkeypatch):
+    from jarvis.listen import end_of_turn
+
+    monkeypatch.setattr(end_of_turn, "MODEL_FILE", "pipecat/audio/turn/smart_turn/data/nowhere.onnx")
+    report = doctor.collect()
+    check = report["models"]["end of turn (listen.end_of_turn)"]
+    assert check["found"] is False and "listen.end_of_turn" in check["reason"]
+    assert any(w.startswith("end of turn (listen.end_of_turn): ") for w in report["warnings"])
