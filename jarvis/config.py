@@ -250,6 +250,8 @@ def _build(cls, raw: dict, problems: list[str], unknown: dict, prefix: str = "")
             problems.append(f"settings: {where} is {json.dumps(value)[:40]}, {why}; using the default "
                             f"{json.dumps(default)}")
             continue
+        if where in CHOICES:
+            value = value.strip().lower()  # " Model" is model
         kwargs[f.name] = type(default)(value) if type(default) in (int, float) else value
     return cls(**kwargs)
 

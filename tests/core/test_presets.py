@@ -82,6 +82,11 @@ def test_renaming_the_preset_in_a_saved_file_switches_to_it_quietly(jarvis_home)
     assert settings.listen.beam_size == 5 and settings.listen.stt_model == "small.en"
 
 
+def test_a_preset_name_is_read_whatever_its_case(jarvis_home):
+    settings = config.load(write_settings({"schema_version": 3, "preset": " Low_Latency"}))
+    assert settings.preset == "low_latency" and settings.audio.block_ms == 20 and settings.notice == ""
+
+
 @pytest.mark.parametrize("preset", ["turbo", 3])
 def test_an_unknown_preset_falls_back_to_balanced_in_one_line(jarvis_home, preset):
     path = write_settings({"schema_version": 3, "preset": preset, "listen": {"wake_sensitivity": 0.8}})
