@@ -7,6 +7,7 @@ otherwise (edited by hand), the preset's value is used and the loader says so in
 """
 from __future__ import annotations
 
+import json
 from typing import Any
 
 CUSTOM = "custom"
@@ -98,5 +99,4 @@ def name_for(values: dict[str, Any]) -> str:
 
 
 def _show(value: Any) -> str:
-    import json
     return json.dumps(value)

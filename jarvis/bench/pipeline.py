@@ -574,7 +574,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-peer", action="store_true", help="skip RealtimeSTT's defaults on the same audio")
     parser.add_argument("--json", metavar="FILE", help="write the result as JSON")
     parser.add_argument("--plot", metavar="FILE.png", help="draw the stage breakdown and distributions")
-    parser.add_argument("--preset", choices=("low_latency", "balanced", "high_quality"),
+    from jarvis import presets
+
+    parser.add_argument("--preset", choices=tuple(presets.PRESETS),
                         help="run with this performance preset (before any --set)")
     parser.add_argument("--set", metavar="SECTION.KEY=VALUE", action="append", default=[],
                         help="try a setting for this run only, e.g. --set listen.post_speech_silence=0.3")

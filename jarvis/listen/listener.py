@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 
 from jarvis import events
-from jarvis.config import ListenSettings
+from jarvis.config import CHOICES, ListenSettings
 from jarvis.errors import NotAvailable
 from jarvis.listen import turn_end, wake
 from jarvis.listen.stt import resolve_model
@@ -109,7 +109,7 @@ class Listener:
 
     def _load_turn_model(self) -> None:
         mode = self.settings.end_of_turn.strip().lower()
-        if mode not in ("model", "silence"):
+        if mode not in CHOICES["listen.end_of_turn"]:
             raise NotAvailable("bad_end_of_turn", f"listen.end_of_turn is {self.settings.end_of_turn!r}: use "
                                                   "\"model\" or \"silence\".")
         if mode != "model":
