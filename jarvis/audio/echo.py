@@ -9,7 +9,10 @@ Time alignment: far-end samples are laid on a 16 kHz timeline by the time they a
 the time they were captured (both from PortAudio's stream clocks). What is left between the two — the acoustic
 path, the audio server's buffers, clock errors — is *estimated* from the signals themselves (a GCC-PHAT cross-
 correlation of microphone and reference, repeated while Jarvis talks) and *tracked*: the reference handed to
-AEC3 is shifted by that delay, less a small margin that AEC3's own delay estimator takes up.
+AEC3 is shifted by that delay, less a small margin that AEC3's own delay estimator takes up. Whenever a timeline
+is placed anew (the output ran dry and the device's reported time after it is a few ms off, a new output stream,
+the capture clock jumped), the delay is confirmed from the first 0.4 s of Jarvis's speech after it, searched
+only near the last one, and the linear canceller below is realigned to it to the sample.
 
 Why livekit's binding (see benchmarks/results/aec-compare-cpu.json for the comparison): it is maintained,
 ships manylinux/macOS/Windows wheels with WebRTC's current AEC3, and costs ~0.2 ms per 10 ms frame here.
@@ -70,6 +73,14 @@ LEARN_EVERY_S = 0.5
 LEARN_PASSES = 2
 DUMP_S = 120.0
 REFERENCE_RMS = 1e-3                # below this the far end is silence: nothing to estimate from
+PEAK_STRENGTH = 8.0                 # a correlation peak this many times its median is an echo
+# After the timeline was placed anew (an underflow, a new output stream, the microphone re-anchored) the
+# alignment is confirmed from this much of Jarvis's speech, searched this far around the last delay. Until then
+# the wake word's canceller adapts to a reference a few ms off and loses what it learned: an underflow in a reply
+# left Jarvis unable to hear "Jarvis" for 1.5 to 5 s (issue 12).
+CONFIRM_WINDOW_S = 0.4
+CONFIRM_SPREAD_S = 0.05
+CONFIRM_EVERY_S = 0.1
 
 StateListener = Callable[[str, str], None]  # (state, one-line message)
 WakeTap = Callable[[np.ndarray, np.ndarray, np.ndarray, bool], None]  # (wake, clean, raw, far end active)
@@ -120,6 +131,11 @@ class FarEnd:
         is placed by its own time, not after the previous one."""
         self._pending.append((block, rate, t_heard, underflow))
         self.blocks += 1
+
+    @property
+    def run_start(self) -> int | None:
+        """Where the current run of playback starts on the timeline (None before any)."""
+        return self._run_start
 
     def drain(self) -> None:
         while self._pending:
@@ -187,22 +203,48 @@ class DelayEstimator:
     def update(self, mic: np.ndarray, reference: np.ndarray) -> int | None:
         """``reference`` covers the same capture times as ``mic`` plus ``max_lag`` samples before them:
         an echo ``d`` samples late makes ``mic[j]`` follow ``reference[j + max_lag - d]``."""
-        if np.sqrt(np.mean(reference ** 2)) < REFERENCE_RMS or np.sqrt(np.mean(mic ** 2)) < REFERENCE_RMS / 4:
-            return None
-        n = 1 << int(np.ceil(np.log2(len(reference) + len(mic))))
-        spec = np.fft.rfft(reference, n) * np.conj(np.fft.rfft(mic, n))
-        cc = np.fft.irfft(spec / (np.abs(spec) + 1e-9), n)  # cc[s] = sum reference[j + s] * mic[j], whitened
-        shifts = cc[: self.max_lag + 1][::-1]  # the peak sits at s = max_lag - d: index by d
-        peak = int(np.argmax(shifts))
-        strength = shifts[peak] / (np.median(np.abs(shifts)) + 1e-9)
-        if strength < 8.0 or peak >= self.max_lag - EDGE:
+        found = _correlation_peak(mic, reference, self.max_lag)
+        if found is None or found[1] < PEAK_STRENGTH or found[0] >= self.max_lag - EDGE:
             self._last_peak = None
             return None  # no clear echo, or one at the end of the search range (a reference out of step)
+        peak = found[0]
         previous, self._last_peak = self._last_peak, peak
         if previous is None or abs(peak - previous) > self.AGREE_S * RATE:
             return None
         self.delay = (peak + previous) // 2
         return self.delay
+
+    def confirm(self, mic: np.ndarray, reference: np.ndarray, spread: int) -> int | None:
+        """The delay, searched only within ``spread`` samples of the last one: after the timeline was placed anew
+        (an underflow, a new stream, the microphone re-anchored) the room is the same and the error is that of
+        the device's reported times, a few ms. ``reference`` starts ``delay + spread`` samples before ``mic``'s
+        and is ``2 * spread`` samples longer. One clear window is enough: the search is too narrow for speech that
+        repeats itself to fool it."""
+        if self.delay is None:
+            return None
+        found = _correlation_peak(mic, reference, 2 * spread)
+        if found is None or found[1] < PEAK_STRENGTH or not EDGE <= found[0] <= 2 * spread - EDGE:
+            return None
+        self.delay = self._last_peak = self.delay - spread + found[0]
+        return self.delay
+
+    def forget_last(self) -> None:
+        """The next estimate must be confirmed by another (its window is on a timeline placed anew)."""
+        self._last_peak = None
+
+
+def _correlation_peak(mic: np.ndarray, reference: np.ndarray, max_lag: int) -> tuple[int, float] | None:
+    """GCC-PHAT of ``mic`` against ``reference`` (``len(mic) + max_lag`` samples): (d, strength) where ``mic``
+    follows ``reference`` ``d`` samples later than aligned at ``max_lag``, strength = peak / median; None while
+    either is silence."""
+    if np.sqrt(np.mean(reference ** 2)) < REFERENCE_RMS or np.sqrt(np.mean(mic ** 2)) < REFERENCE_RMS / 4:
+        return None
+    n = 1 << int(np.ceil(np.log2(len(reference) + len(mic))))
+    spec = np.fft.rfft(reference, n) * np.conj(np.fft.rfft(mic, n))
+    cc = np.fft.irfft(spec / (np.abs(spec) + 1e-9), n)  # cc[s] = sum reference[j + s] * mic[j], whitened
+    shifts = cc[: max_lag + 1][::-1]  # the peak sits at s = max_lag - d: index by d
+    peak = int(np.argmax(shifts))
+    return peak, float(shifts[peak] / (np.median(np.abs(shifts)) + 1e-9))
 
 
 class EchoCanceller:
@@ -230,7 +272,13 @@ class EchoCanceller:
         self._last_estimate = 0
         self._lag = 0                            # samples the reference is shifted by (estimated delay - margin)
         self._linear_lag = 0                     # the same for the linear canceller (delay - LINEAR_MARGIN_S)
-        self._aligned_run = 0                    # the far end's run the linear canceller was last aligned in
+        # The timelines were last placed anew (far end or microphone re-anchored) for the microphone from
+        # ``_epoch``: estimates use windows after it. ``_unconfirmed``: the alignment has to be confirmed from
+        # there (at first: found at all).
+        self._epoch = 0
+        self._unconfirmed = True
+        self._far_runs = 0
+        self._last_confirm = 0
         self._cpu = collections.deque(maxlen=3000)  # seconds per 10 ms frame (far + near), last 30 s
         self.frames = 0
         self._lock = threading.Lock()
@@ -248,9 +296,14 @@ class EchoCanceller:
         if self._next_mic is None or abs(end - (self._next_mic + len(samples))) > MIC_RESYNC_S * RATE:
             if self._next_mic is not None:
                 log.debug("microphone re-anchored by %+.1f ms", (end - self._next_mic - len(samples)) / RATE * 1000)
+                self._placed_anew(end - len(samples))
             self._next_mic = end - len(samples)  # first block, or the capture clock jumped: re-anchor
         with self._lock:
             self.far_end.drain()
+        if self.far_end.runs != self._far_runs and self.far_end.run_start is not None:
+            self._far_runs = self.far_end.runs
+            # the new run's echo reaches the microphone a delay later
+            self._placed_anew(self.far_end.run_start + (self.estimator.delay or 0))
         data = np.concatenate((self._held, samples)) if self._held.size else samples
         whole = len(data) // FRAME * FRAME
         self._held = data[whole:].copy()
@@ -314,14 +367,24 @@ class EchoCanceller:
         the reference at today's alignment. The replay ends on the frame just processed, so the canceller's
         far-end history stays that of now."""
         t0 = time.perf_counter()
+        recent = [(index, mic) for index, mic in self._recent if index >= self._epoch]  # today's timelines only
         for _ in range(LEARN_PASSES):
-            for index, mic in self._recent:
+            for index, mic in recent:
                 self._linear.process(mic, self._linear_reference(index))
         self.learning_s += time.perf_counter() - t0
 
     # -- delay tracking ----------------------------------------------------------------------------
+    def _placed_anew(self, index: int) -> None:
+        """A timeline was placed anew for the microphone from ``index`` on: confirm the alignment from there."""
+        if self.estimator.delay is None:
+            return  # nothing aligned yet: the first estimate aligns
+        self._epoch = max(self._epoch, index)
+        self._unconfirmed = True
+        self.estimator.forget_last()
+
     def _remember(self, mic: np.ndarray, end: int) -> None:
-        """Keep the raw microphone history; re-estimate the echo delay once a second while Jarvis talks."""
+        """Keep the raw microphone history; re-estimate the echo delay every ``ESTIMATE_EVERY_S`` while Jarvis
+        talks, and confirm it soon after the timelines were placed anew."""
         hist = self._mic_history
         n = min(len(mic), len(hist))
         if n == 0:
@@ -329,31 +392,58 @@ class EchoCanceller:
         hist[:-n] = hist[n:]
         hist[-n:] = mic[-n:]
         self._history_end = end
+        if self._unconfirmed and self.estimator.delay is not None:
+            self._confirm(end)
         if end - self._last_estimate < ESTIMATE_EVERY_S * RATE:
             return
-        self._last_estimate = end
         window = int(ESTIMATE_WINDOW_S * RATE)
+        if end - window < self._epoch:
+            return  # the window would straddle two placements of the timelines
+        self._last_estimate = end
         mic_window = hist[-window:]
         reference = self.far_end.read(end - window - self.estimator.max_lag, window + self.estimator.max_lag)
         delay = self.estimator.update(mic_window, reference)
         if delay is not None:
-            lag = max(0, delay - int(MARGIN_S * RATE))
-            if abs(lag - self._lag) > 0.008 * RATE:  # move only for a real change: AEC3 reconverges after a jump
-                log.info("echo delay %.0f ms (reference shifted %.0f -> %.0f ms)", delay / RATE * 1000,
-                         self._lag / RATE * 1000, lag / RATE * 1000)
-                self._lag = lag
-            # Within a run the timeline is contiguous: a different estimate there is the reverb's reflections
-            # competing for the peak, not a move, unless it is large.
-            linear_lag = max(0, delay - int(LINEAR_MARGIN_S * RATE))
-            moved = abs(linear_lag - self._linear_lag)
-            new_run, self._aligned_run = self.far_end.runs != self._aligned_run, self.far_end.runs
-            if self._linear is not None and moved > (0.001 if new_run else LINEAR_MOVE_S) * RATE:
-                # The room did not move, the timeline did: realign, and relearn from what was just heard.
-                log.debug("linear canceller realigned: %.1f -> %.1f ms", self._linear_lag / RATE * 1000,
-                          linear_lag / RATE * 1000)
-                self._linear_lag = linear_lag
-                self._learned = 0
-                self._replay()
+            self._aligned(delay)
+
+    def _confirm(self, end: int) -> None:
+        window = int(CONFIRM_WINDOW_S * RATE)
+        if end - window < self._epoch or end - self._last_confirm < CONFIRM_EVERY_S * RATE:
+            return
+        self._last_confirm = end
+        spread = int(CONFIRM_SPREAD_S * RATE)
+        reference = self.far_end.read(end - window - self.estimator.delay - spread, window + 2 * spread)
+        delay = self.estimator.confirm(self._mic_history[-window:], reference, spread)
+        if delay is not None:
+            log.debug("echo delay confirmed: %.1f ms", delay / RATE * 1000)
+            self._aligned(delay)
+
+    def _aligned(self, delay: int) -> None:
+        """A delay estimate: move the references if it differs (the linear canceller's by more than
+        ``LINEAR_MOVE_S``, or at all when it confirms the alignment after the timelines were placed anew)."""
+        lag = max(0, delay - int(MARGIN_S * RATE))
+        if abs(lag - self._lag) > 0.008 * RATE:  # move only for a real change: AEC3 reconverges after a jump
+            log.info("echo delay %.0f ms (reference shifted %.0f -> %.0f ms)", delay / RATE * 1000,
+                     self._lag / RATE * 1000, lag / RATE * 1000)
+            self._lag = lag
+        # Within one placement of the timelines they are contiguous: a different estimate there is the reverb's
+        # reflections competing for the peak, not a move, unless it is large.
+        linear_lag = max(0, delay - int(LINEAR_MARGIN_S * RATE))
+        confirming, self._unconfirmed = self._unconfirmed, False
+        if self._linear is None:
+            return
+        moved = abs(linear_lag - self._linear_lag)
+        if moved > (0 if confirming else LINEAR_MOVE_S * RATE):
+            # The room did not move, the timeline did: realign.
+            log.debug("linear canceller realigned: %.1f -> %.1f ms", self._linear_lag / RATE * 1000,
+                      linear_lag / RATE * 1000)
+            self._linear_lag = linear_lag
+        elif not confirming:
+            return
+        # Relearn from what was heard since the timelines were placed anew (the filter adapted to the wrong
+        # alignment meanwhile).
+        self._learned = 0
+        self._replay()
 
     # -- figures -----------------------------------------------------------------------------------
     @property

@@ -92,8 +92,8 @@ def test_open_speakers_barge_in_follow_up_and_back_to_listening(room, virtual_au
     mark = len(room.events)
     virtual_audio.play_into_mic(speech["story"])
     room.first("playback_start", mark, timeout=90)
-    # After a playback underflow the wake word's canceller finds its alignment again from ~1.5 s of Jarvis's
-    # speech (jarvis.audio.echo); the person speaks up after that.
+    # After a playback underflow the wake word's canceller confirms its alignment from ~0.4 s of Jarvis's
+    # speech (jarvis.audio.echo): the person speaks up well into the reply.
     time.sleep(3.0)
     before = dt.datetime.now()
     barge = len(room.events)
