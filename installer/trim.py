@@ -19,8 +19,9 @@ EXCLUDED_MODULES = [
     # librosa and its JIT (numba, llvmlite: 190 MB) came with resemblyzer's preprocessing, which
     # jarvis/speakers/features.py now does in numpy.
     "librosa", "numba", "llvmlite", "sklearn",
-    # Test tools and llama.cpp's HTTP server (the tests start it from the venv, the app never does).
-    "_pytest", "py", "pluggy", "iniconfig", "pylab", "mpl_toolkits", "fastapi", "starlette", "uvicorn",
+    # Test tools and llama.cpp's HTTP server's extras (the tests start it from the venv; `jarvis serve` needs
+    # only fastapi, starlette and uvicorn, which stay).
+    "_pytest", "py", "pluggy", "iniconfig", "pylab", "mpl_toolkits",
     "sse_starlette", "starlette_context", "pydantic_settings",
     # torch.compile's GPU compiler (700 MB in the CUDA build): the CSM fast path captures CUDA graphs itself.
     "triton",
@@ -47,7 +48,7 @@ _ALWAYS_KEPT = ("libdbus-1.so",)
 
 # Metadata of excluded packages that other hooks copy anyway (e.g. librosa's, by transformers' hook)
 _EXCLUDED_METADATA = tuple(f"{m}-" for m in ("librosa", "numba", "llvmlite", "scikit_learn", "triton", "torchaudio",
-                                             "fastapi", "starlette", "uvicorn", "pytest", "matplotlib"))
+                                             "pytest", "matplotlib"))
 
 
 def _dropped(dest: str) -> bool:

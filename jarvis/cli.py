@@ -110,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("doctor", help="audio devices, compute devices, models, keyring, versions")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
+    p = sub.add_parser("serve", help="serve the warmed voices and Whisper to other apps (OpenAI speech API), "
+                                     "loopback and token by default")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8844, help="port (default 8844)")
+    p.add_argument("--show-token", action="store_true", help="print the bearer token clients send, and exit")
+
     p = sub.add_parser("secret", help="API keys in the OS keyring: set NAME (value from stdin or a prompt), "
                                       "delete NAME, status")
     # No argparse choices: its error would echo what was typed, which may be a key.
@@ -359,6 +365,19 @@ def cmd_voices(args, settings) -> int:
     return 0
 
 
+# -- serve ---------------------------------------------------------------------------------------
+def cmd_serve(args, settings) -> int:
+    from jarvis.serve import security, server
+
+    if args.show_token:
+        print(security.api_token(create=True))
+        return 0
+    server.check_address(args.host, args.port)
+    print(f"Jarvis speech server: loading voices and Whisper, then http://{args.host}:{args.port}/v1 "
+          "(token: jarvis serve --show-token). Ctrl-C stops it.", file=sys.stderr, flush=True)
+    return server.serve(settings, args.host, args.port)
+
+
 # -- transcribe / enroll / speakers / identify --------------------------------------------------
 def _warn(line: str) -> None:
     print(f"warning: {line}", file=sys.stderr, flush=True)
@@ -532,7 +551,7 @@ def cmd_tray(args, settings) -> int:
 COMMANDS = {
     "tray": cmd_tray,
     "listen": cmd_listen, "say": cmd_say, "transcribe": cmd_transcribe, "enroll": cmd_enroll,
-    "speakers": cmd_speakers, "identify": cmd_identify, "doctor": cmd_doctor, "voices": cmd_voices,
+    "speakers": cmd_speakers, "identify": cmd_identify, "doctor": cmd_doctor, "voices": cmd_voices, "serve": cmd_serve,
     "devices": cmd_devices,
     "bench": cmd_bench,
     "secret": cmd_secret,

@@ -63,11 +63,12 @@ class Transcriber:
                                f"Could not load STT model '{self.settings.stt_model}' ({exc}). "
                                f"Pick another model in settings or use the bundled '{BUNDLED_MODEL}'.") from exc
 
-    def transcribe(self, samples: np.ndarray) -> str:
-        """Transcribe float32 mono 16 kHz audio."""
+    def transcribe(self, samples: np.ndarray, language: str | None = None, prompt: str | None = None) -> str:
+        """Transcribe float32 mono 16 kHz audio (``language``: its code, default the settings'; ``prompt``:
+        Whisper's initial prompt, words and style to expect)."""
         self.load()
         with self._lock:
             segments, _ = self._model.transcribe(
-                np.asarray(samples, dtype=np.float32), language=self.settings.language or None,
-                beam_size=self.settings.beam_size, vad_filter=False)
+                np.asarray(samples, dtype=np.float32), language=language or self.settings.language or None,
+                beam_size=self.settings.beam_size, vad_filter=False, initial_prompt=prompt or None)
             return " ".join(seg.text.strip() for seg in segments).strip()

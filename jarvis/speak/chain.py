@@ -131,7 +131,23 @@ class TtsChain:
             raise BadInput("empty_text", "Nothing to say: give some text.")
         if progress is not None:
             sentences = _counted(sentences, progress)
-        return self._speak(sentences, cancel)
+        return _unnamed(self._speak(sentences, cancel))
+
+    def speak_naming(self, text: str, cancel: threading.Event | None = None, first: str | None = None
+                     ) -> Iterator[tuple[str, int, np.ndarray]]:
+        """Like ``speak``, yielding ``(engine name, sample_rate, chunk)``; ``first`` names the engine tried first
+        (the others stay its fallbacks, in their order). An unknown name is BadInput."""
+        sentences = split_sentences(normalize_for_speech(text)) if isinstance(text, str) else []
+        if not sentences:
+            raise BadInput("empty_text", "Nothing to say: give some text.")
+        order = self._slots
+        if first is not None:
+            chosen = [s for s in self._slots if s.engine.name == first]
+            if not chosen:
+                raise BadInput("unknown_engine", f"No TTS engine named {first!r} here; these speak: "
+                                                 f"{', '.join(s.engine.name for s in self._slots)}.")
+            order = chosen + [s for s in self._slots if s.engine.name != first]
+        return self._speak(sentences, cancel, order)
 
     def speak_stream(self, chunks: Iterable[str], cancel: threading.Event | None = None
                      ) -> Iterator[tuple[int, np.ndarray]]:
@@ -142,12 +158,13 @@ class TtsChain:
                 if cancel is not None and cancel.is_set():
                     return
                 yield from split_sentences(normalize_for_speech(chunk))
-        return self._speak(sentences(), cancel)
+        return _unnamed(self._speak(sentences(), cancel))
 
-    def _speak(self, sentences: Iterable[str], cancel: threading.Event | None) -> Iterator[tuple[int, np.ndarray]]:
+    def _speak(self, sentences: Iterable[str], cancel: threading.Event | None, order: list[_Slot] | None = None
+               ) -> Iterator[tuple[str, int, np.ndarray]]:
         first_sent = False
         for sentence in sentences:
-            for slot in self._slots:
+            for slot in order or self._slots:
                 if cancel is not None and cancel.is_set():
                     return
                 if not self._usable(slot):
@@ -157,7 +174,7 @@ class TtsChain:
                         if not first_sent:
                             first_sent = True
                             self.bus.emit(TtsFirstChunk(engine=slot.engine.name))
-                        yield rate, chunk
+                        yield slot.engine.name, rate, chunk
                 except _EngineFailed as failed:
                     if failed.spoke:
                         break  # part of this sentence was heard: the next engine takes the next one
@@ -257,6 +274,15 @@ class TtsChain:
 def _reason(exc: Exception) -> str:
     """One line for the user: a JarvisError's own message, else the exception type and first line."""
     return describe(exc)
+
+
+def _unnamed(named: Iterator[tuple[str, int, np.ndarray]]) -> Iterator[tuple[int, np.ndarray]]:
+    """``(rate, chunk)`` of ``(engine, rate, chunk)``; closing it stops the engines at once."""
+    try:
+        for _, rate, chunk in named:
+            yield rate, chunk
+    finally:
+        named.close()
 
 
 def _counted(sentences: list[str], progress: Callable[[int, int], None]) -> Iterator[str]:

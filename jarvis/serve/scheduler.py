@@ -1,0 +1,136 @@
+"""One queue in front of the models: the voice loop first, API requests in a bounded queue behind it.
+
+A request is admitted (``admit``) or refused at once: 429 with a Retry-After when ``max_waiting`` wait already,
+503 when the GPU is under memory pressure and the job is a large one. An admitted request then waits its turn
+(``Ticket.wait``) up to ``timeout_s`` (503 after), runs alone on the models, and ``release``s them. The voice
+loop (``live``) goes ahead of every waiting request: it waits only for the job that is running.
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from typing import Callable
+
+PRESSURE_THRESHOLD = 0.85
+
+
+class Refused(Exception):
+    """A request the queue will not take now: HTTP ``status``, a message, and when to come back."""
+
+    def __init__(self, status: int, code: str, message: str, retry_after_s: float | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.retry_after_s = status, code, message, retry_after_s
+
+
+class Scheduler:
+    def __init__(self, max_waiting: int = 8, timeout_s: float = 60.0,
+                 pressure: Callable[[], float | None] | None = None, threshold: float = PRESSURE_THRESHOLD,
+                 relieve: Callable[[], None] | None = None):
+        self.max_waiting = max_waiting
+        self.timeout_s = timeout_s
+        self.threshold = threshold
+        self._pressure = pressure or (lambda: None)   # fraction of the fullest GPU's memory in use, None: no GPU
+        self._relieve = relieve or (lambda: None)     # free caches (torch.cuda.empty_cache)
+        self._cond = threading.Condition()
+        self._running = False
+        self._live_waiting = 0
+        self.waiting = 0
+        self.served = 0
+        self.rejected = 0
+        self.timed_out = 0
+        self._job_s = 1.0   # running mean of a job's length, for Retry-After
+
+    # -- the voice loop ------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def live(self):
+        """The voice loop's turn on the models: ahead of every waiting request."""
+        with self._cond:
+            self._live_waiting += 1
+            while self._running:
+                self._cond.wait()
+            self._live_waiting -= 1
+            self._running = True
+        try:
+            yield
+        finally:
+            self._release()
+
+    # -- API requests --------------------------------------------------------------------------
+    def admit(self, large: bool = False) -> "Ticket":
+        """A place in the queue, or ``Refused`` (429 queue full, 503 memory pressure for a large job)."""
+        pressure = self.memory_pressure()
+        if large and pressure is not None and pressure >= self.threshold:
+            self._relieve()
+            pressure = self.memory_pressure()
+            if pressure is not None and pressure >= self.threshold:
+                with self._cond:
+                    self.rejected += 1
+                raise Refused(503, "memory_pressure", f"The GPU is {pressure:.0%} full (limit {self.threshold:.0%});"
+                                                      " try again shortly.", retry_after_s=5.0)
+        with self._cond:
+            if self.waiting >= self.max_waiting:
+                self.rejected += 1
+                retry = max(1.0, round(self._job_s * (self.waiting + 1), 1))
+                raise Refused(429, "queue_full", f"{self.waiting} requests are waiting already; try again in "
+                                                 f"{retry:g} s.", retry_after_s=retry)
+            self.waiting += 1
+        return Ticket(self)
+
+    def memory_pressure(self) -> float | None:
+        try:
+            return self._pressure()
+        except Exception:  # noqa: BLE001 - a failing probe is no pressure reading, not a failed request
+            return None
+
+    def stats(self) -> dict:
+        with self._cond:
+            return {"waiting": self.waiting, "running": int(self._running), "served": self.served,
+                    "rejected": self.rejected, "timed_out": self.timed_out,
+                    "max_waiting": self.max_waiting, "memory_pressure": self.memory_pressure(),
+                    "memory_pressure_threshold": self.threshold}
+
+    def _release(self, started: float | None = None) -> None:
+        with self._cond:
+            self._running = False
+            if started is not None:
+                self.served += 1
+                self._job_s = 0.8 * self._job_s + 0.2 * (time.monotonic() - started)
+            self._cond.notify_all()
+
+
+class Ticket:
+    """An admitted request: ``wait()`` for the models, then ``release()`` them (once; idempotent)."""
+
+    def __init__(self, scheduler: Scheduler):
+        self._s = scheduler
+        self._state = "waiting"     # waiting -> running -> done
+        self._started = 0.0
+
+    def wait(self, cancelled: Callable[[], bool] = lambda: False) -> None:
+        s = self._s
+        deadline = time.monotonic() + s.timeout_s
+        with s._cond:
+            try:
+                while s._running or s._live_waiting:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or cancelled():
+                        s.timed_out += left <= 0
+                        self._state = "done"
+                        raise Refused(503, "timeout", f"Waited {s.timeout_s:g} s for the models; try again.",
+                                      retry_after_s=max(1.0, round(s._job_s, 1)))
+                    s._cond.wait(min(left, 0.1))
+                s._running = True
+                self._state = "running"
+                self._started = time.monotonic()
+            finally:
+                s.waiting -= 1
+
+    def release(self) -> None:
+        if self._state == "running":
+            self._state = "done"
+            self._s._release(self._started)
+        elif self._state == "waiting":   # never waited (the request failed before): leave the queue
+            self._state = "done"
+            with self._s._cond:
+                self._s.waiting -= 1
