@@ -115,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8844, help="port (default 8844)")
     p.add_argument("--show-token", action="store_true", help="print the bearer token clients send, and exit")
+    p.add_argument("--wyoming", action="store_true", help="also serve Home Assistant's Wyoming protocol: TTS on "
+                                                          "port 10200, speech recognition on 10300 (no auth in the "
+                                                          "protocol: loopback unless --host says otherwise)")
 
     p = sub.add_parser("secret", help="API keys in the OS keyring: set NAME (value from stdin or a prompt), "
                                       "delete NAME, status")
@@ -375,7 +378,9 @@ def cmd_serve(args, settings) -> int:
     server.check_address(args.host, args.port)
     print(f"Jarvis speech server: loading voices and Whisper, then http://{args.host}:{args.port}/v1 "
           "(token: jarvis serve --show-token). Ctrl-C stops it.", file=sys.stderr, flush=True)
-    return server.serve(settings, args.host, args.port)
+    from jarvis.serve.wyoming_server import ASR_PORT, TTS_PORT
+
+    return server.serve(settings, args.host, args.port, wyoming_ports=(TTS_PORT, ASR_PORT) if args.wyoming else None)
 
 
 # -- transcribe / enroll / speakers / identify --------------------------------------------------

@@ -84,13 +84,17 @@ def build(settings: Settings, bus: events.EventBus, progress=print) -> tuple[Spe
 
 
 def serve(settings: Settings, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-          ready: threading.Event | None = None, stop: threading.Event | None = None) -> int:
-    """Run until interrupted (or ``stop`` is set); ``ready`` is set once requests are answered."""
+          ready: threading.Event | None = None, stop: threading.Event | None = None,
+          wyoming_ports: tuple[int, int] | None = None) -> int:
+    """Run until interrupted (or ``stop`` is set); ``ready`` is set once requests are answered.
+    ``wyoming_ports`` (TTS, ASR): also serve Home Assistant's Wyoming protocol there."""
     import uvicorn
 
     from jarvis.serve.app import create_app
 
     check_address(host, port)
+    for wyoming_port in wyoming_ports or ():
+        check_address(host, wyoming_port)
     token = security.api_token(create=True)     # NotAvailable (no keyring, no JARVIS_API_TOKEN): refuse to start
     if not security.is_loopback(host):
         log.warning("The speech server is exposed on %s:%d: anyone who can reach this address and knows the token "
@@ -102,6 +106,12 @@ def serve(settings: Settings, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
     config = uvicorn.Config(app, host=host, port=int(port), log_level="warning", access_log=False,
                             server_header=False, date_header=False)
     server = uvicorn.Server(config)
+    wyoming = None
+    if wyoming_ports:
+        from jarvis.serve.wyoming_server import WyomingServers
+
+        wyoming = WyomingServers(service, scheduler, host, *wyoming_ports)
+        wyoming.start()
     if stop is not None:
         threading.Thread(target=lambda: (stop.wait(), setattr(server, "should_exit", True)), daemon=True).start()
     if ready is not None:
@@ -109,6 +119,8 @@ def serve(settings: Settings, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
     try:
         server.run()
     finally:
+        if wyoming is not None:
+            wyoming.stop()
         tts.close()
     return 0 if server.started else 3
 

@@ -34,15 +34,15 @@ def server(secret_service):
 
     settings = Settings()
     settings.tts.engines = ["piper", "system"]
-    port = _free_port()
+    port, wyoming = _free_port(), (_free_port(), _free_port())
     ready, stop = threading.Event(), threading.Event()
     result: list[int] = []
     thread = threading.Thread(target=lambda: result.append(serve_module.serve(settings, "127.0.0.1", port, ready,
-                                                                               stop)), daemon=True)
+                                                                               stop, wyoming)), daemon=True)
     thread.start()
     assert ready.wait(120), "the server did not start"
     token = security.api_token(create=False)
-    yield {"url": f"http://127.0.0.1:{port}", "token": token, "port": port}
+    yield {"url": f"http://127.0.0.1:{port}", "token": token, "port": port, "wyoming": wyoming}
     stop.set()
     thread.join(10)
     assert result == [0]
@@ -365,3 +365,65 @@ def test_speed_changes_the_length_not_the_rate(speed):
     pcm = b"".join(encode(iter([(24000, tone[:24000]), (24000, tone[24000:])]), "pcm", speed=speed))
     seconds = len(pcm) / 2 / 24000
     assert abs(seconds - 2.0 / speed) < 0.1, seconds
+
+
+# -- Wyoming (Home Assistant) -------------------------------------------------------------------------
+def _wyoming(port: int, events_out: list) -> list:
+    """Send Wyoming events to the server on ``port``; the events it answers until it stops talking."""
+    import asyncio
+
+    from wyoming.client import AsyncTcpClient
+
+    async def talk() -> list:
+        replies = []
+        async with AsyncTcpClient("127.0.0.1", port) as client:
+            for event in events_out:
+                await client.write_event(event)
+            while True:
+                try:
+                    event = await asyncio.wait_for(client.read_event(), timeout=30)
+                except asyncio.TimeoutError:
+                    break
+                if event is None:
+                    break
+                replies.append(event)
+                if event.type in ("audio-stop", "transcript", "info", "error"):
+                    break
+        return replies
+
+    return asyncio.run(talk())
+
+
+def test_wyoming_describes_speaks_and_transcribes_what_it_said(server):
+    from wyoming.asr import Transcribe, Transcript
+    from wyoming.audio import AudioChunk, AudioStart, AudioStop
+    from wyoming.info import Describe, Info
+    from wyoming.tts import Synthesize, SynthesizeVoice
+
+    tts_port, asr_port = server["wyoming"]
+    info = Info.from_event(_wyoming(tts_port, [Describe().event()])[0])
+    assert [v.name for v in info.tts[0].voices] == ["jarvis", "piper", "system"] and info.asr[0].models
+
+    replies = _wyoming(tts_port, [Synthesize(text="What time is it?", voice=SynthesizeVoice(name="piper")).event()])
+    assert replies[0].type == "audio-start" and replies[-1].type == "audio-stop"
+    chunks = [AudioChunk.from_event(e) for e in replies if AudioChunk.is_type(e.type)]
+    pcm = b"".join(c.audio for c in chunks)
+    assert chunks[0].rate == 24000 and 0.5 < len(pcm) / 2 / 24000 < 5
+
+    # Home Assistant sends its microphone at 16 kHz; this is Jarvis's 24 kHz voice: the server converts
+    sent = [Transcribe(language="en").event(), AudioStart(rate=24000, width=2, channels=1).event()]
+    sent += [AudioChunk(rate=24000, width=2, channels=1, audio=pcm[i:i + 4800]).event()
+             for i in range(0, len(pcm), 4800)]
+    replies = _wyoming(asr_port, sent + [AudioStop().event()])
+    assert "time" in Transcript.from_event(replies[-1]).text.lower(), replies
+
+
+def test_wyoming_answers_bad_requests_with_an_error_event(server):
+    from wyoming.error import Error
+    from wyoming.tts import Synthesize, SynthesizeVoice
+
+    tts_port, _ = server["wyoming"]
+    empty = Error.from_event(_wyoming(tts_port, [Synthesize(text="  ").event()])[-1])
+    assert empty.code == "empty_text"
+    unknown = _wyoming(tts_port, [Synthesize(text="Hi.", voice=SynthesizeVoice(name="nobody")).event()])[-1]
+    assert Error.from_event(unknown).code == "unknown_voice" and "Voices:" in Error.from_event(unknown).text
