@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench_false_wakes.add_arguments(bench.add_parser("false-wakes", help="the wake word on an hour or more of "
                                                                          "speech without it, and the voices it "
                                                                          "wakes on"))
+    from jarvis.bench import serve as bench_serve
+    bench_serve.add_arguments(bench.add_parser("serve", help="the speech server: concurrent clients (first audio "
+                                                            "byte, throughput, RSS) and a table of bad requests"))
 
     p = sub.add_parser("voices", help="list, add or remove CSM voices (reference clip + transcript)")
     p.add_argument("action", nargs="?", default="list", choices=["list", "add", "remove"])
@@ -326,7 +329,7 @@ def _say_progress(done: int, total: int) -> None:
 
 # -- bench --------------------------------------------------------------------------------------
 def cmd_bench(args, settings) -> int:
-    if args.bench in ("brain", "pipeline", "components", "idle", "room", "false-wakes", "aec"):
+    if args.bench in ("brain", "pipeline", "components", "idle", "room", "false-wakes", "aec", "serve"):
         import importlib
         return importlib.import_module(f"jarvis.bench.{args.bench.replace('-', '_')}").main(args, settings)
     from jarvis.bench import tts

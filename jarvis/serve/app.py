@@ -1,7 +1,7 @@
 """The OpenAI-compatible speech API over ``SpeechService`` (FastAPI).
 
-Every request: the ``Host`` header must name the server (DNS rebinding), then ``Authorization: Bearer <token>``
-(401 without, 403 wrong), then a body within the caps (413). Every error is JSON in OpenAI's shape
+Every request: the ``Host`` header must name the server (DNS rebinding: 403), then ``Authorization: Bearer
+<token>`` (401 without or wrong, as OpenAI answers a bad key, so clients say "authentication"), then a body within the caps (413). Every error is JSON in OpenAI's shape
 (``{"error": {"message", "type", "code"}}``) with one line saying what to do, never a traceback.
 """
 from __future__ import annotations
@@ -59,7 +59,7 @@ def create_app(service: SpeechService, scheduler: Scheduler, token: str, bind_ho
             return error(401, "missing_token", "Send 'Authorization: Bearer <token>'; `jarvis serve --show-token` "
                                                "prints the token.")
         if not security.token_matches(request.headers.get("authorization"), token):
-            return error(403, "bad_token", "The bearer token is wrong; `jarvis serve --show-token` prints the "
+            return error(401, "bad_token", "The bearer token is wrong; `jarvis serve --show-token` prints the "
                                            "right one.")
         length = request.headers.get("content-length")
         cap = MAX_UPLOAD_BYTES if request.url.path == "/v1/audio/transcriptions" else MAX_JSON_BYTES

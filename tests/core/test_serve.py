@@ -102,7 +102,7 @@ def test_no_token_wrong_token_and_a_foreign_host_are_refused_with_one_json_line(
     assert missing["code"] == "missing_token" and "--show-token" in missing["message"]
     assert call(server, "/v1/models", token=None)[0] == 401
     wrong = call(server, "/v1/models", token="x" * 43)
-    assert wrong[0] == 403 and error_of(wrong)["code"] == "bad_token"
+    assert wrong[0] == 401 and error_of(wrong)["code"] == "bad_token"
     # DNS rebinding: a page on evil.example resolving to 127.0.0.1 sends its own name as Host
     rebound = call(server, "/v1/models", headers={"Host": f"evil.example:{server['port']}"})
     assert rebound[0] == 403 and error_of(rebound)["code"] == "bad_host"
@@ -238,6 +238,28 @@ def test_a_client_that_goes_away_frees_the_models(server):
         assert time.monotonic() < deadline, "the abandoned generation still holds the models"
         time.sleep(0.1)
     assert call(server, "/v1/audio/speech", {"model": "tts-1", "input": "Next.", "response_format": "pcm"})[0] == 200
+
+
+def test_the_official_openai_client_speaks_and_transcribes(server, tmp_path):
+    """The openai package, as any app would use it: speech streamed to a file, then transcribed back."""
+    import openai
+
+    client = openai.OpenAI(base_url=server["url"] + "/v1", api_key=server["token"], max_retries=0)
+    out = tmp_path / "speech.mp3"
+    with client.audio.speech.with_streaming_response.create(model="tts-1", voice="alloy", response_format="mp3",
+                                                             input="Set a timer for five minutes.") as response:
+        response.stream_to_file(out)
+    assert response.headers["x-jarvis-engine"] == "piper"
+    with out.open("rb") as audio:
+        text = client.audio.transcriptions.create(model="whisper-1", file=audio).text
+    assert "timer" in text.lower() and "five" in text.lower().replace("5", "five"), text
+    with out.open("rb") as audio:
+        plain = client.audio.transcriptions.create(model="whisper-1", file=audio, response_format="text")
+    assert "timer" in str(plain).lower()
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=server["url"] + "/v1", api_key="wrong", max_retries=0).models.list()
+    with pytest.raises(openai.BadRequestError, match="No voice named"):
+        client.audio.speech.create(model="tts-1", voice="nobody", input="Hi.")
 
 
 def test_jarvis_on_another_desktop_speaks_through_this_server(server):
