@@ -183,6 +183,7 @@ def bad_requests(port: int) -> list[tuple[str, str, str, dict, bytes | None, str
     traversal, form2 = _multipart({"model": "whisper-1"}, "..\\..\\x.wav", b"RIFF....WAVEfmt ")
     empty, form3 = _multipart({"model": "whisper-1"}, "empty.wav", b"")
     no_file, form4 = _multipart({"model": "whisper-1", "response_format": "json"}, "", b"")
+    evil_voice, form5 = _multipart({"name": "../../config/settings"}, "prompt.wav", b"RIFF" + b"\0" * 100)
     return [
         ("no token", "GET", "/v1/models", {}, None, None, 401),
         ("wrong token", "GET", "/v1/models", {}, None, "x" * 43, 401),
@@ -210,6 +211,16 @@ def bad_requests(port: int) -> list[tuple[str, str, str, dict, bytes | None, str
         ("transcription as JSON", "POST", "/v1/audio/transcriptions", j, b'{"file": "x"}', "default", 422),
         ("upload over 25 MB (declared)", "POST", "/v1/audio/transcriptions",
          {"Content-Type": form, "Content-Length": str(26 * 2**20)}, b"", "default", 413),
+        ("voice prompt with a path-traversal id", "POST", "/v1/audio/voices", {"Content-Type": form5}, evil_voice,
+         "default", 400),
+        ("delete a voice by a path-traversal id", "DELETE", "/v1/audio/voices/..%2F..%2Fconfig%2Fsettings", {}, None,
+         "default", 404),
+        ("voice mapping with a path-traversal id", "PUT", "/v1/audio/voice-mappings/..%2Fx", j,
+         b'{"engine": "piper"}', "default", 404),
+        ("voice mapping with an id that is not a name", "PUT", "/v1/audio/voice-mappings/Bad%20Name", j,
+         b'{"engine": "piper"}', "default", 400),
+        ("voice mapping that is not an object", "PUT", "/v1/audio/voice-mappings/x", j, b'["piper"]', "default",
+         422),
         ("unknown route", "GET", "/admin", {}, None, "default", 404),
         ("path traversal in the route", "GET", "/v1/models/..%2F..%2Fetc%2Fpasswd", {}, None, "default", 404),
         ("wrong method", "DELETE", "/v1/models", {}, None, "default", 405),

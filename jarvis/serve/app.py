@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 MAX_JSON_BYTES = 64 * 1024              # a speech request: 4096 characters of text and a few fields
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024     # OpenAI's own cap for an audio upload
+UPLOAD_PATHS = ("/v1/audio/transcriptions", "/v1/audio/voices")
 
 
 class SpeechRequest(BaseModel):
@@ -62,7 +63,7 @@ def create_app(service: SpeechService, scheduler: Scheduler, token: str, bind_ho
             return error(401, "bad_token", "The bearer token is wrong; `jarvis serve --show-token` prints the "
                                            "right one.")
         length = request.headers.get("content-length")
-        cap = MAX_UPLOAD_BYTES if request.url.path == "/v1/audio/transcriptions" else MAX_JSON_BYTES
+        cap = MAX_UPLOAD_BYTES if request.url.path in UPLOAD_PATHS else MAX_JSON_BYTES
         if length is not None and length.isdigit() and int(length) > cap:
             return error(413, "too_large", f"The request body is {int(length)} bytes; at most {cap} here.")
         try:
@@ -112,7 +113,53 @@ def create_app(service: SpeechService, scheduler: Scheduler, token: str, bind_ho
 
     @app.get("/v1/audio/voices")
     def voices():
-        return {"voices": service.voices()}
+        prompts = service.store.prompts() if service.store is not None else []
+        return {"voices": service.voices(), "prompts": prompts}
+
+    @app.post("/v1/audio/voices", status_code=201)
+    async def add_voice(name: str = Form(...), file: UploadFile = File(...), transcript: str | None = Form(None)):
+        """A voice prompt for cloning: validated, transcribed by Whisper when no transcript comes with it."""
+        if service.store is None:
+            raise NotAvailable("no_voice_store", "This server keeps no uploaded voices.")
+        data = await file.read(MAX_UPLOAD_BYTES + 1)
+        if len(data) > MAX_UPLOAD_BYTES:
+            return error(413, "too_large", f"The voice prompt is over {MAX_UPLOAD_BYTES} bytes; send 1-30 s.")
+        ticket = scheduler.admit()
+        try:
+            await anyio.to_thread.run_sync(ticket.wait)
+            return await anyio.to_thread.run_sync(service.store.add, name, data, transcript, service.taken_names(),
+                                                  service.transcribe)
+        finally:
+            ticket.release()
+
+    @app.delete("/v1/audio/voices/{name}")
+    def delete_voice(name: str):
+        if service.store is None:
+            raise NotAvailable("no_voice_store", "This server keeps no uploaded voices.")
+        try:
+            return {"deleted": name, "mappings_deleted": service.store.remove(name)}
+        except BadInput as exc:
+            return error(404, exc.code, exc.message)
+
+    @app.get("/v1/audio/voice-mappings")
+    def mappings():
+        return {"mappings": list(service.store.mappings().values()) if service.store is not None else []}
+
+    @app.put("/v1/audio/voice-mappings/{name}")
+    def set_mapping(name: str, body: dict):
+        if service.store is None:
+            raise NotAvailable("no_voice_store", "This server keeps no voice mappings.")
+        return service.store.set_mapping(name, body, service.engines(), service.taken_names())
+
+    @app.delete("/v1/audio/voice-mappings/{name}")
+    def delete_mapping(name: str):
+        if service.store is None:
+            raise NotAvailable("no_voice_store", "This server keeps no voice mappings.")
+        try:
+            service.store.remove_mapping(name)
+        except BadInput as exc:
+            return error(404, exc.code, exc.message)
+        return {"deleted": name}
 
     @app.get("/queue/stats")
     def queue_stats():
@@ -154,7 +201,8 @@ def create_app(service: SpeechService, scheduler: Scheduler, token: str, bind_ho
             for _, rate, chunk in chunks:
                 yield rate, chunk
 
-        encoded = audio_out.encode(audio(), fmt, body.speed)
+        speed = min(max(body.speed * service.speed(body.voice), audio_out.MIN_SPEED), audio_out.MAX_SPEED)
+        encoded = audio_out.encode(audio(), fmt, speed)
 
         async def body_stream():
             try:

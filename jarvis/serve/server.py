@@ -80,7 +80,11 @@ def build(settings: Settings, bus: events.EventBus, progress=print) -> tuple[Spe
     transcriber.load()
     transcriber.transcribe(np.zeros(16000, np.float32))   # warm: the first request is not slower
     progress(f"stt: {settings.listen.stt_model} ready")
-    return SpeechService(tts, transcriber, settings.listen.stt_model), tts
+    from jarvis import paths
+    from jarvis.serve.voices import VoiceStore
+
+    store = VoiceStore(paths.data_dir() / "server_voices")
+    return SpeechService(tts, transcriber, settings.listen.stt_model, store), tts
 
 
 def serve(settings: Settings, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,

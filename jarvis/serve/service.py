@@ -23,11 +23,19 @@ STT_RATE = 16000
 
 
 class SpeechService:
-    def __init__(self, tts, transcriber, stt_model: str = ""):
+    def __init__(self, tts, transcriber, stt_model: str = "", store=None):
         self.tts = tts                  # jarvis.speak.chain.TtsChain, loaded
         self.transcriber = transcriber  # anything with transcribe(float32 16 kHz) -> str, loaded
         self.stt_model = stt_model
+        self.store = store              # jarvis.serve.voices.VoiceStore: uploaded prompts and mappings
         self._stt_lock = threading.Lock()
+
+    def engines(self) -> list[str]:
+        return [s["name"] for s in self.tts.status()]
+
+    def taken_names(self) -> set[str]:
+        """Voice ids a prompt or mapping may not take."""
+        return {CHAIN_VOICE, *OPENAI_VOICES, *self.engines()}
 
     # -- names -------------------------------------------------------------------------------
     def voices(self) -> list[dict]:
@@ -39,6 +47,12 @@ class SpeechService:
             voices.append({"id": name, "engines": [name] + [e for e in engines if e != name],
                            "available": healthy[name],
                            "description": f"the {name} engine first, the others as its fallbacks"})
+        if self.store is not None:
+            for mapping in self.store.mappings().values():
+                voices.append({"id": mapping["id"], "engines": [mapping["engine"]] + [e for e in engines
+                                                                                     if e != mapping["engine"]],
+                               "available": healthy.get(mapping["engine"], False), "mapping": mapping,
+                               "description": "a voice mapping"})
         return voices
 
     def models(self) -> list[dict]:
@@ -51,11 +65,17 @@ class SpeechService:
         name = (voice or "").strip().lower()
         if not name or name == CHAIN_VOICE or name in OPENAI_VOICES:
             return None
-        engines = [s["name"] for s in self.tts.status()]
+        engines = self.engines()
         if name in engines:
             return name
-        raise BadInput("unknown_voice", f"No voice named {voice!r}. Voices: {', '.join([CHAIN_VOICE] + engines)} "
-                                        "(GET /v1/audio/voices).")
+        mapping = self.mapping(name)
+        if mapping is not None:
+            return mapping["engine"]
+        raise BadInput("unknown_voice", f"No voice named {voice[:60]!r}. Voices: {', '.join([CHAIN_VOICE] + engines)}"
+                                        " and any mappings (GET /v1/audio/voices).")
+
+    def mapping(self, voice: str) -> dict | None:
+        return self.store.mappings().get((voice or "").strip().lower()) if self.store is not None else None
 
     # -- work --------------------------------------------------------------------------------
     def speak(self, text: str, voice: str, cancel: threading.Event) -> Iterator[tuple[str, int, np.ndarray]]:
@@ -65,7 +85,34 @@ class SpeechService:
         if len(text) > MAX_INPUT_CHARS:
             raise BadInput("input_too_long", f"'input' has {len(text)} characters; at most {MAX_INPUT_CHARS} "
                                              "per request: split the text.")
-        return self.tts.speak_naming(text, cancel, first=self.first_engine(voice))
+        first = self.first_engine(voice)
+        mapping = self.mapping(voice)
+        if mapping is None or mapping["engine"] != "csm":
+            return self.tts.speak_naming(text, cancel, first=first)
+        return self._speak_cloned(text, mapping, cancel)
+
+    def _speak_cloned(self, text: str, mapping: dict, cancel: threading.Event):
+        """CSM as the mapping's speaker and cloned prompt, with the loaded model (``jarvis.speak.preview``)."""
+        import copy
+
+        from jarvis import events
+        from jarvis.speak.preview import preview_chain
+
+        draft = copy.deepcopy(self.tts.settings)
+        draft.engines = ["csm"] + [e for e in draft.engines if e != "csm"]
+        draft.csm.speaker_id, draft.csm.voice = mapping["csm_speaker"], mapping["prompt"]
+        draft.voices = {**draft.voices, **self.store.clips()}
+        chain, made = preview_chain(self.tts, draft, events.EventBus())
+        try:
+            yield from chain.speak_naming(text, cancel)
+        finally:
+            for engine in made:
+                engine.close()
+
+    def speed(self, voice: str) -> float:
+        """The mapping's speed for ``voice`` (1 for anything else)."""
+        mapping = self.mapping(voice)
+        return float(mapping["speed"]) if mapping is not None else 1.0
 
     def transcribe(self, samples: np.ndarray, language: str | None = None, prompt: str | None = None) -> str:
         if language is not None and not (language.isalpha() and 2 <= len(language) <= 3):

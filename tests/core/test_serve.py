@@ -29,9 +29,16 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(secret_service):
+def server(secret_service, tmp_path_factory):
     from jarvis.serve import server as serve_module
 
+    home = tmp_path_factory.mktemp("serve_home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("JARVIS_HOME", str(home))   # uploaded voices go here, never to the user's folder
+        yield from _serving(serve_module, home)
+
+
+def _serving(serve_module, home):
     settings = Settings()
     settings.tts.engines = ["piper", "system"]
     port, wyoming = _free_port(), (_free_port(), _free_port())
@@ -42,7 +49,7 @@ def server(secret_service):
     thread.start()
     assert ready.wait(120), "the server did not start"
     token = security.api_token(create=False)
-    yield {"url": f"http://127.0.0.1:{port}", "token": token, "port": port, "wyoming": wyoming}
+    yield {"url": f"http://127.0.0.1:{port}", "token": token, "port": port, "wyoming": wyoming, "home": home}
     stop.set()
     thread.join(10)
     assert result == [0]
@@ -449,3 +456,108 @@ def test_wyoming_answers_bad_requests_with_an_error_event(server):
     assert empty.code == "empty_text"
     unknown = _wyoming(tts_port, [Synthesize(text="Hi.", voice=SynthesizeVoice(name="nobody")).event()])[-1]
     assert Error.from_event(unknown).code == "unknown_voice" and "Voices:" in Error.from_event(unknown).text
+
+
+# -- uploaded voices and mappings ---------------------------------------------------------------------
+def _clip(tmp_path, text: str = "The quick brown fox jumps over the lazy dog.", rate: int = 22050) -> bytes:
+    import soundfile
+    import soxr
+
+    audio = piper_16k(text)
+    path = tmp_path / f"clip{rate}.wav"
+    soundfile.write(path, soxr.resample(audio, 16000, rate) if rate != 16000 else audio, rate)
+    return path.read_bytes()
+
+
+def upload(server, name: str, data: bytes, transcript: str | None = None):
+    fields = {"name": name} if transcript is None else {"name": name, "transcript": transcript}
+    body, ctype = multipart(fields, "prompt.wav", data)
+    return call(server, "/v1/audio/voices", raw=body, content_type=ctype)
+
+
+def test_a_voice_prompt_is_validated_transcribed_and_kept_private(server, tmp_path):
+    import stat
+
+    status, _, body = upload(server, "fox", _clip(tmp_path))
+    assert status == 201, body
+    entry = json.loads(body)
+    assert entry["transcribed"] and "fox" in entry["transcript"].lower() and 2 < entry["seconds"] < 6
+    listed = json.loads(call(server, "/v1/audio/voices")[2])["prompts"]
+    assert [p["id"] for p in listed] == ["fox"]
+    folder = next(server["home"].rglob("server_voices"))
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert sorted(f.name for f in folder.iterdir()) == ["fox.json", "fox.wav"]
+    assert all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in folder.iterdir())
+    given = json.loads(upload(server, "fox-two", _clip(tmp_path), transcript="What the clip says.")[2])
+    assert given["transcript"] == "What the clip says." and not given["transcribed"]
+    assert call(server, "/v1/audio/voices/fox-two", method="DELETE")[0] == 200
+    assert call(server, "/v1/audio/voices/fox-two", method="DELETE")[0] == 404
+    assert sorted(f.name for f in folder.iterdir()) == ["fox.json", "fox.wav"]
+
+
+@pytest.mark.parametrize("name, kind, code", [
+    ("../../etc/passwd", "clip", "bad_voice_name"),
+    ("Fox", "clip", "bad_voice_name"),
+    ("alloy", "clip", "voice_name_taken"),
+    ("piper", "clip", "voice_name_taken"),
+    ("short", "short", "prompt_length"),
+    ("phone", "8k", "prompt_rate"),
+    ("silent", "silent", "prompt_silent"),
+    ("junk", "junk", "bad_audio"),
+])
+def test_bad_voice_prompts_get_one_line_and_nothing_is_stored(server, tmp_path, name, kind, code):
+    import soundfile
+
+    if kind == "clip":
+        data = _clip(tmp_path)
+    elif kind == "short":
+        data = _clip(tmp_path, "Hi.")[: 44 + 22050]     # half a second
+    elif kind == "8k":
+        data = _clip(tmp_path, rate=8000)
+    elif kind == "silent":
+        soundfile.write(tmp_path / "s.wav", np.zeros(3 * 16000, np.float32), 16000)
+        data = (tmp_path / "s.wav").read_bytes()
+    else:
+        data = b"MZ" + b"\0" * 5000
+    folder = server["home"] / "data" / "server_voices"
+    before = sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    reply = upload(server, name, data)
+    assert reply[0] == 400 and error_of(reply)["code"] == code, reply[2][:300]
+    assert (sorted(p.name for p in folder.iterdir()) if folder.exists() else []) == before
+
+
+def test_a_mapping_names_an_engine_and_a_speed(server):
+    reply = call(server, "/v1/audio/voice-mappings/quick", {"engine": "piper", "speed": 2.0}, method="PUT")
+    assert reply[0] == 200, reply[2]
+    assert "quick" in [v["id"] for v in json.loads(call(server, "/v1/audio/voices")[2])["voices"]]
+
+    def seconds(voice: str) -> float:
+        status, headers, body = call(server, "/v1/audio/speech", {"model": "tts-1", "voice": voice,
+                                                                  "input": "One two three four five six.",
+                                                                  "response_format": "pcm"})
+        assert status == 200 and headers["x-jarvis-engine"] == "piper"
+        return len(body) / 2 / 24000
+
+    normal, quick = seconds("piper"), seconds("quick")
+    assert 0.4 < quick / normal < 0.6, (quick, normal)
+    for body, code in [({"engine": "nobody"}, "unknown_engine"), ({"engine": "piper", "speed": 9}, "bad_speed"),
+                       ({"engine": "piper", "prompt": "fox"}, "prompt_needs_csm"),
+                       ({"engine": "piper", "csm_speaker": "a"}, "bad_speaker")]:
+        reply = call(server, "/v1/audio/voice-mappings/other", body, method="PUT")
+        assert reply[0] == 400 and error_of(reply)["code"] == code, (body, reply[2])
+    assert call(server, "/v1/audio/voice-mappings/quick", method="DELETE")[0] == 200
+    assert call(server, "/v1/audio/voice-mappings/quick", method="DELETE")[0] == 404
+
+
+def test_deleting_a_prompt_deletes_the_mappings_that_clone_it_and_damage_is_kept_aside(tmp_path):
+    """The store on its own (no CSM here to speak a clone): a mapping to CSM with a prompt, then the prompt goes."""
+    from jarvis.serve.voices import VoiceStore
+
+    store = VoiceStore(tmp_path / "voices")
+    store.add("fox", _clip(tmp_path), "The quick brown fox.", set(), lambda audio: "")
+    store.set_mapping("fox-csm", {"engine": "csm", "prompt": "fox", "csm_speaker": 1}, ["csm", "piper"], set())
+    assert store.clips()["fox"]["text"] == "The quick brown fox."
+    assert store.remove("fox") == ["fox-csm"] and store.mappings() == {}
+    (tmp_path / "voices" / "mappings.json").write_text("{ damaged")
+    assert store.mappings() == {}
+    assert [p.name.startswith("mappings-damaged-") for p in (tmp_path / "voices").iterdir()] == [True]
