@@ -70,6 +70,9 @@ class ListenSettings:
     # The silence timer starts when the VAD hears the voice stop (~180 ms late, jarvis bench pipeline), so 0.7 s
     # holds through a mid-sentence pause of ~0.85 s: the 0.6 s with room to spare.
     unfinished_silence: float = 0.7
+    # Another machine's `jarvis serve` transcribes the commands (e.g. http://gpu-box:8844/v1; its token in the
+    # keyring as stt_remote_token); this machine's Whisper takes over while it is down. "" = here only.
+    stt_remote_url: str = ""
 
 
 @dataclass

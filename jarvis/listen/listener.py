@@ -61,6 +61,7 @@ class Listener:
         self._turn_pool: ThreadPoolExecutor | None = None
         self.decisions: list[bool] = []  # the model's answers so far (finished?), for the log and the tests
         self._window_recording = False   # the recording was opened by speech in a window without the wake word
+        self.remote_stt = None           # jarvis.listen.remote_stt.RemoteTranscription with listen.stt_remote_url
 
     # -- lifecycle ---------------------------------------------------------------------------
     def load(self) -> None:
@@ -82,8 +83,15 @@ class Listener:
                                                 f"Choose one of: {', '.join(sorted(pvporcupine.KEYWORDS))}.")
         s = self.settings
         self._load_turn_model()
+        self.remote_stt = None
+        if s.stt_remote_url.strip():
+            from jarvis.listen.remote_stt import RemoteTranscription
+
+            self.remote_stt = RemoteTranscription.from_settings(s, self.bus, prompt=whisper_prompt(wake_word))
         try:
             self._recorder = AudioToTextRecorder(
+                # Remote speech-to-text replaces the Whisper worker process (jarvis.listen.remote_stt).
+                transcription_executor=self.remote_stt,
                 model=resolve_model(s.stt_model), device=s.stt_device, compute_type=s.stt_compute_type,
                 language=s.language, beam_size=s.beam_size,
                 # Priming Whisper with the wake word and the skills' words (jarvis.listen.vocabulary).
@@ -136,6 +144,9 @@ class Listener:
 
     def warmup(self) -> None:
         """Run one transcription through the worker process so the first command is not slower."""
+        if self.remote_stt is not None:
+            self.remote_stt.warmup()    # no worker process to warm: the server and this machine's Whisper
+            return
         rng = np.random.default_rng(0)
         noise = (rng.standard_normal(16000) * 0.01).astype(np.float32)
         self._recorder.perform_final_transcription(noise)
