@@ -102,6 +102,11 @@ CASES = [
     # ask
     (["ask", ""], "nothing to ask"),
     (["ask", "   "], "nothing to ask"),
+    # the speech server: a bad address is refused before anything loads
+    (["serve", "--port", "0"], "not between 1 and 65535"),
+    (["serve", "--port", "70000"], "not between 1 and 65535"),
+    (["serve", "--host", "no-such-host.invalid"], "not an address of this machine"),
+    (["serve", "--port", "eighty"], "invalid int value"),
     # the voice loop and devices
     (["listen", "--input-device", "no such microphone"], "input device"),
     (["listen", "--events", "xml"], "invalid choice"),
