@@ -12,8 +12,7 @@ import threading
 import time
 from typing import Callable
 
-PRESSURE_THRESHOLD = 0.85
-
+from jarvis.pressure import MemoryPressure
 
 class Refused(Exception):
     """A request the queue will not take now: HTTP ``status``, a message, and when to come back."""
@@ -24,14 +23,11 @@ class Refused(Exception):
 
 
 class Scheduler:
-    def __init__(self, max_waiting: int = 8, timeout_s: float = 60.0,
-                 pressure: Callable[[], float | None] | None = None, threshold: float = PRESSURE_THRESHOLD,
-                 relieve: Callable[[], None] | None = None):
+    def __init__(self, max_waiting: int = 8, timeout_s: float = 60.0, pressure: MemoryPressure | None = None):
         self.max_waiting = max_waiting
         self.timeout_s = timeout_s
-        self.threshold = threshold
-        self._pressure = pressure or (lambda: None)   # fraction of the fullest GPU's memory in use, None: no GPU
-        self._relieve = relieve or (lambda: None)     # free caches (torch.cuda.empty_cache)
+        # GPU memory (jarvis.pressure): frees caches when a GPU is over its limit; no GPU reads as no pressure
+        self.pressure = pressure or MemoryPressure(lambda: [])
         self._cond = threading.Condition()
         self._running = False
         self._live_waiting = 0
@@ -59,15 +55,12 @@ class Scheduler:
     # -- API requests --------------------------------------------------------------------------
     def admit(self, large: bool = False) -> "Ticket":
         """A place in the queue, or ``Refused`` (429 queue full, 503 memory pressure for a large job)."""
-        pressure = self.memory_pressure()
-        if large and pressure is not None and pressure >= self.threshold:
-            self._relieve()
-            pressure = self.memory_pressure()
-            if pressure is not None and pressure >= self.threshold:
-                with self._cond:
-                    self.rejected += 1
-                raise Refused(503, "memory_pressure", f"The GPU is {pressure:.0%} full (limit {self.threshold:.0%});"
-                                                      " try again shortly.", retry_after_s=5.0)
+        if large and not self.pressure.allow_large_load():
+            with self._cond:
+                self.rejected += 1
+            raise Refused(503, "memory_pressure", f"The GPU is {self.pressure.fullest:.0%} full (limit "
+                                                  f"{self.pressure.threshold:.0%}); try again shortly.",
+                          retry_after_s=5.0)
         with self._cond:
             if self.waiting >= self.max_waiting:
                 self.rejected += 1
@@ -78,17 +71,19 @@ class Scheduler:
         return Ticket(self)
 
     def memory_pressure(self) -> float | None:
+        """The fullest GPU's share of memory in use (None: no GPU, or it cannot be read)."""
         try:
-            return self._pressure()
+            self.pressure.check()
         except Exception:  # noqa: BLE001 - a failing probe is no pressure reading, not a failed request
             return None
+        return self.pressure.fullest
 
     def stats(self) -> dict:
         with self._cond:
             return {"waiting": self.waiting, "running": int(self._running), "served": self.served,
                     "rejected": self.rejected, "timed_out": self.timed_out,
                     "max_waiting": self.max_waiting, "memory_pressure": self.memory_pressure(),
-                    "memory_pressure_threshold": self.threshold}
+                    "memory_pressure_threshold": self.pressure.threshold}
 
     def _release(self, started: float | None = None) -> None:
         with self._cond:

@@ -24,14 +24,6 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8844
 
 
-def gpu_pressure() -> float | None:
-    """The fullest GPU's memory in use (0-1), None without a GPU."""
-    from jarvis.devices import gpu_memory
-
-    rows = [g for g in gpu_memory() if g.get("total_bytes")]
-    return max(g["used_bytes"] / g["total_bytes"] for g in rows) if rows else None
-
-
 def gpu_status() -> list[dict]:
     from jarvis.devices import gpu_memory
 
@@ -105,7 +97,10 @@ def serve(settings: Settings, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
                     "can use Jarvis's voices and speech recognition. Keep it on a network you trust.", host, port)
     bus = events.EventBus()
     service, tts = build(settings, bus, progress=lambda line: log.info("serve: %s", line))
-    scheduler = Scheduler(pressure=gpu_pressure, relieve=free_gpu_caches)
+    from jarvis.devices import gpu_memory
+    from jarvis.pressure import MemoryPressure
+
+    scheduler = Scheduler(pressure=MemoryPressure(gpu_memory, free_gpu_caches))
     app = create_app(service, scheduler, token, host, gpu_status=gpu_status)
     config = uvicorn.Config(app, host=host, port=int(port), log_level="warning", access_log=False,
                             server_header=False, date_header=False)

@@ -365,15 +365,20 @@ def test_a_request_waits_at_most_its_timeout():
 
 
 def test_memory_pressure_refuses_large_jobs_after_trying_to_free_memory():
-    """A simulated pressure source (no GPU here): 90 % full, and freeing caches brings it to 80 % once."""
-    readings = iter([0.9, 0.9, 0.9, 0.8])
-    freed: list[int] = []
-    scheduler = Scheduler(pressure=lambda: next(readings), relieve=lambda: freed.append(1))
+    """A simulated memory source (no GPU here): 90 % full; freeing caches frees 8 GiB of 80 once."""
+    from jarvis.pressure import MemoryPressure
+    from tests.core.test_placement import GIB, SimulatedGpu
+
+    gpu = SimulatedGpu(80 * GIB, 76 * GIB, cache=0)
+    scheduler = Scheduler(pressure=MemoryPressure(gpu.read, gpu.relieve))
     with pytest.raises(Refused) as refused:
         scheduler.admit(large=True)
-    assert refused.value.status == 503 and refused.value.code == "memory_pressure" and freed == [1]
-    scheduler.admit(large=True).release()           # 0.9 then 0.8 after freeing: admitted
-    assert freed == [1, 1]
+    assert refused.value.status == 503 and refused.value.code == "memory_pressure" and gpu.freed == 1
+    assert "95% full" in refused.value.message and scheduler.stats()["rejected"] == 1
+    scheduler.admit().release()                  # a small job still goes
+    gpu.used = 60 * GIB
+    scheduler.admit(large=True).release()
+    assert scheduler.stats()["memory_pressure"] == 0.75
 
 
 def test_encoding_follows_an_engine_switch_mid_reply():
