@@ -14,26 +14,8 @@ if [ "$variant" = cpu ]; then
   scripts/setup.sh
   venv=.venv
 else
-  scripts/setup.sh >/dev/null   # the Debian packages; .venv itself is not used
+  scripts/setup-cuda.sh requirements-build.txt
   venv=.venv-cuda
-  [ -x "$venv/bin/python" ] || "${PYTHON:-python3}" -m venv "$venv"
-  torch_pin=$(grep -E '^torch==' requirements.txt)
-  stamp="$venv/.setup-$(cat requirements.txt requirements-nodeps.txt requirements-build.txt pyproject.toml | sha256sum | cut -c1-16)"
-  if [ ! -f "$stamp" ]; then
-    echo "build: installing the CUDA stack into $venv (downloads several GB the first time)"
-    pip=("$venv/bin/python" -m pip install -q --disable-pip-version-check)
-    # torch straight from the index (PyPI's Linux wheels are the CUDA build), never from a local wheel
-    # mirror that may hold the +cpu build. TORCH_INDEX_URL picks another index (e.g. a cu12x one).
-    PIP_CONFIG_FILE=/dev/null PIP_FIND_LINKS="" "${pip[@]}" --index-url "${TORCH_INDEX_URL:-https://pypi.org/simple}" \
-      "$torch_pin"
-    "${pip[@]}" -r requirements.txt
-    "${pip[@]}" --no-deps -r requirements-nodeps.txt
-    "${pip[@]}" --no-deps -e .
-    "${pip[@]}" -r requirements-build.txt
-    rm -f "$venv"/.setup-*
-    touch "$stamp"
-  fi
-  "$venv/bin/python" -c "import torch, sys; sys.exit(0 if torch.version.cuda else 'build: torch in $venv is not a CUDA build')"
 fi
 stamp="$venv/.build-$(sha256sum requirements-build.txt | cut -c1-16)"
 if [ ! -f "$stamp" ]; then

@@ -54,6 +54,9 @@ class Transcriber:
             return
         from faster_whisper import WhisperModel
 
+        from jarvis import cuda_libs
+
+        cuda_libs.preload()
         model = resolve_model(self.settings.stt_model)
         try:
             self._model = WhisperModel(model, device=self.settings.stt_device,

@@ -13,6 +13,10 @@ import time
 
 from RealtimeSTT.core import initialization, transcription
 
+from jarvis import cuda_libs
+
+cuda_libs.preload()   # this module is imported in the worker process: Whisper on CUDA finds cuBLAS/cuDNN 12
+
 
 class QuietShutdownWorker(transcription.TranscriptionWorker):
     def poll_connection(self):
