@@ -45,7 +45,9 @@ class ListenSettings:
     wake_word: str = "jarvis"
     wake_sensitivity: float = 0.6
     stt_model: str = "tiny.en"  # "tiny.en" = the bundled offline model; or any model name / folder
-    stt_device: str = "cpu"
+    # "auto": CUDA in float16 when a GPU and the CUDA 12 libraries CTranslate2 needs are here, else CPU int8
+    # (jarvis.listen.stt.resolve_device); a device set by hand uses stt_compute_type.
+    stt_device: str = "auto"
     stt_compute_type: str = "int8"
     beam_size: int = 1              # greedy: as accurate as 5 on our test speech, and faster (benchmarks/)
     language: str = "en"

@@ -280,8 +280,18 @@ def _end_of_turn() -> dict[str, Any]:
     return {"found": True, "path": f"Smart Turn v3.2 ({PACKAGE} {_version(PACKAGE)})", "reason": None}
 
 
+def _stt_device() -> dict[str, Any]:
+    from jarvis import config
+    from jarvis.listen.stt import resolve_device
+
+    listen = config.load().listen
+    device, compute = resolve_device(listen.stt_device, listen.stt_compute_type)
+    return {"found": True, "path": f"{device} ({compute}); listen.stt_device is {listen.stt_device}", "reason": None}
+
+
 MODEL_CHECKS: dict[str, Callable[[], dict[str, Any]]] = {
     "faster-whisper tiny.en": _whisper,
+    "speech-to-text runs on": _stt_device,
     "silero-vad": _silero,
     "porcupine 'jarvis'": _porcupine,
     "resemblyzer": _resemblyzer,

@@ -101,11 +101,12 @@ def _transcribe(listen_settings, audio: np.ndarray) -> str:
     from RealtimeSTT.transcription_engines.base import TranscriptionEngineConfig
     from RealtimeSTT.transcription_engines.factory import create_transcription_engine
 
-    from jarvis.listen.stt import resolve_model
+    from jarvis.listen.stt import resolve_device, resolve_model
 
     s = listen_settings
+    device, compute_type = resolve_device(s.stt_device, s.stt_compute_type)
     engine = create_transcription_engine("faster_whisper", TranscriptionEngineConfig(
-        model=resolve_model(s.stt_model), device=s.stt_device, compute_type=s.stt_compute_type,
+        model=resolve_model(s.stt_model), device=device, compute_type=compute_type,
         beam_size=s.beam_size, vad_filter=False))
     return engine.transcribe(audio, language=s.language).text
 

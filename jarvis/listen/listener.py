@@ -20,7 +20,7 @@ from jarvis import events
 from jarvis.config import CHOICES, ListenSettings
 from jarvis.errors import NotAvailable
 from jarvis.listen import turn_end, wake
-from jarvis.listen.stt import resolve_model
+from jarvis.listen.stt import resolve_device, resolve_model
 from jarvis.listen.vocabulary import whisper_prompt
 from jarvis.listen.transcript import strip_wake_word
 
@@ -62,6 +62,7 @@ class Listener:
         self.decisions: list[bool] = []  # the model's answers so far (finished?), for the log and the tests
         self._window_recording = False   # the recording was opened by speech in a window without the wake word
         self.remote_stt = None           # jarvis.listen.remote_stt.RemoteTranscription with listen.stt_remote_url
+        self.stt_placement = ""          # where Whisper runs, e.g. "cpu (int8)" (listen.stt_device auto resolved)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def load(self) -> None:
@@ -83,6 +84,8 @@ class Listener:
                                                 f"Choose one of: {', '.join(sorted(pvporcupine.KEYWORDS))}.")
         s = self.settings
         self._load_turn_model()
+        stt_device, stt_compute_type = resolve_device(s.stt_device, s.stt_compute_type)
+        self.stt_placement = f"{stt_device} ({stt_compute_type})"
         self.remote_stt = None
         if s.stt_remote_url.strip():
             from jarvis.listen.remote_stt import RemoteTranscription
@@ -92,7 +95,7 @@ class Listener:
             self._recorder = AudioToTextRecorder(
                 # Remote speech-to-text replaces the Whisper worker process (jarvis.listen.remote_stt).
                 transcription_executor=self.remote_stt,
-                model=resolve_model(s.stt_model), device=s.stt_device, compute_type=s.stt_compute_type,
+                model=resolve_model(s.stt_model), device=stt_device, compute_type=stt_compute_type,
                 language=s.language, beam_size=s.beam_size,
                 # Priming Whisper with the wake word and the skills' words (jarvis.listen.vocabulary).
                 initial_prompt=whisper_prompt(wake_word), use_microphone=False, spinner=False,

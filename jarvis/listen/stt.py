@@ -5,6 +5,7 @@ faster-whisper model name or a local CTranslate2 model folder can be chosen in t
 """
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
@@ -12,6 +13,8 @@ import numpy as np
 
 from jarvis.config import ListenSettings
 from jarvis.errors import BadInput, NotAvailable
+
+log = logging.getLogger(__name__)
 
 BUNDLED_MODEL = "tiny.en"
 
@@ -41,6 +44,38 @@ def resolve_model(name: str) -> str:
     return name  # a hub name such as "base.en": faster-whisper fetches it when the user allows network
 
 
+def resolve_device(device: str, compute_type: str) -> tuple[str, str]:
+    """``listen.stt_device`` "auto": CUDA in float16 when a GPU and the CUDA 12 libraries CTranslate2 needs are
+    here (``cuda_ready``), else the CPU in int8; any other device as set, with the compute type as set."""
+    if device.strip().lower() != "auto":
+        return device, compute_type
+    return ("cuda", "float16") if cuda_ready() else ("cpu", "int8")
+
+
+def cuda_ready() -> bool:
+    """CTranslate2 sees a GPU and can load cuBLAS 12 (NVIDIA's wheels, found by jarvis.cuda_libs, or the system's)."""
+    try:
+        import ctranslate2
+
+        if ctranslate2.get_cuda_device_count() < 1:
+            return False
+    except Exception:  # noqa: BLE001 - no driver, no CUDA build: the CPU
+        return False
+    from jarvis import cuda_libs
+
+    if cuda_libs.preload():
+        return True
+    try:
+        import ctypes
+
+        ctypes.CDLL("libcublas.so.12")
+        return True
+    except OSError:
+        log.warning("A GPU is here but CTranslate2 cannot load cuBLAS 12 (pip install nvidia-cublas-cu12 "
+                    "nvidia-cudnn-cu12, or use the CUDA build): speech-to-text runs on the CPU.")
+        return False
+
+
 class Transcriber:
     """One-shot transcription of whole clips (``jarvis transcribe``, self-tests, warm-up)."""
 
@@ -58,9 +93,9 @@ class Transcriber:
 
         cuda_libs.preload()
         model = resolve_model(self.settings.stt_model)
+        device, compute_type = resolve_device(self.settings.stt_device, self.settings.stt_compute_type)
         try:
-            self._model = WhisperModel(model, device=self.settings.stt_device,
-                                       compute_type=self.settings.stt_compute_type)
+            self._model = WhisperModel(model, device=device, compute_type=compute_type)
         except Exception as exc:
             raise NotAvailable("stt_model_missing",
                                f"Could not load STT model '{self.settings.stt_model}' ({exc}). "

@@ -44,3 +44,14 @@ def test_without_the_wheels_nothing_happens():
     out = subprocess.run([sys.executable, "-c", "from jarvis import cuda_libs; print(cuda_libs.preload())"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr
+
+
+def test_stt_device_auto_is_the_cpu_in_int8_here_and_a_device_set_by_hand_stays():
+    from jarvis.listen.stt import cuda_ready, resolve_device
+
+    assert not cuda_ready()                      # no GPU on this machine
+    assert resolve_device("auto", "int8") == ("cpu", "int8")
+    assert resolve_device("AUTO ", "float32") == ("cpu", "int8")
+    assert resolve_device("cpu", "float32") == ("cpu", "float32")
+    assert resolve_device("cuda:1", "int8_float16") == ("cuda:1", "int8_float16")
+

@@ -48,8 +48,10 @@ def test_finds_the_bundled_models_without_loading_them(report):
     models = report["models"]
     assert set(models) == {"faster-whisper tiny.en", "silero-vad", "porcupine 'jarvis'", "resemblyzer",
                            "piper voice en_US-joe-medium", "libespeak-ng", "CSM voice (tts.csm.model)",
-                           "LLM (brain.local_model)", "echo cancellation", "end of turn (listen.end_of_turn)"}
+                           "LLM (brain.local_model)", "echo cancellation", "end of turn (listen.end_of_turn)",
+                           "speech-to-text runs on"}
     assert models["echo cancellation"]["path"].startswith("livekit ")
+    assert models["speech-to-text runs on"]["path"] == "cpu (int8); listen.stt_device is auto"  # no GPU here
     assert models["end of turn (listen.end_of_turn)"]["path"].startswith("Smart Turn v3.2 (pipecat-ai ")
     csm = models.pop("CSM voice (tts.csm.model)")  # the one model that never comes from PyPI
     assert csm["found"] is False and "jarvis say --engine csm --download" in csm["reason"]
