@@ -86,6 +86,7 @@ class Listener:
         self._load_turn_model()
         stt_device, stt_compute_type = resolve_device(s.stt_device, s.stt_compute_type)
         self.stt_placement = f"{stt_device} ({stt_compute_type})"
+        log.info("speech-to-text: %s on %s", s.stt_model, self.stt_placement)
         self.remote_stt = None
         if s.stt_remote_url.strip():
             from jarvis.listen.remote_stt import RemoteTranscription
