@@ -189,3 +189,52 @@ def test_the_linux_tarball_installs_for_the_user_and_uninstalls_keeping_their_da
     assert all(p.exists() for p in user_logs), "uninstalling removed the user's data"
     wrong = subprocess.run([str(folder / "install.sh"), "--bogus"], env=env, capture_output=True, text=True)
     assert wrong.returncode == 2 and wrong.stderr.startswith("usage: ")
+
+
+def test_the_frozen_app_serves_speech_and_transcribes_it_back(bundle, tmp_path):
+    """`jarvis serve` in the bundle (uvicorn, FastAPI, python-multipart and PyAV frozen with it): Piper's speech
+    over the OpenAI API, then Whisper hears it back through the upload endpoint."""
+    import json
+    import socket
+    import time
+    import urllib.request
+
+    app, _ = bundle
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = "frozen-test-token-" + "x" * 20
+    env = bare_env(tmp_path, JARVIS_API_TOKEN=token)
+    server = subprocess.Popen([str(app / "jarvis"), "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    base, auth = f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {token}"}
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            assert server.poll() is None, server.stdout.read()[-3000:]
+            try:
+                with urllib.request.urlopen(urllib.request.Request(base + "/health", headers=auth), timeout=5):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "the frozen server did not start"
+                time.sleep(1)
+        speech = urllib.request.Request(base + "/v1/audio/speech", method="POST", headers={
+            **auth, "Content-Type": "application/json"}, data=json.dumps(
+            {"model": "tts-1", "voice": "jarvis", "input": "What time is it?", "response_format": "wav"}).encode())
+        with urllib.request.urlopen(speech, timeout=120) as response:
+            assert response.headers["x-jarvis-engine"] == "piper"
+            wav = response.read()
+        boundary = "frozenboundary"
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-1\r\n"
+                f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"q.wav\"\r\n\r\n").encode()
+        body += wav + f"\r\n--{boundary}--\r\n".encode()
+        upload = urllib.request.Request(base + "/v1/audio/transcriptions", method="POST", data=body, headers={
+            **auth, "Content-Type": f"multipart/form-data; boundary={boundary}"})
+        with urllib.request.urlopen(upload, timeout=120) as response:
+            assert "time" in json.loads(response.read())["text"].lower()
+    finally:
+        server.terminate()
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            server.kill()
