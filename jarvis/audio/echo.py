@@ -345,7 +345,13 @@ class EchoCanceller:
         self._apm.process_stream(near)
         cleaned = np.frombuffer(near.data, dtype=np.int16).astype(np.float32) / 32768.0
         linear = None
-        if self._linear is not None:
+        if self._linear is not None and self._held_still(index):
+            # The timelines were placed anew and the alignment is not confirmed yet: the linear filter is left
+            # as it learned the room (realigned to the sample once confirmed, it cancels at once) and the wake
+            # word hears AEC3's output meanwhile, not a filter adapting to a reference a few ms off.
+            linear = cleaned
+            self._recent.append((index, mic_pcm))
+        elif self._linear is not None:
             linear_far = far_pcm if self._linear_lag == self._lag else self._linear_reference(index)
             linear = self._linear.process(mic_pcm, linear_far).astype(np.float32) / 32768.0
             self._recent.append((index, mic_pcm))
@@ -358,6 +364,9 @@ class EchoCanceller:
         if self._dump is not None:
             self._dump.add(mic, reference, cleaned, linear if linear is not None else cleaned)
         return cleaned, linear, bool(far_pcm.any())
+
+    def _held_still(self, index: int) -> bool:
+        return self._unconfirmed and self.estimator.delay is not None and index >= self._epoch
 
     def _linear_reference(self, index: int) -> np.ndarray:
         return _pcm(self.far_end.read(index - self._linear_lag, FRAME))
