@@ -160,7 +160,10 @@ def load(server: ServerProcess, clients: int, seconds: float) -> dict:
             "requests_per_s": round(len(ok) / elapsed, 2),
             "audio_s_per_s": round(sum(r["audio_s"] for r in ok) / elapsed, 2),
             "rss_mb": {"first": round(rss[0], 1) if rss else None, "last": round(rss[-1], 1) if rss else None,
-                       "max": round(max(rss), 1) if rss else None}}
+                       "max": round(max(rss), 1) if rss else None,
+                       # flat or not: the second half's growth (the first requests warm Piper's arenas up)
+                       "second_half_growth": round(rss[-1] - rss[len(rss) // 2], 1) if len(rss) > 3 else None,
+                       "every_5_s": [round(v, 1) for v in rss[::5]]}}
 
 
 def _multipart(fields: dict, file_name: str, data: bytes) -> tuple[bytes, str]:
