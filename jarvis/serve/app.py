@@ -170,7 +170,7 @@ def create_app(service: SpeechService, scheduler: Scheduler, token: str, bind_ho
         return {"gpus": gpu_status()}
 
     @app.post("/v1/audio/speech")
-    async def speech(body: SpeechRequest, request: Request):
+    async def speech(body: SpeechRequest):
         if body.model not in TTS_MODELS:
             raise BadInput("unknown_model", f"No speech model {body.model!r}; use one of {', '.join(TTS_MODELS)}.")
         fmt = body.response_format.strip().lower()
