@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from jarvis.bench.stats import command, cpu_count, date, hardware, memory_gb, stats_ms, versions, write_json
+from jarvis.serve.audio_in import multipart
 
 SENTENCES = ["What time is it?", "The weather tomorrow will be sunny with a light breeze.",
              "Your timer for five minutes has started.", "Here is a short story about a dragon who loved books.",
@@ -166,15 +167,6 @@ def load(server: ServerProcess, clients: int, seconds: float) -> dict:
                        "every_5_s": [round(v, 1) for v in rss[::5]]}}
 
 
-def _multipart(fields: dict, file_name: str, data: bytes) -> tuple[bytes, str]:
-    boundary = "jarvisbenchboundary"
-    parts = [f"--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n".encode()
-             for k, v in fields.items()]
-    parts.append(f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\n"
-                 "Content-Type: application/octet-stream\r\n\r\n".encode() + data + f"\r\n--{boundary}--\r\n".encode())
-    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
-
-
 def bad_requests(port: int) -> list[tuple[str, str, str, dict, bytes | None, str | None, int]]:
     """(what, method, path, headers, body, token, expected status); token "default" = the right one."""
     j = {"Content-Type": "application/json"}
@@ -182,11 +174,11 @@ def bad_requests(port: int) -> list[tuple[str, str, str, dict, bytes | None, str
     def speak(**fields) -> bytes:
         return json.dumps({"model": "tts-1", "input": "Hello.", "voice": "jarvis", **fields}).encode()
 
-    upload, form = _multipart({"model": "whisper-1"}, "../../../etc/passwd", b"not audio" * 100)
-    traversal, form2 = _multipart({"model": "whisper-1"}, "..\\..\\x.wav", b"RIFF....WAVEfmt ")
-    empty, form3 = _multipart({"model": "whisper-1"}, "empty.wav", b"")
-    no_file, form4 = _multipart({"model": "whisper-1", "response_format": "json"}, "", b"")
-    evil_voice, form5 = _multipart({"name": "../../config/settings"}, "prompt.wav", b"RIFF" + b"\0" * 100)
+    upload, form = multipart({"model": "whisper-1"}, "../../../etc/passwd", b"not audio" * 100)
+    traversal, form2 = multipart({"model": "whisper-1"}, "..\\..\\x.wav", b"RIFF....WAVEfmt ")
+    empty, form3 = multipart({"model": "whisper-1"}, "empty.wav", b"")
+    no_file, form4 = multipart({"model": "whisper-1", "response_format": "json"}, "", b"")
+    evil_voice, form5 = multipart({"name": "../../config/settings"}, "prompt.wav", b"RIFF" + b"\0" * 100)
     return [
         ("no token", "GET", "/v1/models", {}, None, None, 401),
         ("wrong token", "GET", "/v1/models", {}, None, "x" * 43, 401),

@@ -13,7 +13,6 @@ import io
 import logging
 import threading
 import time
-import uuid
 from urllib import error, request
 from urllib.parse import urlparse
 
@@ -105,20 +104,18 @@ class RemoteTranscription:
 
         import soundfile
 
+        from jarvis.serve.audio_in import multipart
+
         wav = io.BytesIO()
         soundfile.write(wav, samples, 16000, format="WAV", subtype="PCM_16")
-        boundary = uuid.uuid4().hex
         fields = {"model": "whisper-1", "response_format": "json"}
         if language:
             fields["language"] = language
         if prompt:
             fields["prompt"] = prompt
-        body = b"".join(f"--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n".encode()
-                        for k, v in fields.items())
-        body += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"command.wav\"\r\n"
-                 "Content-Type: audio/wav\r\n\r\n").encode() + wav.getvalue() + f"\r\n--{boundary}--\r\n".encode()
+        body, content_type = multipart(fields, "command.wav", wav.getvalue(), "audio/wav")
         req = request.Request(f"{self.url}/audio/transcriptions", data=body, method="POST",
-                              headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+                              headers={"Content-Type": content_type})
         if self.token:
             req.add_header("Authorization", f"Bearer {self.token}")
         try:

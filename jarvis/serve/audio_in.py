@@ -48,3 +48,17 @@ def decode_with_rate(data: bytes, name: str = "the upload", rate: int = RATE) ->
     if source_rate is None or samples.size < rate // 10:
         raise BadInput("audio_too_short", f"{name} holds less than 0.1 s of audio: nothing to transcribe.")
     return samples, source_rate
+
+
+def multipart(fields: dict, file_name: str, data: bytes, content_type: str = "application/octet-stream"
+              ) -> tuple[bytes, str]:
+    """A ``multipart/form-data`` body with ``fields`` and one ``file``, and its Content-Type (what
+    ``/v1/audio/transcriptions`` and ``/v1/audio/voices`` take)."""
+    import uuid
+
+    boundary = uuid.uuid4().hex
+    body = b"".join(f"--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n".encode()
+                    for k, v in fields.items())
+    body += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\n"
+             f"Content-Type: {content_type}\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"

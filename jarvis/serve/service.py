@@ -19,7 +19,6 @@ OPENAI_VOICES = frozenset("alloy ash ballad coral echo fable nova onyx sage shim
 TTS_MODELS = ("jarvis-tts", "tts-1", "tts-1-hd", "gpt-4o-mini-tts")
 STT_MODELS = ("jarvis-stt", "whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")
 MAX_INPUT_CHARS = 4096      # OpenAI's own limit for one speech request
-STT_RATE = 16000
 
 
 class SpeechService:

@@ -13,7 +13,7 @@ import threading
 
 import numpy as np
 
-from jarvis.serve import audio_out
+from jarvis.serve import audio_in, audio_out
 from jarvis.serve.scheduler import Refused, Scheduler
 from jarvis.serve.service import CHAIN_VOICE, SpeechService
 
@@ -21,7 +21,6 @@ log = logging.getLogger(__name__)
 
 TTS_PORT = 10200
 ASR_PORT = 10300
-STT_RATE = 16000
 ATTRIBUTION = {"name": "Jarvis", "url": "https://github.com/"}
 
 
@@ -52,7 +51,7 @@ def handler_factory(service: SpeechService, scheduler: Scheduler):
     class Handler(AsyncEventHandler):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
-            self._converter = AudioChunkConverter(rate=STT_RATE, width=2, channels=1)
+            self._converter = AudioChunkConverter(rate=audio_in.RATE, width=2, channels=1)
             self._audio = bytearray()
             self._language: str | None = None
 
