@@ -142,6 +142,17 @@ class BrainSettings:
 
 
 @dataclass
+class ServeSettings:
+    """The speech server inside the running assistant (Settings → Backends → Speech server): the voice loop's own
+    warmed voices and Whisper over the OpenAI speech API (and Wyoming), the loop always first (jarvis.serve).
+    ``jarvis serve`` is the same without the assistant. The token lives in the OS keyring, never here."""
+    enabled: bool = False
+    host: str = "127.0.0.1"         # loopback; another address needs a network you trust
+    port: int = 8844
+    wyoming: bool = False           # also Home Assistant's Wyoming protocol (TTS 10200, ASR 10300)
+
+
+@dataclass
 class UiSettings:
     first_run_done: bool = False    # the guided first run (mic check, enroll, pick a voice) was completed or skipped
 
@@ -153,6 +164,7 @@ class Settings:
     speakers: SpeakerSettings = field(default_factory=SpeakerSettings)
     tts: TtsSettings = field(default_factory=TtsSettings)
     brain: BrainSettings = field(default_factory=BrainSettings)
+    serve: ServeSettings = field(default_factory=ServeSettings)
     ui: UiSettings = field(default_factory=UiSettings)
     preset: str = "balanced"  # jarvis.presets: low_latency, balanced (these defaults), high_quality or custom
     schema_version: int = SCHEMA_VERSION
@@ -189,6 +201,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "brain.local_threads": (0, 1024), "brain.context_tokens": (128, None), "brain.timeout_s": (0.1, None),
     "brain.max_tokens": (1, None), "brain.temperature": (0, 2), "brain.memory_turns": (0, None),
     "brain.memory_idle_s": (0, None), "brain.cache_size": (0, None), "brain.cache_ttl_s": (0, None),
+    "serve.port": (1, 65535),
 }
 
 

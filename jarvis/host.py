@@ -2,7 +2,8 @@
 
 It preloads and warms everything at start so the first command is as fast as the tenth,
 reports load progress, and hands the loaded parts to the pipeline. The tray app runs it in a
-QThread; the CLI runs it directly.
+QThread; the CLI runs it directly. With ``serve.enabled`` it also serves those same models to other apps
+(``jarvis.serve``): one copy of each, the voice loop ahead of every request (``scheduler``).
 """
 from __future__ import annotations
 
@@ -37,6 +38,12 @@ class ModelHost:
         self._tts_users: dict = {}      # TTS chain -> replies speaking with it
         self._brain_loaded = False      # load_brain() ran (the LLM is ready, off or failed)
         self._encoder_lock = threading.Lock()
+        from jarvis.serve.server import new_scheduler
+
+        self.scheduler = new_scheduler()  # the voice loop's jobs go ahead of the speech server's requests
+        self.transcriber = None         # Whisper in this process, the listener's and the speech server's (serve on)
+        self.serving = None             # jarvis.serve.server.Serving while the speech server runs
+        self._serving_for = None        # the ServeSettings it runs with
 
     def speaker_encoder(self):
         """The one speaker encoder, for the voice loop and the windows (enrollment, identification) alike; made
@@ -112,7 +119,12 @@ class ModelHost:
             self.tts.load(progress=lambda engine, state: self.progress(f"tts:{engine}", state))
 
         # Parts kept from before a restart (``release_for``) stay loaded: only what is missing loads.
-        self.listener = Listener(self.settings.listen, self.bus, on_wake=on_wake)
+        shared = None
+        if self.settings.serve.enabled:  # one Whisper for the listener and the speech server, in this process
+            from jarvis.listen.shared_stt import SharedTranscription
+
+            shared = SharedTranscription(self.shared_transcriber(), self.scheduler)
+        self.listener = Listener(self.settings.listen, self.bus, on_wake=on_wake, shared_stt=shared)
         parts: dict[str, Callable[[], str | None]] = {"listen": listen}
         if self.encoder is None or not self.encoder.loaded:
             self.speaker_encoder()
@@ -143,6 +155,9 @@ class ModelHost:
         if self.listener is not None:
             self.listener.close()
             self.listener = None
+        if self.transcriber is not None and _whisper_fields(new.listen) != _whisper_fields(self.settings.listen):
+            self.stop_serving()     # it serves with this Whisper: the next start serves with the new one
+            self.transcriber = None
         if self.tts is not None and new.tts != self.settings.tts:
             self.tts.close()
             self.tts = None
@@ -153,6 +168,51 @@ class ModelHost:
         self.settings = new
         return [name for name, kept in (("speakers", self.encoder is not None), ("tts", self.tts is not None),
                                         ("brain", self._brain_loaded)) if kept]
+
+    def shared_transcriber(self):
+        """The in-process Whisper the listener and the speech server share (made here, loaded on first use)."""
+        from jarvis.listen.stt import Transcriber
+
+        if self.transcriber is None:
+            self.transcriber = Transcriber(self.settings.listen)
+        return self.transcriber
+
+    def serve(self, settings) -> None:
+        """Run the speech server as ``settings`` (``ServeSettings``) say: start it, restart it with new ones, or
+        stop it. One that cannot start (port taken, no keyring for the token) is one ``degraded`` line: the
+        assistant goes on without it."""
+        if self.serving is not None and settings == self._serving_for:
+            return
+        self.stop_serving()
+        if not settings.enabled:
+            return
+        import copy
+
+        from jarvis import paths
+        from jarvis.errors import JarvisError
+        from jarvis.serve.server import Serving
+        from jarvis.serve.service import SpeechService
+        from jarvis.serve.voices import VoiceStore
+        from jarvis.serve.wyoming_server import ASR_PORT, TTS_PORT
+
+        service = SpeechService(_LoadedVoices(self), self.shared_transcriber(), self.settings.listen.stt_model,
+                                VoiceStore(paths.data_dir() / "server_voices"))
+        serving = Serving(service, self.scheduler, settings.host, settings.port,
+                          (TTS_PORT, ASR_PORT) if settings.wyoming else None)
+        try:
+            serving.start()
+        except Exception as exc:  # noqa: BLE001 - whatever stops the server must not stop the assistant
+            why = exc.message if isinstance(exc, JarvisError) else f"{type(exc).__name__}: {exc}"
+            reason = f"The speech server is off: {why}"
+            log.warning("%s", reason)
+            self.bus.emit(events.Degraded(engine="speech_server", reason=reason))
+            return
+        self.serving, self._serving_for = serving, copy.deepcopy(settings)
+
+    def stop_serving(self) -> None:
+        serving, self.serving, self._serving_for = self.serving, None, None
+        if serving is not None:
+            serving.stop()
 
     @staticmethod
     def gpu_memory() -> list[dict]:
@@ -189,14 +249,29 @@ class ModelHost:
         self.progress(name, state)
 
     def close(self) -> None:
+        self.stop_serving()
         if self.llm is not None:
             self.llm.close()
         if self.listener is not None:
             self.listener.close()
         if self.tts is not None:
             self.tts.close()
-        self.llm = self.listener = self.tts = self.encoder = None
+        self.llm = self.listener = self.tts = self.encoder = self.transcriber = None
         self._brain_loaded = False
+
+
+class _LoadedVoices:
+    """The host's TTS chain as it is now (Settings may replace it), for the speech server."""
+
+    def __init__(self, host: ModelHost):
+        self._host = host
+
+    def __getattr__(self, name: str):
+        return getattr(self._host.tts, name)
+
+
+def _whisper_fields(listen) -> tuple:
+    return listen.stt_model, listen.stt_device, listen.stt_compute_type, listen.beam_size, listen.language
 
 
 def _gib(n: int | None) -> str:

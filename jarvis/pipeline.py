@@ -80,6 +80,7 @@ class VoiceLoop:
         self.mic.start()
         self._loop_thread = threading.Thread(target=self.turns.run, name="voice-loop", daemon=True)
         self._loop_thread.start()
+        self.host.serve(self.settings.serve)   # serve.enabled: the same models to other apps, the loop first
         self.bus.emit(events.Ready())
         log.info("voice loop ready: listening on %s", audio.input_device or "the default microphone")
 
@@ -127,8 +128,9 @@ class VoiceLoop:
         """
         old = self.settings
         # The follow-up window is read at each reply; every other listening setting needs a new listener.
+        # The speech server switched on or off changes where the listener's Whisper runs (shared or its own process).
         restart = new.audio != old.audio or dataclasses.replace(new.listen, follow_up_s=old.listen.follow_up_s) \
-            != old.listen
+            != old.listen or new.serve.enabled != old.serve.enabled
         if restart:  # nothing changes here: ModelHost.release_for(new) compares with what is loaded
             return True
         if new.tts != old.tts and self.host.tts is not None:
@@ -142,6 +144,8 @@ class VoiceLoop:
                 self.host.progress("brain", "loading")
                 self.host.progress("brain", self.host.load_brain(new.brain))
                 self._use_llm()
+        if new.serve != old.serve:
+            self.host.serve(new.serve)          # a new address or Wyoming on/off: the server alone restarts
         if self.host.identifier is not None:
             self.host.identifier.threshold = new.speakers.threshold
         self.strangers.threshold, self.strangers.idle_s = new.speakers.threshold, new.brain.memory_idle_s

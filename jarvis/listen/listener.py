@@ -38,10 +38,12 @@ class Utterance:
 
 class Listener:
     def __init__(self, settings: ListenSettings, bus: events.EventBus,
-                 on_wake: Callable[[], None] | None = None):
+                 on_wake: Callable[[], None] | None = None, shared_stt=None):
         self.settings = settings
         self.bus = bus
         self.on_wake = on_wake
+        # jarvis.listen.shared_stt.SharedTranscription: the speech server's Whisper, in this process (serve.enabled)
+        self.shared_stt = shared_stt
         # Called (on RealtimeSTT's thread: be quick) with the recording (float32, 16 kHz) the moment the
         # command ends, before its transcript is ready: speaker ID runs while Whisper does.
         self.on_recorded: Callable[[np.ndarray], None] | None = None
@@ -91,11 +93,17 @@ class Listener:
         if s.stt_remote_url.strip():
             from jarvis.listen.remote_stt import RemoteTranscription
 
-            self.remote_stt = RemoteTranscription.from_settings(s, self.bus, prompt=whisper_prompt(wake_word))
+            local = self.shared_stt.transcriber if self.shared_stt is not None else None
+            self.remote_stt = RemoteTranscription.from_settings(s, self.bus, prompt=whisper_prompt(wake_word),
+                                                                local=local)
+        if self.shared_stt is not None:
+            self.shared_stt.prompt = whisper_prompt(wake_word)
+            self.stt_placement += ", shared with the speech server"
         try:
             self._recorder = AudioToTextRecorder(
-                # Remote speech-to-text replaces the Whisper worker process (jarvis.listen.remote_stt).
-                transcription_executor=self.remote_stt,
+                # Remote or shared speech-to-text replaces the Whisper worker process (jarvis.listen.remote_stt,
+                # jarvis.listen.shared_stt).
+                transcription_executor=self.remote_stt or self.shared_stt,
                 model=resolve_model(s.stt_model), device=stt_device, compute_type=stt_compute_type,
                 language=s.language, beam_size=s.beam_size,
                 # Priming Whisper with the wake word and the skills' words (jarvis.listen.vocabulary).
@@ -148,8 +156,9 @@ class Listener:
 
     def warmup(self) -> None:
         """Run one transcription through the worker process so the first command is not slower."""
-        if self.remote_stt is not None:
-            self.remote_stt.warmup()    # no worker process to warm: the server and this machine's Whisper
+        executor = self.remote_stt or self.shared_stt
+        if executor is not None:
+            executor.warmup()    # no worker process to warm: the server and this machine's Whisper
             return
         rng = np.random.default_rng(0)
         noise = (rng.standard_normal(16000) * 0.01).astype(np.float32)

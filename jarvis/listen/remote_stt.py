@@ -54,7 +54,8 @@ class RemoteTranscription:
         self.local_count = 0
 
     @classmethod
-    def from_settings(cls, settings, bus: events.EventBus, prompt: str = "") -> "RemoteTranscription":
+    def from_settings(cls, settings, bus: events.EventBus, prompt: str = "", local=None) -> "RemoteTranscription":
+        """``local``: this machine's Whisper when one is loaded already (the speech server's); else a new one."""
         from jarvis import secrets
         from jarvis.errors import NotAvailable
         from jarvis.listen.stt import Transcriber
@@ -64,7 +65,7 @@ class RemoteTranscription:
         except NotAvailable as exc:   # the server then refuses, and this machine's Whisper hears (said once)
             log.warning("%s The remote speech-to-text token cannot be read.", exc.message)
             token = None
-        return cls(settings.stt_remote_url, Transcriber(settings), bus, token=token, prompt=prompt)
+        return cls(settings.stt_remote_url, local or Transcriber(settings), bus, token=token, prompt=prompt)
 
     def warmup(self) -> None:
         """Load the local Whisper now, so a server that is down never costs a command a model load, and ask the

@@ -70,7 +70,8 @@ class ReplySpeaker:
             self.bus.emit(events.PlaybackStart())
 
         try:
-            with self.host.tts_for_reply() as tts:
+            # The reply goes ahead of the speech server's requests (they wait, or step aside between chunks).
+            with self.host.scheduler.live(), self.host.tts_for_reply() as tts:
                 self.player.play_stream(tts.speak_stream(response, cancel), on_start=on_start)
         except JarvisError as exc:
             self.bus.emit(events.Error(code=exc.code, message=exc.message))

@@ -200,6 +200,7 @@ def create_app(service: SpeechService, scheduler: Scheduler, token: str, bind_ho
             yield first[1:]
             for _, rate, chunk in chunks:
                 yield rate, chunk
+                ticket.step()   # the voice loop goes first between chunks
 
         speed = min(max(body.speed * service.speed(body.voice), audio_out.MIN_SPEED), audio_out.MAX_SPEED)
         encoded = audio_out.encode(audio(), fmt, speed)

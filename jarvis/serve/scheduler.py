@@ -3,7 +3,9 @@
 A request is admitted (``admit``) or refused at once: 429 with a Retry-After when ``max_waiting`` wait already,
 503 when the GPU is under memory pressure and the job is a large one. An admitted request then waits its turn
 (``Ticket.wait``) up to ``timeout_s`` (503 after), runs alone on the models, and ``release``s them. The voice
-loop (``live``) goes ahead of every waiting request: it waits only for the job that is running.
+loop (``live``) goes ahead of every waiting request and never waits for another part of itself (a transcription
+while a reply is speaking): only for the one request running, and a long one steps aside between its chunks
+(``Ticket.step``), so the loop waits at most one chunk's synthesis.
 """
 from __future__ import annotations
 
@@ -29,8 +31,9 @@ class Scheduler:
         # GPU memory (jarvis.pressure): frees caches when a GPU is over its limit; no GPU reads as no pressure
         self.pressure = pressure or MemoryPressure(lambda: [])
         self._cond = threading.Condition()
-        self._running = False
+        self._running = False       # an API request has the models
         self._live_waiting = 0
+        self._live_running = 0      # the voice loop's jobs on the models now (they may overlap)
         self.waiting = 0
         self.served = 0
         self.rejected = 0
@@ -40,17 +43,22 @@ class Scheduler:
     # -- the voice loop ------------------------------------------------------------------------
     @contextlib.contextmanager
     def live(self):
-        """The voice loop's turn on the models: ahead of every waiting request."""
+        """The voice loop's turn on the models: ahead of every waiting request, beside its own other jobs."""
         with self._cond:
             self._live_waiting += 1
             while self._running:
                 self._cond.wait()
             self._live_waiting -= 1
-            self._running = True
+            self._live_running += 1
         try:
             yield
         finally:
-            self._release()
+            with self._cond:
+                self._live_running -= 1
+                self._cond.notify_all()
+
+    def _live(self) -> bool:
+        return bool(self._live_waiting or self._live_running)
 
     # -- API requests --------------------------------------------------------------------------
     def admit(self, large: bool = False) -> "Ticket":
@@ -80,7 +88,8 @@ class Scheduler:
 
     def stats(self) -> dict:
         with self._cond:
-            return {"waiting": self.waiting, "running": int(self._running), "served": self.served,
+            return {"waiting": self.waiting, "running": int(self._running), "live": self._live_running,
+                    "served": self.served,
                     "rejected": self.rejected, "timed_out": self.timed_out,
                     "max_waiting": self.max_waiting, "memory_pressure": self.memory_pressure(),
                     "memory_pressure_threshold": self.pressure.threshold}
@@ -107,7 +116,7 @@ class Ticket:
         deadline = time.monotonic() + s.timeout_s
         with s._cond:
             try:
-                while s._running or s._live_waiting:
+                while s._running or s._live():
                     left = deadline - time.monotonic()
                     if left <= 0 or cancelled():
                         s.timed_out += left <= 0
@@ -120,6 +129,19 @@ class Ticket:
                 self._started = time.monotonic()
             finally:
                 s.waiting -= 1
+
+    def step(self) -> None:
+        """Between two chunks of a running request: when the voice loop wants the models, let it go first and
+        take them back after (the request's own timeout does not apply: it was admitted and is streaming)."""
+        s = self._s
+        if self._state != "running" or not s._live():
+            return
+        with s._cond:
+            s._running = False
+            s._cond.notify_all()
+            while s._running or s._live():
+                s._cond.wait(0.1)
+            s._running = True
 
     def release(self) -> None:
         if self._state == "running":

@@ -88,8 +88,14 @@ def handler_factory(service: SpeechService, scheduler: Scheduler):
             voice = request.voice.name if request.voice is not None and request.voice.name else CHAIN_VOICE
             cancel = threading.Event()
             chunks = service.speak(request.text, voice, cancel)
-            pcm = audio_out.encode(((rate, chunk) for _, rate, chunk in chunks), "pcm")
             ticket = scheduler.admit()
+
+            def audio():
+                for _, rate, chunk in chunks:
+                    yield rate, chunk
+                    ticket.step()   # the voice loop goes first between chunks
+
+            pcm = audio_out.encode(audio(), "pcm")
             try:
                 await asyncio.to_thread(ticket.wait)
                 await self.write_event(AudioStart(rate=audio_out.RATE, width=2, channels=1).event())
