@@ -306,3 +306,37 @@ def test_a_preset_fills_in_its_fields_and_an_edit_makes_it_custom(dialog, qtbot,
     click(qtbot, dialog.ok_button)
     data = saved(jarvis_home)
     assert data["preset"] == "balanced" and data["audio"]["block_ms"] == 32 and data["listen"]["beam_size"] == 1
+
+
+def test_the_speech_server_switch_saves_and_shows_its_token_from_the_keyring(dialog, qtbot, jarvis_home):
+    from jarvis.serve import security
+
+    backends = dialog.backends_tab
+    dialog.tabs.setCurrentWidget(backends)
+    try:
+        assert not backends.serve_enabled.isChecked() and backends.serve_host.text() == "127.0.0.1"
+        assert backends.token.text() == ""                    # hidden until asked for
+        click(qtbot, backends.show_token_button)              # made and kept in the keyring, as the server does
+        qtbot.waitUntil(lambda: backends.token.text() != "", timeout=10000)
+        token = backends.token.text()
+        assert keyring.get_password("jarvis", security.TOKEN_NAME) == token and len(token) >= 32
+        click(qtbot, backends.serve_enabled)
+        backends.serve_port.setValue(8899)
+        click(qtbot, backends.serve_wyoming)
+        backends.serve_host.setText("")
+        click(qtbot, dialog.apply_button)
+        assert "address to listen on" in dialog.message.text() and "\n" not in dialog.message.text()
+        assert not (jarvis_home / "config" / "settings.json").exists()
+        backends.serve_host.setText("127.0.0.1")
+        click(qtbot, dialog.ok_button)
+        assert saved(jarvis_home)["serve"] == {"enabled": True, "host": "127.0.0.1", "port": 8899, "wyoming": True}
+        assert dialog.controller.settings.serve.enabled
+        assert token not in (jarvis_home / "config" / "settings.json").read_text()
+        dialog.show()
+        assert backends.serve_enabled.isChecked() and backends.serve_port.value() == 8899
+        assert backends.token.text() == ""
+    finally:
+        try:
+            keyring.delete_password("jarvis", security.TOKEN_NAME)
+        except keyring.errors.PasswordDeleteError:
+            pass

@@ -1,19 +1,22 @@
-"""Backends tab: the TTS fallback order (on/off, up/down, health), cloud keys (OS keyring only), cloud voices.
+"""Backends tab: the TTS fallback order (on/off, up/down, health), cloud keys (OS keyring only), cloud voices, and
+the speech server (serving Jarvis's loaded voices and Whisper to other apps, with its token shown on request).
 
-API keys never touch settings.json: the key box (``key_box.KeyBox``) stores them in the OS keyring.
+API keys and the server's token never touch settings.json: they live in the OS keyring (``key_box.KeyBox``,
+``jarvis.serve.security``), read and written off the GUI thread.
 """
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QFormLayout, QGroupBox, QHBoxLayout, QHeaderView, QLineEdit, QPushButton,
-                               QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QApplication, QCheckBox, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
+                               QLineEdit, QPushButton, QSpinBox, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from jarvis import secrets
 from jarvis.config import Settings
 from jarvis.errors import BadInput
 from jarvis.speak import registry
-from jarvis.ui.settings.common import hint
+from jarvis.ui.settings.common import hint, show_message
 from jarvis.ui.settings.key_box import KeyBox
+from jarvis.ui.settings.workers import run_async
 
 DESCRIPTIONS = {
     "csm": "Sesame CSM-1b, on this machine",
@@ -31,6 +34,7 @@ class BackendsTab(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self._engines_box())
         layout.addWidget(self._cloud_box())
+        layout.addWidget(self._server_box())
         layout.addStretch(1)
         controller.tts_status.connect(self.show_health)
 
@@ -141,6 +145,50 @@ class BackendsTab(QWidget):
         form.addRow("Edge voice:", self.edge_voice)
         return box
 
+    # -- speech server ------------------------------------------------------------------------------
+    def _server_box(self) -> QGroupBox:
+        box = QGroupBox("Speech server")
+        self.serve_enabled = QCheckBox("Serve Jarvis's voices and speech recognition to other apps "
+                                       "(OpenAI speech API)")
+        self.serve_host = QLineEdit()
+        self.serve_port = QSpinBox()
+        self.serve_port.setRange(1, 65535)
+        self.serve_wyoming = QCheckBox("Also Home Assistant's Wyoming protocol (TTS 10200, speech-to-text 10300)")
+        self.token = QLineEdit()
+        self.token.setReadOnly(True)
+        self.token.setPlaceholderText("hidden")
+        self.show_token_button = QPushButton("Show token")
+        self.copy_token_button = QPushButton("Copy")
+        self.show_token_button.clicked.connect(self.show_token)
+        self.copy_token_button.clicked.connect(lambda: QApplication.clipboard().setText(self.token.text()))
+        self.token_status = QLabel("")
+        self.token_status.setWordWrap(True)
+        token_row = QHBoxLayout()
+        token_row.addWidget(self.token, 1)
+        token_row.addWidget(self.show_token_button)
+        token_row.addWidget(self.copy_token_button)
+        form = QFormLayout(box)
+        form.addRow(self.serve_enabled)
+        form.addRow("Address:", self.serve_host)
+        form.addRow("Port:", self.serve_port)
+        form.addRow(self.serve_wyoming)
+        form.addRow("Token:", token_row)
+        form.addRow(self.token_status)
+        form.addRow(hint("The same loaded models as the assistant, which always goes first. Keep the address "
+                         "127.0.0.1 unless other machines must reach it: every request needs the token."))
+        return box
+
+    def show_token(self) -> None:
+        """Read (or make, as the server does on first start) the token off the GUI thread and show it."""
+        from jarvis.serve import security
+
+        def shown(token: str) -> None:
+            self.token.setText(token)
+            show_message(self.token_status, "Use it as the API key: Authorization: Bearer <token>.")
+
+        run_async(lambda: security.api_token(create=True), shown,
+                  lambda line: show_message(self.token_status, line, error=True), self)
+
     @property
     def key_state(self) -> str:
         return self.key_box.state
@@ -154,6 +202,12 @@ class BackendsTab(QWidget):
         self.openai_url.setText(cloud.openai_base_url)
         self.edge_voice.setText(cloud.edge_voice)
         self.key_box.check()
+        self.serve_enabled.setChecked(settings.serve.enabled)
+        self.serve_host.setText(settings.serve.host)
+        self.serve_port.setValue(settings.serve.port)
+        self.serve_wyoming.setChecked(settings.serve.wyoming)
+        self.token.clear()
+        show_message(self.token_status, "")
 
     def apply_to(self, settings: Settings) -> None:
         engines = self.enabled_engines()
@@ -171,3 +225,9 @@ class BackendsTab(QWidget):
         if url and not url.startswith(("http://", "https://")):
             raise BadInput("bad_cloud", f"The OpenAI server must be an http(s) URL (got {url!r}).")
         cloud.openai_base_url = url
+        host = self.serve_host.text().strip()
+        if not host:
+            raise BadInput("bad_serve_host", "Give the speech server an address to listen on (127.0.0.1 keeps it to "
+                                             "this machine).")
+        settings.serve.enabled, settings.serve.host = self.serve_enabled.isChecked(), host
+        settings.serve.port, settings.serve.wyoming = self.serve_port.value(), self.serve_wyoming.isChecked()
