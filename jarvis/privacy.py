@@ -69,6 +69,15 @@ def outbound(settings) -> list[dict]:
     if "edge" in engines:
         out.append({"what": "the text of Jarvis's replies", "to": "Microsoft Edge's online text-to-speech service",
                     "when": _when_engine("edge", engines)})
+    remote_stt = settings.listen.stt_remote_url.strip()
+    if remote_stt and not is_loopback(remote_stt):
+        out.append({"what": "the audio of each command (after the wake word)", "to": remote_stt,
+                    "when": "each command, while that server answers (listen.stt_remote_url)"})
+    serve = settings.serve
+    if serve.enabled and not is_loopback(f"http://{serve.host}:{serve.port}"):
+        out.append({"what": "speech made and heard by Jarvis's models, for whoever holds the server's token",
+                    "to": f"apps on other machines reaching {serve.host}:{serve.port}",
+                    "when": "each request while the speech server runs (serve.enabled, serve.host)"})
     if settings.tts.csm.allow_download:
         out.append({"what": "a download request (no audio, no text)", "to": "huggingface.co",
                     "when": "once, if the CSM voice's weights are not on this machine (tts.csm.allow_download)"})

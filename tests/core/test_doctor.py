@@ -99,6 +99,15 @@ def test_the_privacy_section_says_what_could_leave_the_machine(home):
     assert "sends your questions (transcripts) and the conversation so far to https://llm.example.com/v1" in text
     assert "Microsoft Edge's online text-to-speech service: replies that piper could not speak" in text
 
+    settings = config.Settings()
+    settings.serve.enabled = True                      # on loopback: still this machine
+    settings.listen.stt_remote_url = "http://127.0.0.1:8844/v1"
+    assert doctor.collect(settings=settings)["privacy"]["outbound"] == []
+    settings.serve.host, settings.listen.stt_remote_url = "0.0.0.0", "http://gpu-box:8844/v1"
+    text = doctor.format_text(doctor.collect(settings=settings))
+    assert "the audio of each command (after the wake word) to http://gpu-box:8844/v1" in text
+    assert "apps on other machines reaching 0.0.0.0:8844" in text
+
 
 def test_csm_weights_in_a_folder_are_found(tmp_path, monkeypatch):
     from jarvis import config, doctor
