@@ -116,7 +116,8 @@ class ModelHost:
             self.encoder.warmup()
 
         def tts() -> None:
-            self.tts.load(progress=lambda engine, state: self.progress(f"tts:{engine}", state))
+            self.tts.load(progress=lambda engine, state: self.progress(f"tts:{engine}",
+                                                                      self._placed(f"tts:{engine}", state)))
 
         # Parts kept from before a restart (``release_for``) stay loaded: only what is missing loads.
         shared = None
@@ -237,11 +238,27 @@ class ModelHost:
             return f"failed: {self.llm_failure.message}"
         return "ready" if self.llm is not None else "off"
 
+    def where(self, part: str) -> str:
+        """Where a loaded part runs ("cpu (int8)", "cuda:0 (bfloat16, CUDA graphs)", …); "" when not known."""
+        if part == "listen" and self.listener is not None:
+            return self.listener.stt_placement
+        if part == "speakers" and self.encoder is not None:
+            return str(self.encoder.device)
+        if part.startswith("tts:") and self.tts is not None:
+            state = self.tts.engine_state(part[4:])
+            return state[0].placement if state is not None else ""
+        return ""
+
+    def _placed(self, part: str, state: str) -> str:
+        """A "ready" progress state says where the part runs: "ready on cpu (int8)"."""
+        where = self.where(part) if state == "ready" else ""
+        return f"ready on {where}" if where else state
+
     def _timed(self, name: str, fn: Callable[[], None]) -> None:
         self.progress(name, "loading")
         start = time.monotonic()
         try:
-            state = fn() or "ready"
+            state = self._placed(name, fn() or "ready")
         except Exception as exc:
             self.progress(name, f"failed: {exc}")
             raise

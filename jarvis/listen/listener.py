@@ -99,6 +99,8 @@ class Listener:
         if self.shared_stt is not None:
             self.shared_stt.prompt = whisper_prompt(wake_word)
             self.stt_placement += ", shared with the speech server"
+        if self.remote_stt is not None:
+            self.stt_placement = f"{self.remote_stt.url}, this machine's {self.stt_placement} when it is down"
         try:
             self._recorder = AudioToTextRecorder(
                 # Remote or shared speech-to-text replaces the Whisper worker process (jarvis.listen.remote_stt,

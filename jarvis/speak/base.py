@@ -17,6 +17,7 @@ import numpy as np
 class TtsEngine(ABC):
     name: str = "engine"
     sample_rate: int = 22050
+    placement: str = ""     # where it runs once loaded ("cpu (onnxruntime)", "cuda:0 (bfloat16, …)"), for the status window
 
     def load(self) -> None:
         """Load models once. Raise ``jarvis.errors.NotAvailable`` with a one-line reason."""

@@ -108,6 +108,7 @@ class Mp3Decoder:
 class EdgeEngine(TtsEngine):
     """Edge voice ``voice`` (e.g. ``en-US-GuyNeural``; list them with ``edge-tts --list-voices``)."""
 
+    placement = "a server (network)"
     name = "edge"
     sample_rate = SAMPLE_RATE
 

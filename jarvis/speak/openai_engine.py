@@ -72,6 +72,7 @@ def _pieces(text: str, limit: int = MAX_INPUT_CHARS) -> list[str]:
 class OpenAiEngine(TtsEngine):
     """``model`` speaking with ``voice``; ``base_url`` empty = OpenAI itself."""
 
+    placement = "a server (network)"
     name = "openai"
     sample_rate = SAMPLE_RATE
 

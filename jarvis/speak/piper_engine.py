@@ -29,6 +29,7 @@ class PiperEngine(TtsEngine):
     """Streams one float32 chunk per sentence, each as soon as Piper has synthesised it."""
 
     name = "piper"
+    placement = "cpu (onnxruntime)"
 
     def __init__(self, voice_path: str = "") -> None:
         self.voice_path = voice_path

@@ -58,6 +58,7 @@ def _binding():
 class SystemEngine(TtsEngine):
     """espeak-ng voice ``voice`` (empty = espeak-ng default) at ``rate`` words per minute."""
 
+    placement = "cpu (espeak-ng)"
     name = "system"
 
     def __init__(self, voice: str = "", rate: int = 175) -> None:

@@ -34,7 +34,7 @@ NO_TURN = "Nothing yet. Say \u201cJarvis\u201d and a command."
 
 def settled(state: str) -> bool:
     """A part's load progress has ended: ready, off, or failed."""
-    return state in ("ready", "off") or state.startswith("failed")
+    return state in ("ready", "off") or state.startswith(("failed", "ready on "))
 
 
 def part_name(part: str) -> str:
@@ -558,8 +558,8 @@ class StatusWindow(QWidget):
             self.models_grid.addWidget(text, row, 2)
             self.model_rows[part] = (glyph, name, text)
         glyph, _name, text = self.model_rows[part]
-        if state in ("ready", "off"):
-            glyph.setText("\u2713" if state == "ready" else "\u2013")
+        if state == "off" or state == "ready" or state.startswith("ready on "):
+            glyph.setText("\u2013" if state == "off" else "\u2713")
             glyph.setStyleSheet(f"color: {OK_COLOUR}; font-weight: bold;")
             text.setText(state)
         elif state.startswith("failed"):

@@ -48,6 +48,7 @@ def csm_server(tmp_path_factory):
 
 def test_a_mapping_speaks_with_csm_in_the_uploaded_voice(csm_server, tmp_path):
     csm = csm_server["chain"].engine_state("csm")[0]
+    assert csm.placement == "cpu (float32, no CUDA graphs)"
     status, _, body = upload(csm_server, "narrator", _clip(tmp_path, "This is how the narrator sounds."))
     assert status == 201, body
     assert "narrator" in json.loads(body)["transcript"].lower()           # Whisper wrote it

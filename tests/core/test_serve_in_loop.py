@@ -59,6 +59,10 @@ def test_the_server_speaks_with_the_loops_chain_and_hears_with_the_listeners_whi
     assert host.listener._recorder.transcription_executor is host.listener.shared_stt   # no worker process
     assert host.serving.service.transcriber is host.transcriber
     assert host.serving.service.engines() == [s["name"] for s in host.tts.status()] == ["piper"]
+    # Where each part runs, as the status window's model rows say it ("ready on …").
+    assert host._placed("listen", "ready") == "ready on cpu (int8), shared with the speech server"
+    assert host._placed("tts:piper", "ready") == "ready on cpu (onnxruntime)"
+    assert host._placed("speakers", "ready") == "ready on cpu" and host._placed("brain", "off") == "off"
     status, headers, body = call(server, "/v1/audio/speech", {"model": "tts-1", "input": "What time is it?",
                                                                "voice": "jarvis", "response_format": "wav"})
     assert status == 200 and headers["x-jarvis-engine"] == "piper"

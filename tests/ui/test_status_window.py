@@ -212,8 +212,10 @@ def test_model_load_progress_collapses_once_ready(controller, window, qtbot):
     controller.progress.emit("speakers", "ready")
     controller.progress.emit("tts:csm", "ready")
     assert window.models_summary.text() == "Loading… 3 of 4 done" and window.models_details.isVisible()
-    controller.progress.emit("tts", "ready")
+    controller.progress.emit("tts", "ready on cuda:0 (bfloat16, CUDA graphs)")   # where it runs, as the host says
     assert window.models_summary.text() == "All models ready"
+    assert window.model_rows["tts"][0].text() == "\u2713"
+    assert window.model_rows["tts"][2].text() == "ready on cuda:0 (bfloat16, CUDA graphs)"
     assert window.models_box.isVisible() and not window.models_details.isVisible()
     qtbot.mouseClick(window.models_toggle, Qt.MouseButton.LeftButton)
     assert window.models_details.isVisible() and window.models_toggle.text() == "Hide"

@@ -79,6 +79,8 @@ class CsmEngine(TtsEngine):
         self.stream = MimiStream(model.codec_model)
         self._voice_codes = VoiceCodes(paths.cache_dir() / "csm-voices", s.model)
         self._voice = voice
+        self.placement = f"{self.device} ({str(dtype).replace('torch.', '')}, " + (
+            "CUDA graphs)" if cuda_graphs else "no CUDA graphs)")
         log.info("CSM ready: %s on %s (%s), fast path %s", s.model, self.device, str(dtype).replace("torch.", ""),
                  "with CUDA graphs" if cuda_graphs else "without CUDA graphs")
 
@@ -236,6 +238,10 @@ class CsmVoice(TtsEngine):
     @property
     def sample_rate(self) -> int:
         return self.engine.sample_rate
+
+    @property
+    def placement(self) -> str:
+        return self.engine.placement
 
     def load(self) -> None:
         if self.engine.generator is None:
