@@ -153,6 +153,13 @@ class ServeSettings:
 
 
 @dataclass
+class GpuSettings:
+    # Over this share of a GPU's memory Jarvis frees its caches (torch's, CSM's cached voice prompts), loads nothing
+    # large (a second CSM, a new voice) and tells the user, until it drops (jarvis.pressure).
+    memory_limit: float = 0.85
+
+
+@dataclass
 class UiSettings:
     first_run_done: bool = False    # the guided first run (mic check, enroll, pick a voice) was completed or skipped
 
@@ -165,6 +172,7 @@ class Settings:
     tts: TtsSettings = field(default_factory=TtsSettings)
     brain: BrainSettings = field(default_factory=BrainSettings)
     serve: ServeSettings = field(default_factory=ServeSettings)
+    gpu: GpuSettings = field(default_factory=GpuSettings)
     ui: UiSettings = field(default_factory=UiSettings)
     preset: str = "balanced"  # jarvis.presets: low_latency, balanced (these defaults), high_quality or custom
     schema_version: int = SCHEMA_VERSION
@@ -201,7 +209,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "brain.local_threads": (0, 1024), "brain.context_tokens": (128, None), "brain.timeout_s": (0.1, None),
     "brain.max_tokens": (1, None), "brain.temperature": (0, 2), "brain.memory_turns": (0, None),
     "brain.memory_idle_s": (0, None), "brain.cache_size": (0, None), "brain.cache_ttl_s": (0, None),
-    "serve.port": (1, 65535),
+    "serve.port": (1, 65535), "gpu.memory_limit": (0.3, 0.99),
 }
 
 

@@ -44,6 +44,7 @@ class EventType(enum.StrEnum):
     PLAYBACK_PAUSED = "playback_paused"
     PLAYBACK_RESUMED = "playback_resumed"
     DEGRADED = "degraded"
+    RECOVERED = "recovered"
     ERROR = "error"
     AUDIO_BACK = "audio_back"
     FOLLOW_UP = "follow_up"
@@ -179,6 +180,14 @@ class Degraded(Event):
 
 
 @dataclass(frozen=True)
+class Recovered(Event):
+    """What a ``degraded`` event said is over (GPU memory back under the limit, the speech server serving)."""
+    type: ClassVar[EventType] = EventType.RECOVERED
+    engine: str
+    message: str = ""
+
+
+@dataclass(frozen=True)
 class Error(Event):
     type: ClassVar[EventType] = EventType.ERROR
     code: str
@@ -229,7 +238,8 @@ class Echo(Event):
 EVENT_TYPES: dict[EventType, type[Event]] = {
     cls.type: cls
     for cls in (Ready, Wake, SpeechStart, VadSilence, EndOfTurn, SpeechEnd, Transcript, Speaker, Reply, LlmFirstToken, TtsFirstChunk,
-                PlaybackStart, PlaybackEnd, PlaybackPaused, PlaybackResumed, Degraded, Error, AudioBack, FollowUp,
+                PlaybackStart, PlaybackEnd, PlaybackPaused, PlaybackResumed, Degraded, Recovered, Error, AudioBack,
+                FollowUp,
                 Listening, Ignored, Echo)
 }
 

@@ -19,6 +19,7 @@ from jarvis.config import Settings
 
 log = logging.getLogger(__name__)
 
+PRESSURE_POLL_S = 5.0
 Progress = Callable[[str, str], None]  # (part, "loading" | "ready" | "failed: reason")
 
 
@@ -38,12 +39,18 @@ class ModelHost:
         self._tts_users: dict = {}      # TTS chain -> replies speaking with it
         self._brain_loaded = False      # load_brain() ran (the LLM is ready, off or failed)
         self._encoder_lock = threading.Lock()
-        from jarvis.serve.server import new_scheduler
+        from jarvis.pressure import MemoryPressure
+        from jarvis.serve.scheduler import Scheduler
 
-        self.scheduler = new_scheduler()  # the voice loop's jobs go ahead of the speech server's requests
+        # GPU memory over settings.gpu.memory_limit: free caches, load nothing large, tell the user (a simulated
+        # source in the tests; polled only where there is a GPU).
+        self.pressure = MemoryPressure(self.gpu_memory, self.free_gpu_memory, self._pressure_changed,
+                                       settings.gpu.memory_limit)
+        self.scheduler = Scheduler(pressure=self.pressure)  # the voice loop goes ahead of the speech server
         self.transcriber = None         # Whisper in this process, the listener's and the speech server's (serve on)
         self.serving = None             # jarvis.serve.server.Serving while the speech server runs
         self._serving_for = None        # the ServeSettings it runs with
+        self._serve_failed = False      # the last start failed (said with a degraded event)
 
     def speaker_encoder(self):
         """The one speaker encoder, for the voice loop and the windows (enrollment, identification) alike; made
@@ -142,10 +149,13 @@ class ModelHost:
         if errors:
             self.close()
             raise errors[0]
-        for gpu in self.gpu_memory():
+        gpus = self.gpu_memory()
+        for gpu in gpus:
             log.info("GPU %s: %s used of %s (this process %s, its children %s)", gpu["name"],
                      _gib(gpu["used_bytes"]), _gib(gpu["total_bytes"]), _gib(gpu["process_bytes"]),
                      _gib(gpu["children_bytes"]))
+        if gpus:
+            self.pressure.start(PRESSURE_POLL_S)
 
     def release_for(self, new: Settings) -> list[str]:
         """Before the voice loop restarts with ``new`` settings (audio or listening changed): close the listener
@@ -206,9 +216,33 @@ class ModelHost:
             why = exc.message if isinstance(exc, JarvisError) else f"{type(exc).__name__}: {exc}"
             reason = f"The speech server is off: {why}"
             log.warning("%s", reason)
+            self._serve_failed = True
             self.bus.emit(events.Degraded(engine="speech_server", reason=reason))
             return
         self.serving, self._serving_for = serving, copy.deepcopy(settings)
+        if self._serve_failed:
+            self._serve_failed = False
+            self.bus.emit(events.Recovered(engine="speech_server",
+                                           message=f"The speech server is on: {settings.host}:{settings.port}."))
+
+    def free_gpu_memory(self) -> None:
+        """Under GPU memory pressure: CSM's cached voice prompts and torch's cache go (they are made again as
+        needed)."""
+        import sys
+
+        chain = self.tts
+        state = chain.engine_state("csm") if chain is not None else None
+        if state is not None and hasattr(state[0], "free_memory"):
+            state[0].free_memory()
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def _pressure_changed(self, state: str, message: str) -> None:
+        if state == "pressure":
+            self.bus.emit(events.Degraded(engine="gpu_memory", reason=message))
+        else:
+            self.bus.emit(events.Recovered(engine="gpu_memory", message=message))
 
     def stop_serving(self) -> None:
         serving, self.serving, self._serving_for = self.serving, None, None
@@ -267,6 +301,7 @@ class ModelHost:
 
     def close(self) -> None:
         self.stop_serving()
+        self.pressure.stop()
         if self.llm is not None:
             self.llm.close()
         if self.listener is not None:

@@ -133,6 +133,9 @@ class VoiceLoop:
             != old.listen or new.serve.enabled != old.serve.enabled
         if restart:  # nothing changes here: ModelHost.release_for(new) compares with what is loaded
             return True
+        self.host.pressure.threshold = new.gpu.memory_limit
+        if new.tts != old.tts and self.host.tts is not None and not self._room_for(new):
+            new = dataclasses.replace(new, tts=old.tts)   # the voice stays as it is; the next apply tries again
         if new.tts != old.tts and self.host.tts is not None:
             from jarvis.speak.chain import TtsChain
             chain = TtsChain.from_settings(new.tts, self.bus)
@@ -150,6 +153,15 @@ class VoiceLoop:
             self.host.identifier.threshold = new.speakers.threshold
         self.strangers.threshold, self.strangers.idle_s = new.speakers.threshold, new.brain.memory_idle_s
         self.settings = self.host.settings = self.mic.settings = new
+        return False
+
+    def _room_for(self, new: Settings) -> bool:
+        """A new chain with CSM loads beside the one speaking: not while GPU memory is over the limit."""
+        if "csm" not in new.tts.engines or self.host.pressure.allow_large_load():
+            return True
+        self.bus.emit(events.Degraded(engine="gpu_memory", reason=(
+            "The new voice settings were not applied: GPU memory is over the limit, and they would load another "
+            "CSM beside the one in use. Close other GPU programs, then press OK again.")))
         return False
 
     def _use_llm(self) -> None:

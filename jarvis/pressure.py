@@ -25,6 +25,7 @@ class MemoryPressure:
         self.state = "ok"
         self.fullest: float | None = None
         self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def check(self) -> str:
         over = self._over(self.read())
@@ -51,13 +52,19 @@ class MemoryPressure:
         return self.check() == "ok"
 
     def start(self, interval_s: float = 5.0) -> None:
+        """Poll on a daemon thread until ``stop()`` (again after a stop; once at a time)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop = stop = threading.Event()
+
         def poll() -> None:
-            while not self._stop.wait(interval_s):
+            while not stop.wait(interval_s):
                 try:
                     self.check()
                 except Exception:  # noqa: BLE001 - a probe failing once is no reason to stop watching
                     log.exception("GPU memory probe failed")
-        threading.Thread(target=poll, name="gpu-pressure", daemon=True).start()
+        self._thread = threading.Thread(target=poll, name="gpu-pressure", daemon=True)
+        self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()

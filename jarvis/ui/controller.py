@@ -18,6 +18,9 @@ from jarvis.ui.state import TrayState
 
 log = logging.getLogger(__name__)
 
+# Degraded parts that are not a voice: the notification's title (the reason is the message).
+OWN_WORDS = {"gpu_memory": "Jarvis: GPU memory is nearly full", "speech_server": "Jarvis speech server is off"}
+
 
 class Controller(QObject):
     # out: to widgets (always delivered on the GUI thread)
@@ -134,6 +137,8 @@ class Controller(QObject):
         self.event.emit(event)
         if event.type == "degraded" and event.engine == "llm":
             self.notify.emit("Jarvis language model unavailable", event.reason)
+        elif event.type == "degraded" and event.engine in OWN_WORDS:
+            self.notify.emit(OWN_WORDS[event.engine], event.reason)   # the reason says it all
         elif event.type == "degraded":
             self.notify.emit("Jarvis voice degraded", f"{event.engine} is down: {event.reason}")
         elif event.type == "error" and event.code in ("audio_device_lost", "listener_failed", "start_failed"):

@@ -69,6 +69,8 @@ class TrayState:
             self.degraded.pop("llm", None)
         elif kind == "degraded":
             self.degraded[event.engine] = event.reason
+        elif kind == "recovered":
+            self.degraded.pop(event.engine, None)
         elif kind == "audio_back" and self.activity == "error" and self.error_code == "audio_device_lost":
             self.activity, self.error = "listening", ""
         elif kind == "error":

@@ -72,3 +72,45 @@ def test_a_mapping_speaks_with_csm_in_the_uploaded_voice(csm_server, tmp_path):
     assert [p.name for p in csm._voice_codes.folder.glob("*.pt")] == [f"narrator-{key}.pt"]
     speak("storyteller")                              # the next request reuses it
     assert csm._voice_codes.encodings == 1
+
+
+def test_gpu_memory_pressure_drops_the_cached_voice_prompts_and_says_so_once(csm_server, tmp_path):
+    """A simulated GPU (the memory figures are made up here: there is no GPU on this machine) goes over the limit:
+    the host frees CSM's cached voice prompts, says so once, refuses a second CSM, and says when it is over."""
+    from jarvis import events
+    from jarvis.config import Settings
+    from jarvis.host import ModelHost
+    from jarvis.pipeline import VoiceLoop
+
+    chain = csm_server["chain"]
+    csm = chain.engine_state("csm")[0]
+    clip = tmp_path / "voice.wav"
+    clip.write_bytes(_clip(tmp_path, "This is how the narrator sounds."))
+    list(csm.in_voice(1, "narrator", {"narrator": {"clip": str(clip), "text": "This is how the narrator sounds."}})
+         .synthesize("Ready."))
+    assert csm._prefix                                  # the voice prompt's KV is cached
+    bus, seen = events.EventBus(), []
+    bus.subscribe(seen.append)
+    settings = Settings()
+    settings.tts = chain.settings
+    loop = VoiceLoop(settings, bus)
+    host = loop.host
+    host.tts = chain
+    used = {"bytes": 76 * 2**30}
+    host.pressure.read = lambda: [{"index": 0, "name": "Simulated H100", "used_bytes": used["bytes"],
+                                   "total_bytes": 80 * 2**30}]
+    assert host.pressure.check() == "pressure" and host.pressure.check() == "pressure"
+    assert not csm._prefix                              # freed first
+    degraded = [e for e in seen if isinstance(e, events.Degraded)]
+    assert [e.engine for e in degraded] == ["gpu_memory"] and "95% full on Simulated H100" in degraded[0].reason
+
+    other = Settings()                                  # another CSM voice while over the limit: not loaded
+    other.tts = type(chain.settings)(**{**vars(chain.settings), "system_rate": 200})
+    assert loop.apply_settings(other) is False
+    assert host.tts is chain and "were not applied" in [e for e in seen if isinstance(e, events.Degraded)][-1].reason
+
+    used["bytes"] = 40 * 2**30
+    assert host.pressure.check() == "ok"
+    assert [e.engine for e in seen if isinstance(e, events.Recovered)] == ["gpu_memory"]
+    host.tts = None                                     # the fixture's chain is not this host's to close
+    host.close()

@@ -131,6 +131,9 @@ def test_degraded_backend_raises_a_notification(controller, tray, qtbot):
     with qtbot.waitSignal(controller.notify, timeout=3000) as seen:
         controller.bus.emit(events.Degraded(engine="llm", reason="Cannot reach the LLM server at http://x/v1"))
     assert seen.args == ["Jarvis language model unavailable", "Cannot reach the LLM server at http://x/v1"]
+    with qtbot.waitSignal(controller.notify, timeout=3000) as seen:
+        controller.bus.emit(events.Degraded(engine="gpu_memory", reason="GPU memory is 95% full on H100 ..."))
+    assert seen.args == ["Jarvis: GPU memory is nearly full", "GPU memory is 95% full on H100 ..."]
 
 
 def test_clicking_the_icon_opens_the_status_window(controller, tray, qtbot, qapp, desktop):
@@ -160,3 +163,10 @@ def test_menu_screenshot(controller, tray, qtbot, qapp, desktop, tmp_path):
     subprocess.run(["convert", str(whole), "-crop", "360x240+920+0", "+repage",
                     str(screenshot_path("tray"))], check=True)
     tray.menu.hide()
+
+
+def test_gpu_memory_pressure_is_degraded_until_it_is_over():
+    s = TrayState()
+    s.on_event(events.Ready())
+    assert s.on_event(events.Degraded(engine="gpu_memory", reason="GPU memory is 95% full")) == "degraded"
+    assert s.on_event(events.Recovered(engine="gpu_memory", message="back under")) == "listening"

@@ -132,7 +132,7 @@ class CsmEngine(TtsEngine):
                         yield chunk
                     return
                 except torch.OutOfMemoryError as exc:
-                    self._free_memory()
+                    self.free_memory()
                     if spoke or attempt == 2:
                         raise NotAvailable("csm_oom", "CSM ran out of GPU memory: close other GPU programs; "
                                                       "Jarvis uses the next voice meanwhile.") from exc
@@ -208,7 +208,8 @@ class CsmEngine(TtsEngine):
 
     # -- housekeeping --------------------------------------------------------------------------
 
-    def _free_memory(self) -> None:
+    def free_memory(self) -> None:
+        """Drop the cached voice-prompt KV snapshots and torch's cache (GPU memory pressure, out of memory)."""
         import torch
 
         self._prefix.clear()
