@@ -61,16 +61,19 @@ def room(virtual_audio, open_speakers, tmp_path_factory):
          "tts": {"engines": ["piper", "system"]}}))
     with jarvis_listen(virtual_audio.subprocess_env(JARVIS_HOME=str(home)), home / "stderr.log",
                        verbose=True) as stream:
+        stream.timed_log = home / "logs" / "jarvis.log"   # the same lines with their times
         yield stream
 
 
-ECHO_LINES = ("re-anchored", "realigned", "echo delay", "acting funny", "player:")
+ECHO_LINES = ("re-anchored", "realigned", "echo delay", "acting funny", "player:", "own voice ignored")
 
 
-def echo_trace(room) -> str:
-    """What the echo canceller did (its debug lines), to say why a barge-in was not heard."""
-    lines = room.log.read_text(errors="replace").splitlines()
-    return "\n".join(line for line in lines if any(k in line for k in ECHO_LINES))[-6000:]
+def echo_trace(room, said_at: dt.datetime | None = None) -> str:
+    """What the echo canceller did (its debug lines, timed), and when the barge-in was said: why it was not heard."""
+    log = room.timed_log if room.timed_log.exists() else room.log
+    lines = [line for line in log.read_text(errors="replace").splitlines() if any(k in line for k in ECHO_LINES)]
+    said = f"'Jarvis, what time is it?' played into the microphone at {said_at:%H:%M:%S.%f}\n" if said_at else ""
+    return said + "\n".join(lines)[-6000:]
 
 
 def test_open_speakers_barge_in_follow_up_and_back_to_listening(room, virtual_audio, speech):
@@ -101,8 +104,8 @@ def test_open_speakers_barge_in_follow_up_and_back_to_listening(room, virtual_au
     try:
         cut = room.first("playback_end", mark, timeout=30)
     except AssertionError as exc:
-        raise AssertionError(f"{exc}\nthe echo canceller meanwhile:\n{echo_trace(room)}") from None
-    assert cut["interrupted"] is True, json.dumps(room.events[mark:], indent=0) + "\n" + echo_trace(room)
+        raise AssertionError(f"{exc}\nthe echo canceller meanwhile:\n{echo_trace(room, before)}") from None
+    assert cut["interrupted"] is True, json.dumps(room.events[mark:], indent=0) + "\n" + echo_trace(room, before)
     wake = room.first("wake", barge)
     print(f"\nbarge-in: wake -> reply cut {cut['t'] - wake['t']:.3f} s")
     command = room.first("transcript", barge, timeout=60)
