@@ -157,6 +157,10 @@ class GpuSettings:
     # Over this share of a GPU's memory Jarvis frees its caches (torch's, CSM's cached voice prompts), loads nothing
     # large (a second CSM, a new voice) and tells the user, until it drops (jarvis.pressure).
     memory_limit: float = 0.85
+    # Pin a model to a GPU index or "cpu" ({"csm": 1, "whisper": "cpu"}); models not named here, set to "auto",
+    # go where there is room (jarvis.placement): CSM on the GPU with most free memory, Whisper and the speaker
+    # encoder where most is left. A device set by hand (tts.csm.device, listen.stt_device) wins.
+    placement: dict = field(default_factory=dict)
 
 
 @dataclass

@@ -289,9 +289,22 @@ def _stt_device() -> dict[str, Any]:
     return {"found": True, "path": f"{device} ({compute}); listen.stt_device is {listen.stt_device}", "reason": None}
 
 
+def _placement() -> dict[str, Any]:
+    """Where the models go on this machine's GPUs with the saved settings (jarvis.placement; a model whose device is
+    set by hand is not placed and says so in its own line)."""
+    from jarvis import config
+    from jarvis.placement import gpus_here, plan
+
+    placed = plan(config.load(), gpus_here())
+    where = ", ".join(f"{model.replace('_', ' ')} on {device} ({placed.precision[model]})"
+                      for model, device in placed.device.items())
+    return {"found": True, "path": "; ".join([where or "nothing to place", *placed.notes]), "reason": None}
+
+
 MODEL_CHECKS: dict[str, Callable[[], dict[str, Any]]] = {
     "faster-whisper tiny.en": _whisper,
     "speech-to-text runs on": _stt_device,
+    "models are placed (gpu.placement)": _placement,
     "silero-vad": _silero,
     "porcupine 'jarvis'": _porcupine,
     "resemblyzer": _resemblyzer,

@@ -51,6 +51,7 @@ class ModelHost:
         self.serving = None             # jarvis.serve.server.Serving while the speech server runs
         self._serving_for = None        # the ServeSettings it runs with
         self._serve_failed = False      # the last start failed (said with a degraded event)
+        self.placement = None           # jarvis.placement.Placement: where the models go (made at load)
 
     def speaker_encoder(self):
         """The one speaker encoder, for the voice loop and the windows (enrollment, identification) alike; made
@@ -59,8 +60,42 @@ class ModelHost:
 
         with self._encoder_lock:
             if self.encoder is None:
-                self.encoder = SpeakerEncoder()
+                self.encoder = SpeakerEncoder(self.placed("speaker_encoder") or "cpu")
             return self.encoder
+
+    def place(self):
+        """Decide where the models go on this machine's GPUs (``jarvis.placement``; none: everything on the CPU)."""
+        from jarvis.placement import gpus_here, plan
+
+        self.placement = plan(self.settings, gpus_here())
+        for note in self.placement.notes:
+            log.warning("placement: %s", note)
+        if self.placement.device:
+            log.info("placement: %s", ", ".join(f"{m} on {d} ({self.placement.precision[m]})"
+                                                for m, d in self.placement.device.items()))
+        return self.placement
+
+    def placed(self, model: str) -> str | None:
+        """The device the placement chose for ``model`` ("cuda:N" / "cpu"); None: not placed (set by hand)."""
+        return self.placement.device.get(model) if self.placement is not None else None
+
+    def place_tts(self, chain):
+        """Tell the chain's CSM (before it loads) the GPU the placement chose for it; a chain with CSM that the last
+        placement did not have (new voice settings) gets its place now, where there is room left."""
+        state = chain.engine_state("csm")
+        if state is None or not hasattr(state[0], "placed_device"):
+            return chain
+        device = self.placed("csm")
+        if device is None and chain.settings is not None:
+            import copy
+
+            from jarvis.placement import gpus_here, plan
+
+            settings = copy.copy(self.settings)
+            settings.tts = chain.settings
+            device = plan(settings, gpus_here()).device.get("csm")
+        state[0].placed_device = device
+        return chain
 
     @contextlib.contextmanager
     def tts_for_reply(self):
@@ -127,18 +162,20 @@ class ModelHost:
                                                                       self._placed(f"tts:{engine}", state)))
 
         # Parts kept from before a restart (``release_for``) stay loaded: only what is missing loads.
+        self.place()
         shared = None
         if self.settings.serve.enabled:  # one Whisper for the listener and the speech server, in this process
             from jarvis.listen.shared_stt import SharedTranscription
 
             shared = SharedTranscription(self.shared_transcriber(), self.scheduler)
-        self.listener = Listener(self.settings.listen, self.bus, on_wake=on_wake, shared_stt=shared)
+        self.listener = Listener(self.settings.listen, self.bus, on_wake=on_wake, shared_stt=shared,
+                                 placed_device=self.placed("whisper"))
         parts: dict[str, Callable[[], str | None]] = {"listen": listen}
         if self.encoder is None or not self.encoder.loaded:
             self.speaker_encoder()
             parts["speakers"] = speakers
         if self.tts is None:
-            self.tts = TtsChain.from_settings(self.settings.tts, self.bus)
+            self.tts = self.place_tts(TtsChain.from_settings(self.settings.tts, self.bus))
             parts["tts"] = tts
         if not self._brain_loaded:
             parts["brain"] = self.load_brain
@@ -185,7 +222,7 @@ class ModelHost:
         from jarvis.listen.stt import Transcriber
 
         if self.transcriber is None:
-            self.transcriber = Transcriber(self.settings.listen)
+            self.transcriber = Transcriber(self.settings.listen, placed=self.placed("whisper"))
         return self.transcriber
 
     def serve(self, settings) -> None:

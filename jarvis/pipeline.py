@@ -138,7 +138,7 @@ class VoiceLoop:
             new = dataclasses.replace(new, tts=old.tts)   # the voice stays as it is; the next apply tries again
         if new.tts != old.tts and self.host.tts is not None:
             from jarvis.speak.chain import TtsChain
-            chain = TtsChain.from_settings(new.tts, self.bus)
+            chain = self.host.place_tts(TtsChain.from_settings(new.tts, self.bus))
             chain.load(progress=lambda engine, state: self.host.progress(f"tts:{engine}", state))
             self.host.replace_tts(chain)  # a reply speaking now ends with the old voice
         if new.brain != old.brain and self.host.listener is not None:

@@ -140,3 +140,16 @@ def gpus_here() -> list[Gpu]:
         total, used = row.get("total_bytes") or 0, row.get("used_bytes") or 0
         out.append(Gpu(int(row.get("index", len(out))), str(row.get("name", "GPU")), total, total - used, capability))
     return out
+
+
+def plan(settings, gpus: list[Gpu]) -> Placement:
+    """Where the assistant's models go with ``settings`` (a ``jarvis.config.Settings``) on these GPUs: CSM when it
+    is in ``tts.engines`` and ``tts.csm.device`` is auto, Whisper when ``listen.stt_device`` is auto, the speaker
+    encoder always; ``gpu.placement`` pins. A model whose device is set by hand is not placed (not in the result)."""
+    needs = [Need("speaker_encoder", NEEDS["speaker_encoder"])]
+    if "csm" in settings.tts.engines and settings.tts.csm.device.strip().lower() == "auto":
+        needs.append(Need("csm", NEEDS["csm"]))
+    if settings.listen.stt_device.strip().lower() == "auto":
+        needs.append(Need("whisper", NEEDS["whisper"]))
+    pins = {str(k).strip().lower(): str(v) for k, v in (settings.gpu.placement or {}).items()}
+    return place(needs, gpus, pins)

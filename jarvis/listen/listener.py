@@ -20,7 +20,7 @@ from jarvis import events
 from jarvis.config import CHOICES, ListenSettings
 from jarvis.errors import NotAvailable
 from jarvis.listen import turn_end, wake
-from jarvis.listen.stt import resolve_device, resolve_model
+from jarvis.listen.stt import resolve_model, resolve_placed
 from jarvis.listen.vocabulary import whisper_prompt
 from jarvis.listen.transcript import strip_wake_word
 
@@ -38,12 +38,13 @@ class Utterance:
 
 class Listener:
     def __init__(self, settings: ListenSettings, bus: events.EventBus,
-                 on_wake: Callable[[], None] | None = None, shared_stt=None):
+                 on_wake: Callable[[], None] | None = None, shared_stt=None, placed_device: str | None = None):
         self.settings = settings
         self.bus = bus
         self.on_wake = on_wake
         # jarvis.listen.shared_stt.SharedTranscription: the speech server's Whisper, in this process (serve.enabled)
         self.shared_stt = shared_stt
+        self.placed_device = placed_device   # jarvis.placement's choice for Whisper ("cuda:N" / "cpu"), for auto
         # Called (on RealtimeSTT's thread: be quick) with the recording (float32, 16 kHz) the moment the
         # command ends, before its transcript is ready: speaker ID runs while Whisper does.
         self.on_recorded: Callable[[np.ndarray], None] | None = None
@@ -86,8 +87,9 @@ class Listener:
                                                 f"Choose one of: {', '.join(sorted(pvporcupine.KEYWORDS))}.")
         s = self.settings
         self._load_turn_model()
-        stt_device, stt_compute_type = resolve_device(s.stt_device, s.stt_compute_type)
-        self.stt_placement = f"{stt_device} ({stt_compute_type})"
+        stt_device, gpu_index, stt_compute_type = resolve_placed(s.stt_device, s.stt_compute_type, self.placed_device)
+        where = f"cuda:{gpu_index}" if stt_device == "cuda" else stt_device
+        self.stt_placement = f"{where} ({stt_compute_type})"
         log.info("speech-to-text: %s on %s", s.stt_model, self.stt_placement)
         self.remote_stt = None
         if s.stt_remote_url.strip():
@@ -106,7 +108,8 @@ class Listener:
                 # Remote or shared speech-to-text replaces the Whisper worker process (jarvis.listen.remote_stt,
                 # jarvis.listen.shared_stt).
                 transcription_executor=self.remote_stt or self.shared_stt,
-                model=resolve_model(s.stt_model), device=stt_device, compute_type=stt_compute_type,
+                model=resolve_model(s.stt_model), device=stt_device, gpu_device_index=gpu_index,
+                compute_type=stt_compute_type,
                 language=s.language, beam_size=s.beam_size,
                 # Priming Whisper with the wake word and the skills' words (jarvis.listen.vocabulary).
                 initial_prompt=whisper_prompt(wake_word), use_microphone=False, spinner=False,

@@ -52,6 +52,19 @@ def resolve_device(device: str, compute_type: str) -> tuple[str, str]:
     return ("cuda", "float16") if cuda_ready() else ("cpu", "int8")
 
 
+def resolve_placed(device: str, compute_type: str, placed: str | None = None) -> tuple[str, int, str]:
+    """``(device, GPU index, compute type)`` for faster-whisper: ``resolve_device``, with the GPU the placement chose
+    for Whisper (``placed``: "cuda:N" or "cpu", jarvis.placement) when ``listen.stt_device`` is auto. A device set
+    by hand as "cuda:N" is split the same way (faster-whisper takes the index apart)."""
+    if device.strip().lower() == "auto" and placed:
+        if placed == "cpu" or not cuda_ready():
+            return "cpu", 0, "int8"
+        return "cuda", int(placed.partition(":")[2] or 0), "float16"
+    resolved, compute = resolve_device(device, compute_type)
+    name, _, index = resolved.partition(":")
+    return name, int(index) if index.isdigit() else 0, compute
+
+
 def cuda_ready() -> bool:
     """CTranslate2 sees a GPU and can load cuBLAS 12 (NVIDIA's wheels, found by jarvis.cuda_libs, or the system's)."""
     try:
@@ -79,8 +92,9 @@ def cuda_ready() -> bool:
 class Transcriber:
     """One-shot transcription of whole clips (``jarvis transcribe``, self-tests, warm-up)."""
 
-    def __init__(self, settings: ListenSettings):
+    def __init__(self, settings: ListenSettings, placed: str | None = None):
         self.settings = settings
+        self.placed = placed    # the GPU (or cpu) jarvis.placement chose, used when listen.stt_device is auto
         self._model = None
         self._lock = threading.Lock()
 
@@ -93,9 +107,10 @@ class Transcriber:
 
         cuda_libs.preload()
         model = resolve_model(self.settings.stt_model)
-        device, compute_type = resolve_device(self.settings.stt_device, self.settings.stt_compute_type)
+        device, index, compute_type = resolve_placed(self.settings.stt_device, self.settings.stt_compute_type,
+                                                     self.placed)
         try:
-            self._model = WhisperModel(model, device=device, compute_type=compute_type)
+            self._model = WhisperModel(model, device=device, device_index=index, compute_type=compute_type)
         except Exception as exc:
             raise NotAvailable("stt_model_missing",
                                f"Could not load STT model '{self.settings.stt_model}' ({exc}). "

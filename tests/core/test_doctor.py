@@ -49,7 +49,7 @@ def test_finds_the_bundled_models_without_loading_them(report):
     assert set(models) == {"faster-whisper tiny.en", "silero-vad", "porcupine 'jarvis'", "resemblyzer",
                            "piper voice en_US-joe-medium", "libespeak-ng", "CSM voice (tts.csm.model)",
                            "LLM (brain.local_model)", "echo cancellation", "end of turn (listen.end_of_turn)",
-                           "speech-to-text runs on"}
+                           "speech-to-text runs on", "models are placed (gpu.placement)"}
     assert models["echo cancellation"]["path"].startswith("livekit ")
     assert models["speech-to-text runs on"]["path"] == "cpu (int8); listen.stt_device is auto"  # no GPU here
     assert models["end of turn (listen.end_of_turn)"]["path"].startswith("Smart Turn v3.2 (pipecat-ai ")
@@ -224,3 +224,15 @@ def test_a_missing_end_of_turn_model_is_a_warning_with_the_fix(home, monkeypatch
     check = report["models"]["end of turn (listen.end_of_turn)"]
     assert check["found"] is False and "listen.end_of_turn" in check["reason"]
     assert any(w.startswith("end of turn (listen.end_of_turn): ") for w in report["warnings"])
+
+
+def test_the_doctor_says_where_each_model_goes(home, monkeypatch):
+    from jarvis import placement
+    from jarvis.placement import GIB, Gpu
+
+    line = doctor._placement()["path"]
+    assert line == "csm on cpu (float32), whisper on cpu (int8), speaker encoder on cpu (float32)"   # no GPU here
+    # A described GPU (none here): CSM in bfloat16 on it, and what does not fit is said.
+    monkeypatch.setattr(placement, "gpus_here", lambda: [Gpu(0, "Described L4", 6 * GIB, 5 * GIB, (8, 9))])
+    line = doctor._placement()["path"]
+    assert line.startswith("csm on cpu (float32), whisper on cuda:0 (float16)") and "fits on no GPU" in line

@@ -131,3 +131,68 @@ def test_a_failing_relief_does_not_stop_the_check():
 @pytest.mark.parametrize("rows", [[], [{"index": 0, "name": "x", "used_bytes": None, "total_bytes": None}]])
 def test_no_readable_gpu_is_no_pressure(rows):
     assert MemoryPressure(lambda: rows).check() == "ok"
+
+
+# -- the assistant's settings and the model host -----------------------------------------------------------------
+def test_the_plan_places_only_what_is_left_on_auto_and_follows_the_pins():
+    from jarvis.config import Settings
+    from jarvis.placement import plan
+
+    settings = Settings()                         # csm first in tts.engines, every device on auto
+    p = plan(settings, [gpu(0, 8), gpu(1, 24)])
+    assert p.device == {"csm": "cuda:1", "whisper": "cuda:1", "speaker_encoder": "cuda:1"}
+    settings.gpu.placement = {"whisper": 0, "speaker_encoder": "cpu"}
+    assert plan(settings, [gpu(0, 8), gpu(1, 24)]).device == {"csm": "cuda:1", "whisper": "cuda:0",
+                                                               "speaker_encoder": "cpu"}
+    settings.tts.csm.device, settings.listen.stt_device = "cuda:0", "cpu"     # set by hand: not placed
+    assert plan(settings, [gpu(0, 8), gpu(1, 24)]).device == {"speaker_encoder": "cpu"}
+    settings.tts.engines = ["piper", "system"]
+    settings.tts.csm.device = "auto"
+    assert "csm" not in plan(settings, [gpu(0, 80)]).device
+    assert plan(Settings(), []).device == {"csm": "cpu", "whisper": "cpu", "speaker_encoder": "cpu"}
+
+
+def test_the_host_hands_each_model_its_place_on_a_described_two_gpu_machine(monkeypatch):
+    """The GPUs are described (this machine has none): the host's plan reaches CSM, Whisper and the speaker
+    encoder before they load; nothing is loaded here."""
+    from jarvis import placement
+    from jarvis.config import Settings
+    from jarvis.events import EventBus
+    from jarvis.host import ModelHost
+    from jarvis.listen import stt
+    from jarvis.speak.chain import TtsChain
+
+    monkeypatch.setattr(placement, "gpus_here", lambda: [gpu(0, 12, used_gib=4), gpu(1, 24)])
+    monkeypatch.setattr(stt, "cuda_ready", lambda: True)
+    settings = Settings()
+    settings.gpu.placement = {"whisper": 0}
+    host = ModelHost(settings, EventBus())
+    host.place()
+    assert host.placement.device == {"csm": "cuda:1", "whisper": "cuda:0", "speaker_encoder": "cuda:1"}
+    chain = host.place_tts(TtsChain.from_settings(settings.tts, EventBus()))
+    assert chain.engine_state("csm")[0].placed_device == "cuda:1"
+    assert host.speaker_encoder().device == "cuda:1"
+    assert stt.resolve_placed("auto", "int8", host.placed("whisper")) == ("cuda", 0, "float16")
+    assert stt.resolve_placed("cuda:1", "int8") == ("cuda", 1, "int8")     # set by hand: as set, index apart
+    monkeypatch.setattr(stt, "cuda_ready", lambda: False)                   # no cuBLAS 12: Whisper stays on the CPU
+    assert stt.resolve_placed("auto", "int8", "cuda:0") == ("cpu", 0, "int8")
+    chain.close()
+
+
+def test_new_voice_settings_with_csm_get_a_place_where_room_is_left(monkeypatch):
+    from jarvis import placement
+    from jarvis.config import Settings
+    from jarvis.events import EventBus
+    from jarvis.host import ModelHost
+    from jarvis.speak.chain import TtsChain
+
+    monkeypatch.setattr(placement, "gpus_here", lambda: [gpu(0, 24, used_gib=20), gpu(1, 16)])
+    settings = Settings()
+    settings.tts.engines = ["piper"]
+    host = ModelHost(settings, EventBus())
+    host.place()
+    assert "csm" not in host.placement.device
+    new = Settings()                                # CSM switched on in Settings
+    chain = host.place_tts(TtsChain.from_settings(new.tts, EventBus()))
+    assert chain.engine_state("csm")[0].placed_device == "cuda:1"
+    chain.close()

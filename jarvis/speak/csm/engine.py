@@ -34,6 +34,7 @@ class CsmEngine(TtsEngine):
         self.progress = progress
         self.model = self.processor = self.generator = self.stream = None
         self.device = "cpu"
+        self.placed_device: str | None = None  # jarvis.placement's GPU for it, used when tts.csm.device is auto
         self.frame_rate = 12.5
         self._lock = threading.Lock()
         self._prefix: dict[tuple, tuple] = {}  # (voice key, speaker) -> (backbone KV snapshot)
@@ -63,7 +64,8 @@ class CsmEngine(TtsEngine):
         from jarvis.speak.csm.loading import choose_device, choose_dtype, load_model
         from jarvis.speak.csm.mimi_stream import MimiStream
 
-        self.device = choose_device(s.device)
+        auto = (s.device or "auto").strip().lower() == "auto"
+        self.device = choose_device(self.placed_device if auto and self.placed_device else s.device)
         dtype = choose_dtype(self.device, s.dtype)
         self._report(f"loading {folder.name} on {self.device} ({str(dtype).replace('torch.', '')})")
         model, processor = load_model(folder, self.device, dtype)
