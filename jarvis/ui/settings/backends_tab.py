@@ -7,14 +7,14 @@ API keys and the server's token never touch settings.json: they live in the OS k
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QApplication, QCheckBox, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
-                               QLineEdit, QPushButton, QSpinBox, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QApplication, QCheckBox, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView, QLineEdit,
+                               QPushButton, QSpinBox, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from jarvis import secrets
 from jarvis.config import Settings
 from jarvis.errors import BadInput
 from jarvis.speak import registry
-from jarvis.ui.settings.common import hint, show_message
+from jarvis.ui.settings.common import field_with_buttons, hint, show_message, wrapping_label
 from jarvis.ui.settings.key_box import KeyBox
 from jarvis.ui.settings.workers import run_async
 
@@ -161,18 +161,13 @@ class BackendsTab(QWidget):
         self.copy_token_button = QPushButton("Copy")
         self.show_token_button.clicked.connect(self.show_token)
         self.copy_token_button.clicked.connect(lambda: QApplication.clipboard().setText(self.token.text()))
-        self.token_status = QLabel("")
-        self.token_status.setWordWrap(True)
-        token_row = QHBoxLayout()
-        token_row.addWidget(self.token, 1)
-        token_row.addWidget(self.show_token_button)
-        token_row.addWidget(self.copy_token_button)
+        self.token_status = wrapping_label()
         form = QFormLayout(box)
         form.addRow(self.serve_enabled)
         form.addRow("Address:", self.serve_host)
         form.addRow("Port:", self.serve_port)
         form.addRow(self.serve_wyoming)
-        form.addRow("Token:", token_row)
+        form.addRow("Token:", field_with_buttons(self.token, self.show_token_button, self.copy_token_button))
         form.addRow(self.token_status)
         form.addRow(hint("The same loaded models as the assistant, which always goes first. Keep the address "
                          "127.0.0.1 unless other machines must reach it: every request needs the token."))

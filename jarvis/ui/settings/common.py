@@ -1,11 +1,26 @@
 """Small helpers shared by the settings tabs and the first-run guide."""
 from __future__ import annotations
 
-from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QLabel
+from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QWidget
 
 ERROR_STYLE = "color: #b3261e;"
 OK_STYLE = "color: #1e7b34;"
 HINT_STYLE = "color: #5f6368;"
+
+
+def field_with_buttons(field: QWidget, *buttons: QWidget) -> QHBoxLayout:
+    """A field that takes the row's width, with its buttons after it."""
+    row = QHBoxLayout()
+    row.addWidget(field, 1)
+    for button in buttons:
+        row.addWidget(button)
+    return row
+
+
+def wrapping_label(text: str = "") -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    return label
 
 
 def message_label() -> QLabel:

@@ -6,10 +6,10 @@ block), and the field is cleared once it is stored. The status line says "key se
 """
 from __future__ import annotations
 
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLineEdit, QPushButton, QVBoxLayout, QWidget
 
 from jarvis import secrets
-from jarvis.ui.settings.common import show_message
+from jarvis.ui.settings.common import field_with_buttons, show_message, wrapping_label
 from jarvis.ui.settings.workers import run_async
 
 SET, NOT_SET = "key set (in the OS keyring)", "key not set"
@@ -32,15 +32,10 @@ class KeyBox(QWidget):
         self.remove_button = QPushButton("Remove key")
         self.save_button.clicked.connect(lambda: self.save_key())
         self.remove_button.clicked.connect(self.remove_key)
-        self.status = QLabel("checking the keyring…")
-        self.status.setWordWrap(True)
-        row = QHBoxLayout()
-        row.addWidget(self.edit, 1)
-        row.addWidget(self.save_button)
-        row.addWidget(self.remove_button)
+        self.status = wrapping_label("checking the keyring…")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(row)
+        layout.addLayout(field_with_buttons(self.edit, self.save_button, self.remove_button))
         layout.addWidget(self.status)
 
     @property
