@@ -62,3 +62,49 @@ def test_nvml_figures_and_placement_read_the_real_gpus():
     assert rows and all(r["total_bytes"] > 0 and r["used_bytes"] is not None for r in rows)
     placement = place([Need(n, b) for n, b in NEEDS.items()], gpus_here())
     assert placement.device["csm"].startswith("cuda:"), placement
+
+
+def test_a_transcription_does_not_wait_for_speech_on_the_gpu(tiny):
+    """CSM speaks on its own CUDA stream: Whisper (CTranslate2, in this process) transcribing meanwhile takes about
+    as long as it does alone, not as long as the speech queued before it."""
+    import threading
+
+    from jarvis.config import CsmSettings, ListenSettings
+    from jarvis.listen.stt import Transcriber
+    from jarvis.speak.csm.engine import CsmEngine
+    from tests.speech import piper_16k
+
+    engine = CsmEngine(CsmSettings(model=str(tiny), device="cuda", max_seconds=20.0), {})
+    engine.load()
+    engine.warmup()
+    transcriber = Transcriber(ListenSettings(stt_device="cuda", stt_compute_type="float16"))
+    clip = piper_16k("What time is it?")
+    transcriber.transcribe(clip)
+    alone = min(_timed(transcriber.transcribe, clip) for _ in range(3))
+    speaking = threading.Event()
+    done = threading.Event()
+
+    def speak():
+        while not done.is_set():
+            for _ in engine.synthesize("Hello world, this is Jarvis speaking. " * 4):
+                speaking.set()
+    thread = threading.Thread(target=speak, daemon=True)
+    thread.start()
+    try:
+        assert speaking.wait(60)
+        beside = min(_timed(transcriber.transcribe, clip) for _ in range(3))
+    finally:
+        done.set()
+        thread.join(60)
+        engine.close()
+    assert engine.cuda_stream is None          # closed
+    print(f"\nWhisper alone {alone * 1000:.0f} ms, beside CSM {beside * 1000:.0f} ms")
+    assert beside < 2.5 * alone + 0.05, (alone, beside)
+
+
+def _timed(fn, *args) -> float:
+    import time
+
+    start = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - start

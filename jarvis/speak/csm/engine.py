@@ -35,6 +35,7 @@ class CsmEngine(TtsEngine):
         self.model = self.processor = self.generator = self.stream = None
         self.device = "cpu"
         self.placed_device: str | None = None  # jarvis.placement's GPU for it, used when tts.csm.device is auto
+        self.cuda_stream = None  # its own CUDA stream: Whisper's work never queues behind a frame of speech
         self.frame_rate = 12.5
         self._lock = threading.Lock()
         self._prefix: dict[tuple, tuple] = {}  # (voice key, speaker) -> (backbone KV snapshot)
@@ -77,6 +78,12 @@ class CsmEngine(TtsEngine):
         max_length = int(model.config.max_position_embeddings)
         cuda_graphs = s.fast_path and self.device.startswith("cuda")
         self.model, self.processor = model, processor
+        if self.device.startswith("cuda"):
+            import torch
+
+            # Not the default stream, which every other blocking stream (CTranslate2's Whisper in this process
+            # with the speech server on) would wait for: speech and transcription run side by side on the GPU.
+            self.cuda_stream = torch.cuda.Stream(device=self.device)
         self.generator = FrameGenerator(model, max_length, sampling, use_cuda_graphs=cuda_graphs)
         self.stream = MimiStream(model.codec_model)
         self._voice_codes = VoiceCodes(paths.cache_dir() / "csm-voices", s.model)
@@ -93,7 +100,8 @@ class CsmEngine(TtsEngine):
             pass
         if self.generator.use_cuda_graphs:
             self._report("capturing CUDA graphs")
-        self.generator.capture()
+        with self._on_own_stream():   # captured on the stream the graphs are replayed on
+            self.generator.capture()
         for _ in self.synthesize("Ready."):
             pass
 
@@ -124,7 +132,7 @@ class CsmEngine(TtsEngine):
     def _synthesize(self, text: str, speaker: str, voice, cancel: threading.Event | None) -> Iterator[np.ndarray]:
         import torch
 
-        with self._lock:
+        with self._lock, self._on_own_stream():
             budget = self.max_frames(text)
             for attempt in (1, 2):
                 spoke = False
@@ -140,6 +148,16 @@ class CsmEngine(TtsEngine):
                                                       "Jarvis uses the next voice meanwhile.") from exc
                     budget = max(1, budget // 2)
                     log.warning("CSM out of GPU memory; retrying once with %d frames", budget)
+
+    def _on_own_stream(self):
+        """CSM's CUDA stream for the work inside (a no-op on the CPU and MPS)."""
+        import contextlib
+
+        if self.cuda_stream is None:
+            return contextlib.nullcontext()
+        import torch
+
+        return torch.cuda.stream(self.cuda_stream)
 
     def max_frames(self, text: str) -> int:
         seconds = min(self.settings.max_seconds, MIN_GUARD_S + GUARD_S_PER_CHAR * len(text))
@@ -221,7 +239,7 @@ class CsmEngine(TtsEngine):
     def close(self) -> None:
         if self.generator is not None:
             self.generator.release_graphs()
-        self.model = self.processor = self.generator = self.stream = None
+        self.model = self.processor = self.generator = self.stream = self.cuda_stream = None
         self._prefix.clear()
         if self.device.startswith("cuda"):
             try:
