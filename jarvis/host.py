@@ -203,9 +203,10 @@ class ModelHost:
         if self.listener is not None:
             self.listener.close()
             self.listener = None
-        if self.transcriber is not None and _whisper_fields(new.listen) != _whisper_fields(self.settings.listen):
-            self.stop_serving()     # it serves with this Whisper: the next start serves with the new one
-            self.transcriber = None
+        if self.transcriber is not None and (not new.serve.enabled
+                                             or _whisper_fields(new.listen) != _whisper_fields(self.settings.listen)):
+            self.stop_serving()     # it serves with this Whisper: the next start serves with the new one, if any
+            self.transcriber = None  # (the server switched off: the listener's own worker process hears again)
         if self.tts is not None and new.tts != self.settings.tts:
             self.tts.close()
             self.tts = None

@@ -178,3 +178,20 @@ def _tiny_chain():
     chain.load()
     return chain
 
+
+
+def test_switching_the_server_off_lets_go_of_the_shared_whisper(secret_service, tmp_path, monkeypatch):
+    from jarvis.listen.stt import Transcriber
+
+    monkeypatch.setenv("JARVIS_HOME", str(tmp_path))
+    settings = _settings(_free_port())
+    host = ModelHost(settings, events.EventBus())
+    host.transcriber = shared = Transcriber(settings.listen)
+    same = Settings()
+    same.serve = settings.serve
+    same.tts, same.brain = settings.tts, settings.brain
+    host.release_for(same)                           # a new microphone, the server still on: kept
+    assert host.transcriber is shared
+    off = Settings()
+    host.release_for(off)                            # the server switched off: no second copy left loaded
+    assert host.transcriber is None
