@@ -53,6 +53,8 @@ class VoiceLoop:
         self.speaker = ReplySpeaker(lambda: self.settings, bus, self.host, self.own_voice, self.mic, self._stopping)
         self.turns = TurnTaker(bus, self.host, self.brain, self.speaker, self.own_voice, self.strangers,
                                self._stopping)
+        self._turn_held: int | None = None   # the turn the speech server's requests are stepping aside for
+        self._unsubscribe = bus.subscribe(self._hold_requests_for_turns)
 
     # The parts' state, as the benchmarks and the windows read it.
     capture = property(lambda self: self.mic.capture)
@@ -99,7 +101,21 @@ class VoiceLoop:
         self.mic.close()
         self.turns.close()
         self.speaker.close()
+        self._unsubscribe()
+        self.host.scheduler.turn_over()
         return self.host
+
+    def _hold_requests_for_turns(self, event: events.Event) -> None:
+        """From a person's first word (the wake word, or speech in a follow-up window) to the end of Jarvis's
+        answer, the speech server's requests step aside (jarvis.serve.scheduler): the command is heard and
+        answered at the pace of an idle machine."""
+        kind = event.type
+        if kind in ("wake", "speech_start"):
+            self._turn_held = event.turn
+            self.host.scheduler.turn_started()
+        elif kind in ("playback_end", "listening", "ignored") and (event.turn is None or event.turn == self._turn_held):
+            self._turn_held = None
+            self.host.scheduler.turn_over()
 
     def _before_reopen(self) -> None:
         """A reconnect restarts PortAudio: stop the reply and drop the player's stream first (reopened lazily)."""

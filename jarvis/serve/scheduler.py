@@ -16,6 +16,9 @@ from typing import Callable
 
 from jarvis.pressure import MemoryPressure
 
+TURN_GUARD_S = 60.0   # a turn that never says it is over stops holding requests back after this
+
+
 class Refused(Exception):
     """A request the queue will not take now: HTTP ``status``, a message, and when to come back."""
 
@@ -34,6 +37,7 @@ class Scheduler:
         self._running = False       # an API request has the models
         self._live_waiting = 0
         self._live_running = 0      # the voice loop's jobs on the models now (they may overlap)
+        self._turn_until = 0.0      # a person is talking to Jarvis until then (monotonic): requests step aside
         self.waiting = 0
         self.served = 0
         self.rejected = 0
@@ -57,8 +61,21 @@ class Scheduler:
                 self._live_running -= 1
                 self._cond.notify_all()
 
+    def turn_started(self, guard_s: float = TURN_GUARD_S) -> None:
+        """A person started a turn (the wake word, or speech in a follow-up window): from now until ``turn_over``
+        requests step aside at their next chunk and none starts, so the machine is the loop's for the command,
+        its transcription and the reply. Never blocks (called on the capture thread); ``guard_s`` bounds it should
+        the end never be said."""
+        with self._cond:
+            self._turn_until = time.monotonic() + guard_s
+
+    def turn_over(self) -> None:
+        with self._cond:
+            self._turn_until = 0.0
+            self._cond.notify_all()
+
     def _live(self) -> bool:
-        return bool(self._live_waiting or self._live_running)
+        return bool(self._live_waiting or self._live_running) or time.monotonic() < self._turn_until
 
     # -- API requests --------------------------------------------------------------------------
     def admit(self, large: bool = False) -> "Ticket":

@@ -195,3 +195,36 @@ def test_switching_the_server_off_lets_go_of_the_shared_whisper(secret_service, 
     off = Settings()
     host.release_for(off)                            # the server switched off: no second copy left loaded
     assert host.transcriber is None
+
+
+def test_requests_step_aside_from_a_persons_first_word_to_the_end_of_the_answer():
+    from jarvis.pipeline import VoiceLoop
+
+    loop = VoiceLoop(Settings(), events.EventBus())
+    scheduler = loop.host.scheduler
+    ticket = scheduler.admit()
+    ticket.wait()                                      # a request is streaming
+    loop.bus.emit(events.Wake(turn=7))                 # "Jarvis, ..." (the capture thread: this never blocks)
+    stepped = threading.Event()
+    threading.Thread(target=lambda: (ticket.step(), stepped.set()), daemon=True).start()
+    assert not stepped.wait(0.5)                       # the request waits at its next chunk ...
+    late = scheduler.admit()
+    started = threading.Event()
+    threading.Thread(target=lambda: (late.wait(), started.set(), late.release()), daemon=True).start()
+    loop.bus.emit(events.PlaybackEnd(interrupted=True, turn=6))   # the reply cut by this turn ends: still held
+    assert not stepped.wait(0.3) and not started.is_set()          # ... and none starts
+    loop.bus.emit(events.PlaybackEnd(interrupted=False, turn=7))  # the answer was heard
+    assert stepped.wait(2)
+    ticket.release()
+    assert started.wait(2)
+    loop.stop()
+
+
+def test_a_turn_that_never_ends_stops_holding_requests_back():
+    scheduler = Scheduler()
+    scheduler.turn_started(guard_s=0.3)
+    ticket = scheduler.admit()
+    start = time.monotonic()
+    ticket.wait()
+    assert 0.25 < time.monotonic() - start < 2
+    ticket.release()
