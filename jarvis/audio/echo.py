@@ -24,6 +24,9 @@ the person whole; ``wake_tap(wake, clean, raw, far_active)`` gets that stream al
 raw microphone, so the wake-word detector can tell a person from Jarvis's own voice (``jarvis.listen.wake``).
 Without libspeexdsp the wake stream is AEC3's output.
 
+While the alignment is being confirmed, the wake word's frames wait for it (up to ``DEFER_MAX_S``) and then go
+through the realigned linear canceller: the wake word hears them late rather than through AEC3's gate.
+
 Speex's filter learns the room slowly (4 dB in its first second of Jarvis's speech, 10 dB after 3 s), and
 until it has, a person under a loud echo is not heard. So while it is young (the first ``LEARN_S`` of Jarvis's
 speech, and again after its alignment moved) it replays the last ``LEARN_S`` of (microphone, reference)
@@ -81,6 +84,11 @@ PEAK_STRENGTH = 8.0                 # a correlation peak this many times its med
 CONFIRM_WINDOW_S = 0.4
 CONFIRM_SPREAD_S = 0.05
 CONFIRM_EVERY_S = 0.1
+# Meanwhile the wake word's frames wait, up to this long, and go through the linear canceller once it is
+# realigned: "Jarvis" said just after an underflow is heard ~0.4 s late instead of not at all (run 7 of issue 12's
+# e2e loop: an underflow and a microphone re-anchor 0.5 s apart left the wake word deaf for 0.9 s). Past it they
+# go on with AEC3's output, as the rest of that placement does.
+DEFER_MAX_S = 1.0
 
 StateListener = Callable[[str, str], None]  # (state, one-line message)
 WakeTap = Callable[[np.ndarray, np.ndarray, np.ndarray, bool], None]  # (wake, clean, raw, far end active)
@@ -285,6 +293,12 @@ class EchoCanceller:
         self._recent: collections.deque = collections.deque(maxlen=int(LEARN_S * RATE / FRAME))  # (index, mic pcm)
         self._learned = 0                        # frames of Jarvis's speech the linear canceller has learned from
         self.learning_s = 0.0                    # CPU seconds spent replaying
+        # The wake word's frames, in order: ``_ready`` for the tap at the end of this ``process`` call,
+        # ``_deferred`` waiting for the alignment to be confirmed (index, mic pcm, AEC3's output, raw, far active).
+        self._ready: list[tuple[np.ndarray, np.ndarray, np.ndarray, bool]] = []
+        self._deferred: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, bool]] = []
+        self._defer_over = False                 # this placement waited ``DEFER_MAX_S``: AEC3's output from here
+        self.deferred_frames = 0                 # frames the wake word got late, through the realigned canceller
         self._dump = _Dump(os.environ["JARVIS_ECHO_DUMP"]) if os.environ.get("JARVIS_ECHO_DUMP") else None
 
     # -- the microphone path -----------------------------------------------------------------------
@@ -310,23 +324,56 @@ class EchoCanceller:
         start = self._next_mic - (len(data) - len(samples))   # index of data[0]
         self._next_mic += len(samples)
         out = np.empty(whole, np.float32)
-        wake = np.empty(whole, np.float32) if self._linear is not None else out
-        far_active = False
         try:
             for i in range(0, whole, FRAME):
-                out[i:i + FRAME], linear, active = self._frame(data[i:i + FRAME], start + i)
-                far_active = far_active or active
-                if linear is not None:
-                    wake[i:i + FRAME] = linear
+                raw = data[i:i + FRAME]
+                out[i:i + FRAME], linear, active = self._frame(raw, start + i)
+                self._to_wake(start + i, raw, out[i:i + FRAME], linear, active)
         except Exception as exc:
             log.exception("echo canceller failed; listening without it")
             self.state = "unavailable"
             self.on_state("unavailable", f"Echo cancellation failed ({exc}); Jarvis listens without it.")
+            self._ready, self._deferred = [], []
             return self._passed_through(data)
         self._remember(data[:whole], start + whole)
-        if self.wake_tap is not None and whole:
-            self.wake_tap(wake, out, data[:whole], far_active)
+        self._tap_ready()
         return out
+
+    # -- the wake word's stream --------------------------------------------------------------------
+    def _to_wake(self, index: int, raw: np.ndarray, cleaned: np.ndarray, linear: np.ndarray | None,
+                 active: bool) -> None:
+        """One frame for the wake word: now, or (linear canceller held still, Jarvis's voice in it) once the
+        alignment is confirmed."""
+        held = linear is None and self._linear is not None and self._held_still(index)
+        if held and not self._defer_over and (active or self._deferred):
+            self._deferred.append((index, _pcm(raw), cleaned, raw, active))
+            if len(self._deferred) * FRAME >= DEFER_MAX_S * RATE:
+                log.debug("echo alignment not confirmed within %.1f s: the wake word hears AEC3's output",
+                          DEFER_MAX_S)
+                self._defer_over = True
+                self._flush_deferred()
+            return
+        self._flush_deferred()
+        self._ready.append((cleaned if linear is None else linear, cleaned, raw, active))
+
+    def _flush_deferred(self) -> None:
+        """The waiting frames go on as AEC3 cleaned them (their alignment will not be confirmed)."""
+        self._ready.extend((cleaned, cleaned, raw, active) for _, _, cleaned, raw, active in self._deferred)
+        self._deferred = []
+
+    def _release_deferred(self) -> None:
+        """The alignment is confirmed: the waiting frames go through the realigned linear canceller."""
+        for index, mic_pcm, cleaned, raw, active in self._deferred:
+            linear = self._linear.process(mic_pcm, self._linear_reference(index)).astype(np.float32) / 32768.0
+            self._ready.append((linear, cleaned, raw, active))
+        self.deferred_frames += len(self._deferred)
+        self._deferred = []
+
+    def _tap_ready(self) -> None:
+        ready, self._ready = self._ready, []
+        if self.wake_tap is not None and ready:
+            self.wake_tap(*(np.concatenate([frame[k] for frame in ready]) for k in range(3)),
+                          any(frame[3] for frame in ready))
 
     def _passed_through(self, samples: np.ndarray) -> np.ndarray:
         """Without a working canceller the microphone goes on as it is, to the wake word too."""
@@ -335,7 +382,8 @@ class EchoCanceller:
         return samples
 
     def _frame(self, mic: np.ndarray, index: int) -> tuple[np.ndarray, np.ndarray | None, bool]:
-        """One 10 ms frame: (AEC3's output, the linear canceller's output or None, whether Jarvis was heard)."""
+        """One 10 ms frame: (AEC3's output, the linear canceller's output or None (none here, or held still),
+        whether Jarvis was heard)."""
         reference = self.far_end.read(index - self._lag, FRAME)
         t0 = time.perf_counter()
         far_pcm, mic_pcm = _pcm(reference), _pcm(mic)
@@ -347,9 +395,8 @@ class EchoCanceller:
         linear = None
         if self._linear is not None and self._held_still(index):
             # The timelines were placed anew and the alignment is not confirmed yet: the linear filter is left
-            # as it learned the room (realigned to the sample once confirmed, it cancels at once) and the wake
-            # word hears AEC3's output meanwhile, not a filter adapting to a reference a few ms off.
-            linear = cleaned
+            # as it learned the room (realigned to the sample once confirmed, it cancels at once), not adapting
+            # to a reference a few ms off; the frame waits for it (``_to_wake``).
             self._recent.append((index, mic_pcm))
         elif self._linear is not None:
             linear_far = far_pcm if self._linear_lag == self._lag else self._linear_reference(index)
@@ -390,6 +437,8 @@ class EchoCanceller:
         self._epoch = max(self._epoch, index)
         self._unconfirmed = True
         self.estimator.forget_last()
+        self._flush_deferred()  # frames of the last placement, whose alignment is now unknown
+        self._defer_over = False
 
     def _remember(self, mic: np.ndarray, end: int) -> None:
         """Keep the raw microphone history; re-estimate the echo delay every ``ESTIMATE_EVERY_S`` while Jarvis
@@ -453,6 +502,8 @@ class EchoCanceller:
         # alignment meanwhile).
         self._learned = 0
         self._replay()
+        if confirming:
+            self._release_deferred()
 
     # -- figures -----------------------------------------------------------------------------------
     @property
