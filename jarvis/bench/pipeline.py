@@ -241,7 +241,48 @@ def _rss_mb() -> float:
 
 # -- Jarvis -------------------------------------------------------------------------------------------------
 
-def run_jarvis(settings, audio, script: list[Turn], progress) -> dict[str, Any]:
+class ServeLoad:
+    """``clients`` threads asking the assistant's own speech server (``serve.enabled``) for speech without a break
+    while the turns run: does the voice loop keep its pace when other apps use its models?"""
+
+    def __init__(self, port: int, token: str, clients: int):
+        self.port, self.token, self.clients = port, token, clients
+        self.results: list[dict] = []
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.seconds = 0.0
+
+    def start(self) -> None:
+        self._started = time.monotonic()
+        for k in range(self.clients):
+            thread = threading.Thread(target=self._client, args=(k,), name=f"serve-load-{k}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _client(self, k: int) -> None:
+        from jarvis.bench.serve import SENTENCES, speech
+
+        n = k
+        while not self._stop.is_set():
+            self.results.append(speech(self, SENTENCES[n % len(SENTENCES)]))
+            n += 1
+
+    def stop(self) -> dict[str, Any]:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(130)
+        self.seconds = time.monotonic() - self._started
+        ok = [r for r in self.results if r["status"] == 200]
+        statuses: dict[str, int] = {}
+        for r in self.results:
+            statuses[str(r["status"])] = statuses.get(str(r["status"]), 0) + 1
+        return {"clients": self.clients, "seconds": round(self.seconds, 1), "requests": len(self.results),
+                "ok": len(ok), "statuses": statuses,
+                "first_audio_byte": stats_ms([r["first_byte_s"] for r in ok if r["first_byte_s"] is not None], 1),
+                "audio_s_per_s": round(sum(r["audio_s"] for r in ok) / max(self.seconds, 1e-9), 2)}
+
+
+def run_jarvis(settings, audio, script: list[Turn], progress, serve_load: int = 0) -> dict[str, Any]:
     from jarvis import events
     from jarvis.pipeline import VoiceLoop
 
@@ -256,6 +297,17 @@ def run_jarvis(settings, audio, script: list[Turn], progress) -> dict[str, Any]:
     latency = {"input_latency_ms": round(loop.capture.latency_s * 1000, 1), "output_latency_ms": None}
     time.sleep(1.0)
     turns, false_wakes = [], 0
+    clients = None
+    if serve_load:
+        if loop.host.serving is None:
+            from jarvis.errors import NotAvailable
+
+            loop.stop()
+            raise NotAvailable("serve_failed", "The assistant's speech server did not start (see the degraded line "
+                                               "above); --serve-load needs it.")
+        clients = ServeLoad(settings.serve.port, os.environ["JARVIS_API_TOKEN"], serve_load)
+        clients.start()
+        progress(f"{serve_load} clients asking the assistant's speech server for speech meanwhile")
     try:
         for i, turn in enumerate(script):
             if turn.distractor is not None:
@@ -282,9 +334,11 @@ def run_jarvis(settings, audio, script: list[Turn], progress) -> dict[str, Any]:
             progress(f"turn {i + 1}/{len(script)} {turn.speaker}: {turn.text!r} -> "
                      f"{(r['reply'] or '')[:40]!r}; voice-to-voice {r['voice_to_voice']} ms")
     finally:
+        served = clients.stop() if clients is not None else None
         loop.stop()
     missed = sum(1 for t in turns if not t["woke"])
-    return {"turns": turns, "load_s": round(load_s, 2), "false_wakes": false_wakes, "missed_wakes": missed,
+    return {"turns": turns, "serve_load": served, "load_s": round(load_s, 2), "false_wakes": false_wakes,
+            "missed_wakes": missed,
             "wrong_speaker": sum(1 for t in turns if t["woke"] and t["speaker"] != t["expected_speaker"]),
             "rss_mb": {"after_warmup": rss[0], "after_turns": rss[-1], "per_turn": rss}, **latency}
 
@@ -402,7 +456,7 @@ def run_peer(settings, script: list[Turn], progress) -> dict[str, Any]:
 
 # -- the whole run ------------------------------------------------------------------------------------------
 
-def bench(settings, turns: int = 24, peer: bool = True, progress=print) -> dict[str, Any]:
+def bench(settings, turns: int = 24, peer: bool = True, progress=print, serve_load: int = 0) -> dict[str, Any]:
     from jarvis.audio import devices
     from jarvis.bench.virtual_audio import VirtualAudio
     from jarvis.speakers.encoder import SpeakerEncoder
@@ -414,6 +468,16 @@ def bench(settings, turns: int = 24, peer: bool = True, progress=print) -> dict[
     settings.audio.input_device, settings.audio.output_device = "jarvis_mic", "jarvis_speaker"
     settings.brain.max_tokens = min(settings.brain.max_tokens, 48)  # keep LLM turns short
     settings.tts.engines = [e for e in settings.tts.engines if e != "csm"] or ["piper"]
+    if serve_load:
+        settings.serve.enabled = True
+    if settings.serve.enabled:  # on a free loopback port, with the bench's own token (never the user's keyring)
+        import secrets
+        import socket
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            settings.serve.host, settings.serve.port = "127.0.0.1", probe.getsockname()[1]
+        os.environ["JARVIS_API_TOKEN"] = secrets.token_urlsafe(32)
     progress(f"making {turns} spoken turns with espeak-ng")
     script = build_script(work, turns)
     encoder = SpeakerEncoder()
@@ -427,14 +491,15 @@ def bench(settings, turns: int = 24, peer: bool = True, progress=print) -> dict[
         audio.apply()
         devices.refresh()
         progress("Jarvis: loading the voice loop")
-        jarvis = run_jarvis(settings, audio, script, progress)
+        jarvis = run_jarvis(settings, audio, script, progress, serve_load)
     result: dict[str, Any] = {
         "benchmark": "pipeline", "hardware": hardware(),
         "versions": versions(("realtimestt", "faster-whisper", "ctranslate2", "pvporcupine", "resemblyzer",
                               "piper-tts", "llama-cpp-python", "sounddevice")),
         "settings": {"preset": settings.preset, "listen": dataclasses.asdict(settings.listen),
                      "tts": settings.tts.engines, "audio_block_ms": settings.audio.block_ms,
-                     "brain": settings.brain.backend, "brain_max_tokens": settings.brain.max_tokens},
+                     "brain": settings.brain.backend, "brain_max_tokens": settings.brain.max_tokens,
+                     "serve": dataclasses.asdict(settings.serve)},
         "turns": len(script), "llm_turns": sum(r["llm"] for r in jarvis["turns"]),
         "heard_as_said": sum(_heard_as_said(r) for r in jarvis["turns"]),
         "jarvis": jarvis, "stages_ms": {}, "command": command(), "date": date(),
@@ -503,6 +568,10 @@ def format_text(result: dict[str, Any]) -> str:
     lines.append(f"wake words missed {j['missed_wakes']}, false wakes {j['false_wakes']}, wrong speaker "
                  f"{j['wrong_speaker']}; RSS {j['rss_mb']['after_warmup']:.0f} MB after warm-up, "
                  f"{j['rss_mb']['after_turns']:.0f} MB after the turns")
+    load = j.get("serve_load")
+    if load:
+        lines.append(f"speech server meanwhile: {load['clients']} clients, {load['requests']} requests "
+                     f"({load['ok']} ok, {load['statuses']}), first audio byte {load['first_audio_byte']}")
     if "peer" in result:
         p = result["peer"]["end_of_speech_to_transcript_ms"]
         lines.append(f"peer end of speech -> transcript P50 {p['p50']:.0f} ms, P95 {p['p95']:.0f} ms; "
@@ -580,6 +649,9 @@ def add_arguments(parser) -> None:
                         help="run with this performance preset (before any --set)")
     parser.add_argument("--set", metavar="SECTION.KEY=VALUE", action="append", default=[],
                         help="try a setting for this run only, e.g. --set listen.post_speech_silence=0.3")
+    parser.add_argument("--serve-load", type=int, default=0, metavar="CLIENTS",
+                        help="serve from the assistant (serve.enabled) and have this many clients ask it for speech "
+                             "during the turns; --set serve.enabled=true serves without clients (the idle run)")
 
 
 def main(args, settings) -> int:
@@ -587,6 +659,8 @@ def main(args, settings) -> int:
 
     if args.turns < 1:
         raise BadInput("bad_args", "--turns must be at least 1.")
+    if args.serve_load < 0:
+        raise BadInput("bad_args", "--serve-load must be 0 or more clients.")
     if args.plot:
         try:
             import matplotlib  # noqa: F401
@@ -597,7 +671,8 @@ def main(args, settings) -> int:
         presets.apply(settings, args.preset)
     for assignment in args.set:
         _override(settings, assignment)
-    result = bench(settings, args.turns, peer=not args.no_peer, progress=lambda line: print(line, file=sys.stderr))
+    result = bench(settings, args.turns, peer=not args.no_peer, progress=lambda line: print(line, file=sys.stderr),
+                   serve_load=args.serve_load)
     print(format_text(result))
     if args.json:
         write_json(args.json, result)

@@ -27,3 +27,18 @@ def test_bench_pipeline_on_two_turns_writes_json_and_a_chart(tmp_path):
     assert data["ratio_end_of_speech_to_transcript"]["p50"] > 0
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 10_000
     assert "voice_to_voice" in result.stdout and "peer" in result.stdout
+
+
+def test_the_voice_loop_answers_while_other_apps_use_its_speech_server(tmp_path):
+    """The assistant serves from its own models (serve.enabled) and two clients ask it for speech without a break:
+    every turn is still heard and answered, and every request is served."""
+    out = tmp_path / "pipeline-serve.json"
+    result = jarvis("bench", "pipeline", "--turns", "2", "--no-peer", "--serve-load", "2", "--json", str(out),
+                    timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads(out.read_text())
+    assert data["settings"]["serve"]["enabled"] and data["jarvis"]["missed_wakes"] == 0, data["jarvis"]["turns"]
+    assert all(turn["voice_to_voice"] for turn in data["jarvis"]["turns"]), data["jarvis"]["turns"]
+    load = data["jarvis"]["serve_load"]
+    assert load["ok"] >= 2 and load["statuses"] == {"200": load["requests"]}, load
+    assert "speech server meanwhile: 2 clients" in result.stdout
