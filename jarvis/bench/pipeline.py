@@ -18,6 +18,7 @@ from the last voiced sample fed to the moment ``text()`` returns.
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import os
 import sys
@@ -264,7 +265,7 @@ class ServeLoad:
 
         n = k
         while not self._stop.is_set():
-            self.results.append(speech(self, SENTENCES[n % len(SENTENCES)]))
+            self.results.append(speech(self, SENTENCES[n % len(SENTENCES)]))  # it needs .port and .token
             n += 1
 
     def stop(self) -> dict[str, Any]:
@@ -273,11 +274,9 @@ class ServeLoad:
             thread.join(130)
         self.seconds = time.monotonic() - self._started
         ok = [r for r in self.results if r["status"] == 200]
-        statuses: dict[str, int] = {}
-        for r in self.results:
-            statuses[str(r["status"])] = statuses.get(str(r["status"]), 0) + 1
+        statuses = collections.Counter(str(r["status"]) for r in self.results)
         return {"clients": self.clients, "seconds": round(self.seconds, 1), "requests": len(self.results),
-                "ok": len(ok), "statuses": statuses,
+                "ok": len(ok), "statuses": dict(statuses),
                 "first_audio_byte": stats_ms([r["first_byte_s"] for r in ok if r["first_byte_s"] is not None], 1),
                 "audio_s_per_s": round(sum(r["audio_s"] for r in ok) / max(self.seconds, 1e-9), 2)}
 
@@ -305,7 +304,9 @@ def run_jarvis(settings, audio, script: list[Turn], progress, serve_load: int = 
             loop.stop()
             raise NotAvailable("serve_failed", "The assistant's speech server did not start (see the degraded line "
                                                "above); --serve-load needs it.")
-        clients = ServeLoad(settings.serve.port, os.environ["JARVIS_API_TOKEN"], serve_load)
+        from jarvis.serve.security import TOKEN_ENV
+
+        clients = ServeLoad(settings.serve.port, os.environ[TOKEN_ENV], serve_load)
         clients.start()
         progress(f"{serve_load} clients asking the assistant's speech server for speech meanwhile")
     try:
@@ -472,12 +473,12 @@ def bench(settings, turns: int = 24, peer: bool = True, progress=print, serve_lo
         settings.serve.enabled = True
     if settings.serve.enabled:  # on a free loopback port, with the bench's own token (never the user's keyring)
         import secrets
-        import socket
 
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            settings.serve.host, settings.serve.port = "127.0.0.1", probe.getsockname()[1]
-        os.environ["JARVIS_API_TOKEN"] = secrets.token_urlsafe(32)
+        from jarvis.bench.serve import free_port
+        from jarvis.serve.security import TOKEN_ENV
+
+        settings.serve.host, settings.serve.port = "127.0.0.1", free_port()
+        os.environ[TOKEN_ENV] = secrets.token_urlsafe(32)
     progress(f"making {turns} spoken turns with espeak-ng")
     script = build_script(work, turns)
     encoder = SpeakerEncoder()

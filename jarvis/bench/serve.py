@@ -35,7 +35,8 @@ SENTENCES = ["What time is it?", "The weather tomorrow will be sunny with a ligh
 DISTS = ("fastapi", "uvicorn", "piper-tts", "faster-whisper", "numpy")
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -49,7 +50,7 @@ class ServerProcess:
         (self.home / "config").mkdir()
         (self.home / "config" / "settings.json").write_text(json.dumps(
             {"schema_version": 3, "preset": "custom", "tts": {"engines": engines or ["piper", "system"]}}))
-        self.port = _free_port()
+        self.port = free_port()
         self.token = secrets.token_urlsafe(32)
         self.log = self.home / "serve.log"
         env = {**os.environ, "JARVIS_HOME": str(self.home), "JARVIS_API_TOKEN": self.token}

@@ -16,16 +16,11 @@ import urllib.request
 import numpy as np
 import pytest
 
+from jarvis.bench.serve import free_port
 from jarvis.config import Settings
 from jarvis.serve import security
 from jarvis.serve.scheduler import Refused, Scheduler
 from tests.speech import espeak_wav, piper_16k
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +36,7 @@ def server(secret_service, tmp_path_factory):
 def _serving(serve_module, home):
     settings = Settings()
     settings.tts.engines = ["piper", "system"]
-    port, wyoming = _free_port(), (_free_port(), _free_port())
+    port, wyoming = free_port(), (free_port(), free_port())
     ready, stop = threading.Event(), threading.Event()
     result: list[int] = []
     thread = threading.Thread(target=lambda: result.append(serve_module.serve(settings, "127.0.0.1", port, ready,

@@ -12,18 +12,13 @@ import urllib.error
 import pytest
 
 from jarvis import events
+from jarvis.bench.serve import free_port
 from jarvis.config import Settings
 from jarvis.host import ModelHost
 from jarvis.serve import security
 from jarvis.serve.scheduler import Scheduler
 from tests.core.test_serve import call, transcribe
 from tests.speech import piper_16k
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _settings(port: int) -> Settings:
@@ -42,7 +37,7 @@ def serving_host(secret_service, tmp_path_factory):
         bus = events.EventBus()
         seen: list = []
         bus.subscribe(seen.append)
-        settings = _settings(_free_port())
+        settings = _settings(free_port())
         host = ModelHost(settings, bus)
         host.load()
         host.serve(settings.serve)
@@ -158,7 +153,7 @@ def test_a_bad_port_in_settings_falls_back_with_one_line(tmp_path):
 
 def test_the_server_stops_with_the_host(secret_service, tmp_path, monkeypatch):
     monkeypatch.setenv("JARVIS_HOME", str(tmp_path))
-    settings = _settings(_free_port())
+    settings = _settings(free_port())
     host = ModelHost(settings, events.EventBus())
     host.tts = _tiny_chain()
     host.serve(settings.serve)
@@ -184,7 +179,7 @@ def test_switching_the_server_off_lets_go_of_the_shared_whisper(secret_service, 
     from jarvis.listen.stt import Transcriber
 
     monkeypatch.setenv("JARVIS_HOME", str(tmp_path))
-    settings = _settings(_free_port())
+    settings = _settings(free_port())
     host = ModelHost(settings, events.EventBus())
     host.transcriber = shared = Transcriber(settings.listen)
     same = Settings()
