@@ -45,7 +45,14 @@ def test_cuda_graph_frames_equal_generate(tiny, dtype):
         engine.close()
 
 
+def _needs_whisper_and_piper() -> None:
+    """scripts/gpu-check.sh --image runs on a bare GPU image that cannot install them: skip, naming them."""
+    for module in ("faster_whisper", "piper"):
+        pytest.importorskip(module, reason=f"{module} is not installed here (a bare GPU image: gpu-check.sh --image)")
+
+
 def test_whisper_on_cuda_hears_a_command():
+    _needs_whisper_and_piper()
     from jarvis.config import ListenSettings
     from jarvis.listen.stt import Transcriber
     from tests.speech import piper_16k
@@ -67,6 +74,7 @@ def test_nvml_figures_and_placement_read_the_real_gpus():
 def test_a_transcription_does_not_wait_for_speech_on_the_gpu(tiny):
     """CSM speaks on its own CUDA stream: Whisper (CTranslate2, in this process) transcribing meanwhile takes about
     as long as it does alone, not as long as the speech queued before it."""
+    _needs_whisper_and_piper()
     import threading
 
     from jarvis.config import CsmSettings, ListenSettings

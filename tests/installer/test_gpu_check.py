@@ -33,3 +33,23 @@ def test_the_cuda_environment_asks_for_the_cu12_libraries_whisper_needs():
     assert "scripts/setup-cuda.sh" in (ROOT / "installer" / "build.sh").read_text()
     spec = (ROOT / "installer" / "jarvis.spec").read_text()
     assert '"nvidia.cublas", "nvidia.cudnn"' in spec
+
+
+def test_image_mode_plan_needs_no_venv_and_skips_what_the_image_lacks():
+    """--image (a bare GPU image with no registry): the image's python3 runs the GPU tests and the TTS bench; no
+    setup step; the pipeline bench is skipped, saying why, where the audio stack is missing (as here on /usr/bin)."""
+    out = subprocess.run([str(ROOT / "scripts" / "gpu-check.sh"), "--dry-run", "--image"], capture_output=True,
+                         text=True, timeout=120, cwd=ROOT, env={"PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    plan = out.stdout
+    assert "setup-cuda" not in plan and ".venv-cuda" not in plan
+    assert "would run: python3 -m pytest -q -p no:cacheprovider -m gpu tests/gpu" in plan
+    assert "would run: python3 -m jarvis bench tts --device cuda" in plan
+    assert "skipping the pipeline bench" in plan and "bench pipeline" not in plan.replace("the pipeline bench", "")
+
+
+def test_an_unknown_option_is_one_line():
+    out = subprocess.run([str(ROOT / "scripts" / "gpu-check.sh"), "--fast"], capture_output=True, text=True,
+                         timeout=60, cwd=ROOT)
+    assert out.returncode == 2 and out.stderr.strip() == \
+        "error: unknown option --fast (use --dry-run, --image [WHEELS] or nothing)", out.stderr
