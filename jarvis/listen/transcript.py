@@ -3,6 +3,7 @@ hallucinations on noise or silence ("Thank you.", "you", "[Music]") from speech.
 from __future__ import annotations
 
 import re
+import zlib
 
 from rapidfuzz import fuzz
 
@@ -48,6 +49,18 @@ _CREDITS = re.compile(r"^(?:subtitles|subtitled|captions|captioned|transcribed|t
 _SOUND_TAG = re.compile(r"\[[^\]]*\]|\([^)]*\)|\*[^*]*\*|[♪♫♬]+")
 
 
+# Whisper stuck in a loop repeats a phrase to the end of its window ("And I'm on the side of the car, and I'm on
+# the side of the car, …" for "Jarvis, who am I?" in a noisy room). faster-whisper calls a decoding failed above
+# this gzip compression ratio; speech, even "stop stop stop stop" or a phrase said three times, stays well under.
+LOOP_COMPRESSION_RATIO = 2.4
+LOOP_MIN_CHARS = 40
+
+
+def compression_ratio(text: str) -> float:
+    data = text.encode("utf-8")
+    return len(data) / len(zlib.compress(data)) if data else 0.0
+
+
 def _words(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s']", " ", text.lower().replace("\u2019", "'")).split())
 
@@ -62,7 +75,7 @@ def hallucination_reason(text: str) -> str | None:
 
     "no words" (".", "...", ""), "sound tag" ("[Music]", "(silence)", "♪"), "credits" ("Subtitles by …"),
     "stock phrase" ("Thank you.", "you", "Bye.", "Thanks for watching!", a lone "um"; also the same
-    phrases repeated). A leading wake word is ignored ("Jarvis. Thank you." is a stock phrase). A real
+    phrases repeated), "repetition loop" (one phrase over and over, see ``LOOP_COMPRESSION_RATIO``). A leading wake word is ignored ("Jarvis. Thank you." is a stock phrase). A real
     one-word command ("Stop.", "Repeat.", "Time?") is speech.
     """
     text = strip_wake_word(text)
@@ -74,6 +87,8 @@ def hallucination_reason(text: str) -> str | None:
     sentences = [_words(s) for s in re.split(r"[.!?,;…]+", untagged)]
     if all(_is_stock(s) for s in sentences if s):
         return "stock phrase"
+    if len(untagged) >= LOOP_MIN_CHARS and compression_ratio(untagged) > LOOP_COMPRESSION_RATIO:
+        return "repetition loop"
     return None
 
 

@@ -56,6 +56,10 @@ def test_missing_model_folder_is_bad_input(tmp_path):
     ("[Music]", "sound tag"), ("(silence)", "sound tag"), ("♪", "sound tag"), ("♪ ♪ ♪", "sound tag"),
     ("[BLANK_AUDIO]", "sound tag"), ("*cough*", "sound tag"),
     ("Subtitles by the Amara.org community", "credits"), ("Translated by John Smith", "credits"),
+    # what the room benchmark's Whisper wrote for "Jarvis, who am I" at 0 dB echo (cut short here)
+    ("And now I'm on the side of the car, " + "and I'm on the side of the car, " * 20 + "and I'm.",
+     "repetition loop"),
+    ("Jarvis, " + "what time is it? " * 8, "repetition loop"),
 ])
 def test_whisper_hallucinations_on_noise_and_silence(heard, reason):
     assert hallucination_reason(heard) == reason
@@ -66,6 +70,10 @@ def test_whisper_hallucinations_on_noise_and_silence(heard, reason):
     "Stop.", "Repeat.", "Time?", "What?", "Huh?", "Silence.", "Date.", "Never mind.",
     "Thank you, what time is it?", "(laughs) What time is it?", "You are great.", "Why is the sky blue?",
     "Jarvis, stop.", "Bye bye birdie is a musical.",
+    "Stop stop stop stop.", "What time is it? What time is it? What time is it?",
+    "And what's the date today, what's the date today, what's the date today",
+    "Tell me a long story about dragons and knights who fight over a castle in the mountains.",
+    "I said I want the the the the the the the the the the the",
 ])
 def test_real_commands_and_questions_are_not_hallucinations(heard):
     assert hallucination_reason(heard) is None
