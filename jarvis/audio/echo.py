@@ -70,6 +70,12 @@ MIC_RESYNC_S = 0.02
 # estimator of its own: it must see the room at the same alignment from reply to reply, while the playback
 # timeline, anchored anew by the device's times after an underflow or a stream restart, moves by up to ~10 ms.
 LINEAR_MARGIN_S = 0.005
+# A timeline placed a few ms late (the device's reported times are that far off) makes the echo *lead* the
+# reference: no canceller removes an echo that comes before its reference, and the whole run of playback went
+# uncancelled (the room benchmark at 0 dB echo: delays of -5 ms confirmed, both cancellers ~1 dB). So the
+# reference may be read up to this far ahead of the microphone: the player hands audio to the device ~40 ms
+# before it is heard, and a microphone block reaches the canceller after its own input latency.
+AHEAD_MAX_S = 0.03
 LINEAR_MOVE_S = 0.02                # within a run of playback, realign only for a change this large
 LEARN_S = 3.0
 LEARN_EVERY_S = 0.5
@@ -203,19 +209,22 @@ class DelayEstimator:
     """
     AGREE_S = 0.008
 
-    def __init__(self, max_delay_s: float = MAX_DELAY_S):
+    def __init__(self, max_delay_s: float = MAX_DELAY_S, ahead_s: float = 0.0):
         self.max_lag = int(max_delay_s * RATE)
+        self.ahead = int(ahead_s * RATE)   # also search echoes up to this far *before* the reference
         self.delay: int | None = None
         self._last_peak: int | None = None
 
     def update(self, mic: np.ndarray, reference: np.ndarray) -> int | None:
-        """``reference`` covers the same capture times as ``mic`` plus ``max_lag`` samples before them:
-        an echo ``d`` samples late makes ``mic[j]`` follow ``reference[j + max_lag - d]``."""
+        """``reference`` covers the same capture times as ``mic`` plus ``max_lag`` samples before them, all moved
+        ``ahead`` samples later: an echo ``d`` samples late makes ``mic[j]`` follow
+        ``reference[j + max_lag - ahead - d]`` (``d`` may be negative, down to ``-ahead``: a timeline placed late)."""
         found = _correlation_peak(mic, reference, self.max_lag)
-        if found is None or found[1] < PEAK_STRENGTH or found[0] >= self.max_lag - EDGE:
+        if found is None or found[1] < PEAK_STRENGTH or found[0] >= self.max_lag - EDGE or \
+                (self.ahead and found[0] <= EDGE):
             self._last_peak = None
-            return None  # no clear echo, or one at the end of the search range (a reference out of step)
-        peak = found[0]
+            return None  # no clear echo, or one at an end of the search range (a reference out of step)
+        peak = found[0] - self.ahead
         previous, self._last_peak = self._last_peak, peak
         if previous is None or abs(peak - previous) > self.AGREE_S * RATE:
             return None
@@ -270,7 +279,7 @@ class EchoCanceller:
         self.wake_tap = wake_tap
         self._linear = _linear_canceller()
         self.far_end = FarEnd()
-        self.estimator = DelayEstimator()
+        self.estimator = DelayEstimator(ahead_s=AHEAD_MAX_S)
         self.on_state = on_state or (lambda state, message: None)
         self.state = "on"
         self._held = np.zeros(0, np.float32)
@@ -459,7 +468,8 @@ class EchoCanceller:
             return  # the window would straddle two placements of the timelines
         self._last_estimate = end
         mic_window = hist[-window:]
-        reference = self.far_end.read(end - window - self.estimator.max_lag, window + self.estimator.max_lag)
+        est = self.estimator
+        reference = self.far_end.read(end - window - est.max_lag + est.ahead, window + est.max_lag)
         delay = self.estimator.update(mic_window, reference)
         if delay is not None:
             self._aligned(delay)
@@ -479,14 +489,16 @@ class EchoCanceller:
     def _aligned(self, delay: int) -> None:
         """A delay estimate: move the references if it differs (the linear canceller's by more than
         ``LINEAR_MOVE_S``, or at all when it confirms the alignment after the timelines were placed anew)."""
-        lag = max(0, delay - int(MARGIN_S * RATE))
+        # read ahead only when the echo leads the timeline, and only as far as the linear canceller needs
+        floor = max(-int(AHEAD_MAX_S * RATE), min(0, delay - int(LINEAR_MARGIN_S * RATE)))
+        lag = max(floor, delay - int(MARGIN_S * RATE))
         if abs(lag - self._lag) > 0.008 * RATE:  # move only for a real change: AEC3 reconverges after a jump
             log.info("echo delay %.0f ms (reference shifted %.0f -> %.0f ms)", delay / RATE * 1000,
                      self._lag / RATE * 1000, lag / RATE * 1000)
             self._lag = lag
         # Within one placement of the timelines they are contiguous: a different estimate there is the reverb's
         # reflections competing for the peak, not a move, unless it is large.
-        linear_lag = max(0, delay - int(LINEAR_MARGIN_S * RATE))
+        linear_lag = max(floor, delay - int(LINEAR_MARGIN_S * RATE))
         confirming, self._unconfirmed = self._unconfirmed, False
         if self._linear is None:
             return

@@ -96,6 +96,29 @@ def test_after_an_underflow_the_wake_word_is_heard(speech, error_ms, after_s):
     assert _wake_heard(far, mic, underflow=(at, gap, error_ms / 1000))[0] == 1
 
 
+@pytest.mark.parametrize("echo_s", [0.004, 0.03])
+def test_a_reply_placed_late_is_still_cancelled_and_the_wake_word_heard(speech, echo_s):
+    """After an underflow the device's reported time put the rest of the reply 12 ms later than it was heard, so
+    in a room with a short path (4 ms) the echo *leads* its reference: the confirmed delay is -8 ms. The
+    cancellers were held at a reference no earlier than the timeline's, 8 ms late, and removed ~1 dB of Jarvis's
+    voice for the rest of the reply (the room benchmark at 0 dB echo: "Jarvis" missed under it). Now the reference
+    is read that much ahead."""
+    far = speech["far"]
+    at, gap = 2.0, 0.3
+    mic = room_echo(with_gap(far, at, gap), echo_s, gain_db=0.0)
+    quiet = mic.copy()
+    onset = int((echo_s + at + gap + 4.0) * RATE)
+    mic[onset:onset + len(speech["near"])] += speech["near"]
+    canceller = EchoCanceller()
+    out = run_room(canceller, far, quiet, underflow=(at, gap, 0.012))
+    settled = slice(int((at + gap + 2.0) * RATE), int((at + gap + 6.0) * RATE))
+    erle = _db(quiet[settled]) - _db(out[settled])
+    print(f"\necho {echo_s * 1000:.0f} ms: delay {canceller.delay_ms} ms, ERLE after the late placement {erle:.1f} dB")
+    assert canceller.delay_ms == pytest.approx((echo_s - 0.012) * 1000, abs=2)
+    assert erle > 15, erle
+    assert _wake_heard(far, mic, underflow=(at, gap, 0.012))[0] == 1
+
+
 def test_the_wake_stream_has_every_frame_once_and_in_order_across_an_underflow(speech):
     """Frames that wait for the alignment to be confirmed are handed on in their place, with the raw microphone
     and AEC3's output of the same frames beside them."""
