@@ -8,7 +8,7 @@
 # Usage: scripts/gpu-check.sh [--dry-run] [--image [WHEELS]]
 #   --dry-run  check the plan and print it; runs nothing, needs no GPU
 #   --image    on a bare GPU image that cannot reach a package registry (a lent cloud GPU): its python3 must hold
-#              torch's CUDA build; wheels in WHEELS (default .whl: transformers and platformdirs at Jarvis's pins)
+#              torch's CUDA build; wheels in WHEELS (default .whl: transformers, platformdirs, rapidfuzz at Jarvis's pins)
 #              go to a temporary folder first, no .venv-cuda is made, and the steps whose packages the image lacks
 #              (Whisper: faster-whisper and the cu12 libraries; the pipeline: the audio stack) are skipped and
 #              named. Logs and results are copied to $OUT when it is set.

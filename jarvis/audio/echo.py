@@ -470,7 +470,7 @@ class EchoCanceller:
         mic_window = hist[-window:]
         est = self.estimator
         reference = self.far_end.read(end - window - est.max_lag + est.ahead, window + est.max_lag)
-        delay = self.estimator.update(mic_window, reference)
+        delay = est.update(mic_window, reference)
         if delay is not None:
             self._aligned(delay)
 

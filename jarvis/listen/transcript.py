@@ -75,8 +75,9 @@ def hallucination_reason(text: str) -> str | None:
 
     "no words" (".", "...", ""), "sound tag" ("[Music]", "(silence)", "♪"), "credits" ("Subtitles by …"),
     "stock phrase" ("Thank you.", "you", "Bye.", "Thanks for watching!", a lone "um"; also the same
-    phrases repeated), "repetition loop" (one phrase over and over, see ``LOOP_COMPRESSION_RATIO``). A leading wake word is ignored ("Jarvis. Thank you." is a stock phrase). A real
-    one-word command ("Stop.", "Repeat.", "Time?") is speech.
+    phrases repeated), "repetition loop" (one phrase over and over, see ``LOOP_COMPRESSION_RATIO``). A leading
+    wake word is ignored ("Jarvis. Thank you." is a stock phrase). A real one-word command ("Stop.", "Repeat.",
+    "Time?") is speech.
     """
     text = strip_wake_word(text)
     if _CREDITS.search(text):
