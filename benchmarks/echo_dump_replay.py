@@ -74,8 +74,9 @@ def main() -> int:
     print(f"wake word heard at (s): {detections(wake)}")
     print("echo reduction on the wake stream while Jarvis talks, per 4 s window (start s: dB):")
     w = WINDOW_S * RATE
-    rows = [f"{a // RATE}: {_db(mic[a:a + w]) - _db(wake[a:a + w]):.0f}" for a in range(0, min(len(mic), len(wake)) - w, w)
-            if np.sqrt(np.mean(np.square(reference[a:a + w]))) > ACTIVE_RMS]
+    talking = [a for a in range(0, min(len(mic), len(wake)) - w, w)
+               if np.sqrt(np.mean(np.square(reference[a:a + w]))) > ACTIVE_RMS]
+    rows = [f"{a // RATE}: {_db(mic[a:a + w]) - _db(wake[a:a + w]):.0f}" for a in talking]
     print("  " + "  ".join(rows))
     return 0
 

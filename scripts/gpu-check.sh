@@ -58,7 +58,7 @@ steps=(
 if [ "$image" = 1 ] && [ "$dry" = 0 ]; then
   if [ -d "$wheels" ] && ls "$wheels"/*.whl >/dev/null 2>&1; then
     site=$(mktemp -d /tmp/gpu-check-site.XXXXXX)
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$site" "$wheels"/*.whl
+    "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$site" "$wheels"/*.whl
     export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
   fi
   "$py" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'error: python3 here has no CUDA torch')"

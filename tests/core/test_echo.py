@@ -106,13 +106,13 @@ def test_a_reply_placed_late_is_still_cancelled_and_the_wake_word_heard(speech, 
     far = speech["far"]
     at, gap = 2.0, 0.3
     mic = room_echo(with_gap(far, at, gap), echo_s, gain_db=0.0)
-    quiet = mic.copy()
+    echo_only = mic.copy()
     onset = int((echo_s + at + gap + 4.0) * RATE)
     mic[onset:onset + len(speech["near"])] += speech["near"]
     canceller = EchoCanceller()
-    out = run_room(canceller, far, quiet, underflow=(at, gap, 0.012))
+    out = run_room(canceller, far, echo_only, underflow=(at, gap, 0.012))
     settled = slice(int((at + gap + 2.0) * RATE), int((at + gap + 6.0) * RATE))
-    erle = _db(quiet[settled]) - _db(out[settled])
+    erle = _db(echo_only[settled]) - _db(out[settled])
     print(f"\necho {echo_s * 1000:.0f} ms: delay {canceller.delay_ms} ms, ERLE after the late placement {erle:.1f} dB")
     assert canceller.delay_ms == pytest.approx((echo_s - 0.012) * 1000, abs=2)
     assert erle > 15, erle
