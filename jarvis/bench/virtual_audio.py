@@ -34,6 +34,12 @@ SPEAKER = "jarvis_speaker"
 MIC_FEED = "jarvis_micfeed"
 MIC = "jarvis_mic"
 RECORD_RATE = 48000
+# How far ahead paplay queues a clip in the server. With 100 ms (about 50 ms queued) a paplay that the loaded
+# machine did not schedule for a few tens of ms underran, and the server put ~20 ms of silence into the clip:
+# speech played into the mic was then shifted by 20 ms after some point (a capture test failed in CI at
+# correlation 0.63; an 80 ms SIGSTOP of paplay mid-clip makes the same gap every time). The clip is a file, so
+# queuing it a second ahead costs nothing: playback starts as soon (data is there at once) and ends the same.
+PLAY_BUFFER_MS = 2000
 
 _SCRIPT = f"""\
 load-module module-native-protocol-unix socket={{socket}} auth-anonymous=1
@@ -223,7 +229,8 @@ class VirtualAudio:
 
     # -- test helpers -----------------------------------------------------------------------------
     def paplay(self, wav_path: str | Path, device: str = MIC_FEED, block: bool = True) -> subprocess.Popen:
-        proc = self._popen(["paplay", f"--device={device}", "--latency-msec=100", str(wav_path)])
+        """Play a WAV file into a sink, queued up to ``PLAY_BUFFER_MS`` ahead: see there."""
+        proc = self._popen(["paplay", f"--device={device}", f"--latency-msec={PLAY_BUFFER_MS}", str(wav_path)])
         if block:
             proc.wait(timeout=120)
             if proc.returncode != 0:

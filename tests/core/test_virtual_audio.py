@@ -101,3 +101,32 @@ def test_the_room_reverb_leaves_a_tail_after_the_direct_sound():
         level, tail = _tone_through_the_room(audio, path)
         assert -2 <= level <= 4 and tail > -35, (level, tail)  # the direct sound at 0 dB plus the room
         path.remove()
+
+
+def test_speech_played_into_the_mic_keeps_its_timing_when_the_player_is_not_scheduled(tmp_path):
+    """The rig must not change what a test says: a paplay the loaded machine does not run for 80 ms (SIGSTOP
+    here, scheduling delay in CI) once underran and the server put ~20 ms of silence into the speech, which
+    failed a capture test (correlation 0.63). The clip now sits a second ahead in the server."""
+    import numpy as np
+    import soxr
+
+    from jarvis.audio.wav import read_speech_wav
+    from jarvis.bench.virtual_audio import RECORD_RATE, VirtualAudio
+    from tests.speech import espeak_wav
+
+    wav = espeak_wav("Jarvis, what is the weather like in Paris?", tmp_path / "speech.wav")
+    source = read_speech_wav(wav)
+    with VirtualAudio() as audio:
+        with audio.record_mic() as mic:
+            time.sleep(0.2)
+            player = audio.play_into_mic(wav, block=False)
+            time.sleep(0.8)
+            player.send_signal(signal.SIGSTOP)
+            time.sleep(0.08)
+            player.send_signal(signal.SIGCONT)
+            assert player.wait(timeout=30) == 0
+            time.sleep(0.3)
+    heard = soxr.resample(mic.samples, RECORD_RATE, 16000)
+    lag = int(np.argmax(np.abs(np.correlate(heard, source, "valid"))))
+    corr = float(np.corrcoef(heard[lag: lag + source.size], source)[0, 1])
+    assert corr > 0.95, f"the speech reached the mic changed (correlation {corr:.2f}): a gap while paplay was stopped"

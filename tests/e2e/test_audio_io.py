@@ -125,9 +125,9 @@ def test_capture_hears_the_speech_played_into_the_mic(virtual_audio, speech, dev
 
 
 def _where(recorded: np.ndarray, source: np.ndarray) -> str:
-    """For a mismatch (seen once in CI, 0.63, not reproduced in 12 tries under load): each quarter of the speech
-    matched on its own. All quarters high with the whole low means a gap or slip between them (playback or
-    capture lost time); a low quarter means the audio itself was damaged there."""
+    """For a mismatch, each quarter of the speech matched on its own. All quarters high with the whole low means a
+    gap or slip between them (in CI once: 0.63, paplay underran under load and the server put ~20 ms of silence
+    into the speech; see PLAY_BUFFER_MS); a low quarter means the audio itself was damaged there."""
     quarter = source.size // 4
     return "quarters " + ", ".join(f"{best_match(recorded, source[q * quarter:(q + 1) * quarter])[0]:.2f}"
                                    for q in range(4))
@@ -182,7 +182,7 @@ def test_capture_resamples_a_device_running_at_another_rate(virtual_audio, speec
                                        f"device's own (which wandered {np.ptp(theirs[5:]) * 1000:.1f} ms)")
     assert cap.block_size == 512  # 32 ms at 16 kHz, whatever the device runs at
     corr, _ = best_match(heard, source)  # a wrong output rate would stretch the speech and break this
-    assert corr > 0.9, f"resampled audio does not match the speech (correlation {corr:.2f})"
+    assert corr > 0.9, f"resampled audio does not match the speech (correlation {corr:.2f}; {_where(heard, source)})"
 
 
 def test_a_slow_consumer_does_not_lose_audio(virtual_audio, speech):
