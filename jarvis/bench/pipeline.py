@@ -22,7 +22,6 @@ import collections
 import dataclasses
 import os
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from jarvis.bench.scratch import scratch_home
 from jarvis.bench.stats import command, date, hardware, stats_ms, versions, write_json
 
 
@@ -458,14 +458,17 @@ def run_peer(settings, script: list[Turn], progress) -> dict[str, Any]:
 # -- the whole run ------------------------------------------------------------------------------------------
 
 def bench(settings, turns: int = 24, peer: bool = True, progress=print, serve_load: int = 0) -> dict[str, Any]:
+    with scratch_home("jarvis-bench-") as work:  # enrolled bench voices never touch the user's
+        return _bench(work, settings, turns, peer, progress, serve_load)
+
+
+def _bench(work: Path, settings, turns: int, peer: bool, progress, serve_load: int) -> dict[str, Any]:
     from jarvis.audio import devices
     from jarvis.bench.virtual_audio import VirtualAudio
     from jarvis.speakers.encoder import SpeakerEncoder
     from jarvis.speakers.enroll import enroll_from_wavs
     from jarvis.speakers.store import SpeakerStore
 
-    work = Path(tempfile.mkdtemp(prefix="jarvis-bench-"))
-    os.environ["JARVIS_HOME"] = str(work / "home")  # enrolled bench voices never touch the user's
     settings.audio.input_device, settings.audio.output_device = "jarvis_mic", "jarvis_speaker"
     settings.brain.max_tokens = min(settings.brain.max_tokens, 48)  # keep LLM turns short
     settings.tts.engines = [e for e in settings.tts.engines if e != "csm"] or ["piper"]

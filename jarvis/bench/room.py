@@ -33,7 +33,6 @@ import dataclasses
 import os
 import re
 import sys
-import tempfile
 import threading
 import time
 from collections import deque
@@ -47,6 +46,7 @@ import numpy as np
 from jarvis.bench.false_wakes import ACTIVE_DBFS, load_scan, normalise, pink_noise, scan_voices, speak
 from jarvis.bench.pipeline import EventLog, _override, _rss_mb, voiced_bounds, write_wav
 from jarvis.bench.room_report import CUT_MS, format_text, plot, summarise, targets
+from jarvis.bench.scratch import scratch_home
 from jarvis.bench.stats import command, date, hardware, versions, write_json
 
 RATE = 16000
@@ -506,14 +506,18 @@ def build_script(folder: Path, voices: list[str], conditions, commands: int, bar
 def bench(settings, echoes=ECHOES, snrs=SNRS, commands: int = 4, barge_ins: int = 2,
           voices: list[str] | None = None, reverb: bool = True, scan: dict | None = None,
           progress=print) -> dict[str, Any]:
+    with scratch_home("jarvis-room-") as work:
+        return _bench(work, settings, echoes, snrs, commands, barge_ins, voices, reverb, scan, progress)
+
+
+def _bench(work: Path, settings, echoes, snrs, commands: int, barge_ins: int, voices: list[str] | None,
+           reverb: bool, scan: dict | None, progress) -> dict[str, Any]:
     from jarvis import events
     from jarvis.audio import devices
     from jarvis.bench.virtual_audio import VirtualAudio
     from jarvis.pipeline import VoiceLoop
 
     started, load_before = time.monotonic(), os.getloadavg()
-    work = Path(tempfile.mkdtemp(prefix="jarvis-room-"))
-    os.environ["JARVIS_HOME"] = str(work / "home")
     settings.audio.input_device, settings.audio.output_device = "jarvis_mic", "jarvis_speaker"
     settings.tts.engines = [e for e in settings.tts.engines if e != "csm"] or ["piper"]
     if voices is None:

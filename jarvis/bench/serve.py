@@ -18,6 +18,7 @@ import http.client
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -60,8 +61,9 @@ class ServerProcess:
         deadline = time.monotonic() + 180
         while self.request("GET", "/health")[0] != 200:
             if self.proc.poll() is not None or time.monotonic() > deadline:
+                tail = self.log.read_text(errors="replace")[-2000:]
                 self.stop()
-                raise RuntimeError(f"jarvis serve did not start: {self.log.read_text(errors='replace')[-2000:]}")
+                raise RuntimeError(f"jarvis serve did not start: {tail}")
             time.sleep(0.5)
 
     def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
@@ -91,6 +93,7 @@ class ServerProcess:
                 if p.is_file() and p != self.log and "logs" not in p.parts}
 
     def stop(self) -> None:
+        """End the server and remove its folder (settings, log, anything it stored)."""
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -98,6 +101,7 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        shutil.rmtree(self.home, ignore_errors=True)
 
 
 def speech(server: ServerProcess, text: str) -> dict:

@@ -36,6 +36,27 @@ def test_stats_ms_percentiles_by_nearest_rank():
     assert stats_ms([]) == {}
 
 
+def test_a_benchmark_home_is_its_own_and_goes_with_it(tmp_path, monkeypatch):
+    import os
+
+    from jarvis.bench.scratch import scratch_home
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)  # tempfile reads TMPDIR again
+    monkeypatch.setenv("JARVIS_HOME", "/the/users/home")
+    with pytest.raises(RuntimeError), scratch_home("jarvis-room-") as work:
+        assert work.parent == tmp_path and work.name.startswith("jarvis-room-")
+        assert os.environ["JARVIS_HOME"] == str(work / "home")
+        (work / "clip.wav").write_bytes(b"RIFF")
+        raise RuntimeError("a benchmark that fails half-way")
+    assert os.environ["JARVIS_HOME"] == "/the/users/home"
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.delenv("JARVIS_HOME")
+    with scratch_home("jarvis-bench-"):
+        pass
+    assert "JARVIS_HOME" not in os.environ and list(tmp_path.iterdir()) == []
+
+
 def test_clips_are_fitted_to_their_exact_length():
     speech = np.ones(16000, dtype=np.float32)
     assert components.fit(speech, 2.0).size == 32000

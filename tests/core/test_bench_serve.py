@@ -3,6 +3,7 @@ other speaks through it and falls back to its own Piper when the server is kille
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -14,8 +15,10 @@ from jarvis.bench.serve import ServerProcess, bad_requests
 def test_bench_serve_small_load_and_the_bad_request_table(tmp_path):
     out = tmp_path / "serve.json"
     result = subprocess.run([sys.executable, "-m", "jarvis", "bench", "serve", "--clients", "2", "--seconds", "4",
-                             "--out", str(out)], capture_output=True, text=True, timeout=300)
+                             "--out", str(out)], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "TMPDIR": str(tmp_path)})
     assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
+    assert not list(tmp_path.glob("jarvis-*")), "the server's folder was left behind"
     report = json.loads(out.read_text())
     load = report["load"]
     assert load["errors"] == 0 and load["ok"] >= 2 and load["first_audio_byte"]["p50_ms"] > 0
@@ -51,6 +54,7 @@ def test_another_jarvis_speaks_through_the_server_and_falls_back_when_it_dies(se
         assert through.returncode == 0, through.stderr
         assert soundfile.info(str(tmp_path / "through.wav")).samplerate == 24000, "the server's voice (24 kHz)"
         server.stop()
+        assert not server.home.exists(), "the stopped server's folder was left behind"
         alone = say("alone.wav")
         assert alone.returncode == 0, alone.stderr
         assert soundfile.info(str(tmp_path / "alone.wav")).samplerate == 22050, "its own Piper (22050 Hz)"

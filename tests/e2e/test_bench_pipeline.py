@@ -12,8 +12,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 def test_bench_pipeline_on_two_turns_writes_json_and_a_chart(tmp_path):
     out, chart = tmp_path / "pipeline.json", tmp_path / "pipeline.png"
-    result = jarvis("bench", "pipeline", "--turns", "2", "--json", str(out), "--plot", str(chart), timeout=600)
+    result = jarvis("bench", "pipeline", "--turns", "2", "--json", str(out), "--plot", str(chart), timeout=600,
+                    env_extra={"TMPDIR": str(tmp_path)})
     assert result.returncode == 0, result.stderr[-3000:]
+    assert not list(tmp_path.glob("jarvis-*")), "the benchmark left its clips or audio server folder behind"
     data = json.loads(out.read_text())
     assert data["turns"] == 2 and len(data["jarvis"]["turns"]) == 2 and len(data["peer"]["turns"]) == 2
     assert data["jarvis"]["missed_wakes"] == 0, data["jarvis"]["turns"]

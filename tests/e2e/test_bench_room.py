@@ -14,8 +14,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 def test_bench_room_quick_writes_consistent_json_and_a_chart(tmp_path):
     out, chart = tmp_path / "room.json", tmp_path / "room.png"
-    result = jarvis("bench", "room", "--quick", "--json", str(out), "--plot", str(chart), timeout=300)
+    result = jarvis("bench", "room", "--quick", "--json", str(out), "--plot", str(chart), timeout=300,
+                    env_extra={"TMPDIR": str(tmp_path)})
     assert result.returncode == 0, result.stderr[-3000:]
+    assert not list(tmp_path.glob("jarvis-*")), "the benchmark left its clips or audio server folder behind"
     data = json.loads(out.read_text())
     assert data["benchmark"] == "room" and "cores available" in data["hardware"]
     assert [(c["echo_db"], c["snr_db"]) for c in data["conditions"]] == [(-18.0, 20.0)]
