@@ -13,6 +13,16 @@ import pytest
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="jarvis-test-hf-")
 atexit.register(shutil.rmtree, os.environ["HF_HOME"], True)
+# Nor does any test reach this machine's own sound server (on a desktop it would play through the speakers): until
+# the ``virtual_audio`` fixture points them at its private server, PulseAudio clients (PortAudio's ALSA plugin in
+# this process and in children) look for a server that is not there, and keep their runtime files and cookie in a
+# temporary folder; without this the first device scan wrote a runtime link into ~/.config/pulse.
+_NO_SOUND_SERVER = tempfile.mkdtemp(prefix="jarvis-test-pulse-")
+atexit.register(shutil.rmtree, _NO_SOUND_SERVER, True)
+with open(os.path.join(_NO_SOUND_SERVER, "client.conf"), "w") as _conf:
+    _conf.write("autospawn = no\n")
+os.environ.update(PULSE_SERVER=f"unix:{_NO_SOUND_SERVER}/none", PULSE_RUNTIME_PATH=f"{_NO_SOUND_SERVER}/runtime",
+                  PULSE_COOKIE=f"{_NO_SOUND_SERVER}/cookie", PULSE_CLIENTCONFIG=f"{_NO_SOUND_SERVER}/client.conf")
 
 
 @pytest.fixture(autouse=True)

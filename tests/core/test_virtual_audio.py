@@ -130,3 +130,14 @@ def test_speech_played_into_the_mic_keeps_its_timing_when_the_player_is_not_sche
     lag = int(np.argmax(np.abs(np.correlate(heard, source, "valid"))))
     corr = float(np.corrcoef(heard[lag: lag + source.size], source)[0, 1])
     assert corr > 0.95, f"the speech reached the mic changed (correlation {corr:.2f}): a gap while paplay was stopped"
+
+
+def test_the_suite_never_reaches_this_machines_sound_server(tmp_path):
+    """conftest points PulseAudio clients at no server and a temporary runtime folder until a test takes the
+    private one: a device scan then leaves the home folder alone (it wrote ~/.config/pulse before)."""
+    env = {**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / ".config")}
+    env.pop("XDG_RUNTIME_DIR", None)
+    scan = "from jarvis.audio import devices; print(len(devices.list_devices()))"
+    done = subprocess.run([sys.executable, "-c", scan], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / ".config" / "pulse").exists(), "a PulseAudio client wrote into the home folder"
