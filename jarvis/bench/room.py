@@ -48,6 +48,7 @@ from jarvis.bench.pipeline import EventLog, _override, _rss_mb, voiced_bounds, w
 from jarvis.bench.room_report import CUT_MS, format_text, plot, summarise, targets
 from jarvis.bench.scratch import scratch_home
 from jarvis.bench.stats import command, date, hardware, versions, write_json
+from jarvis.bench.virtual_audio import PLAY_BUFFER_MS
 
 RATE = 16000
 ECHOES = (None, -18.0, 0.0)          # None = headphones
@@ -133,8 +134,10 @@ class MicLog:
 # -- background noise into the microphone -------------------------------------------------------------------
 
 class NoiseStream:
-    """Noise played into the mic feed without a break (``pacat`` fed from here); ``set_snr`` changes its level
-    at once through the stream's PulseAudio volume; ``set_snr(None)`` silences it."""
+    """Noise played into the mic feed without a break (``pacat`` fed from here, queued ``PLAY_BUFFER_MS`` ahead
+    so a busy benchmark cannot underrun it); ``set_snr`` changes its level at once through the stream's
+    PulseAudio volume (applied as the server plays, however far ahead it is queued); ``set_snr(None)`` silences
+    it."""
 
     def __init__(self, audio, noise: np.ndarray):
         import subprocess
@@ -142,7 +145,7 @@ class NoiseStream:
         self.audio = audio
         self.noise = (noise * 10 ** (ACTIVE_DBFS / 20)).astype(np.float32)   # 0 dB SNR at volume 1
         self.proc = subprocess.Popen(["pacat", "--playback", "--device=jarvis_micfeed", "--format=float32le",
-                                      f"--rate={RATE}", "--channels=1", "--latency-msec=30"],
+                                      f"--rate={RATE}", "--channels=1", f"--latency-msec={PLAY_BUFFER_MS}"],
                                      env=audio.subprocess_env(), stdin=subprocess.PIPE,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self._stop = threading.Event()
