@@ -39,8 +39,15 @@ def bundle(tmp_path_factory):
 
 def bare_env(home: Path, **extra: str) -> dict[str, str]:
     """What a user's session without Python would give the app."""
-    return {"HOME": str(home), "PATH": "/usr/bin:/bin", "JARVIS_HOME": str(home / "jarvis"), "HF_HUB_OFFLINE": "1",
-            **extra}
+    return {**session_env(home), "JARVIS_HOME": str(home / "jarvis"), "HF_HUB_OFFLINE": "1", **extra}
+
+
+def session_env(home: Path) -> dict[str, str]:
+    """A login session's bare minimum: HOME, PATH and the per-user runtime folder (/run/user/<uid> on a desktop;
+    without one the sound server's client library made its runtime folder in /tmp, left there after each run)."""
+    runtime = home / ".run"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    return {"HOME": str(home), "PATH": "/usr/bin:/bin", "XDG_RUNTIME_DIR": str(runtime)}
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
@@ -167,7 +174,7 @@ def test_the_linux_tarball_installs_for_the_user_and_uninstalls_keeping_their_da
     folder = next((tmp_path / "unpacked").iterdir())
     home = tmp_path / "home"
     home.mkdir()
-    env = {"HOME": str(home), "PATH": "/usr/bin:/bin"}
+    env = session_env(home)
     installed = subprocess.run([str(folder / "install.sh"), "--autostart"], env=env, capture_output=True, text=True,
                                timeout=600)
     assert installed.returncode == 0, installed.stdout + installed.stderr
