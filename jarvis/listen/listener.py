@@ -7,6 +7,7 @@ followed ended, then returns its transcript together with the very audio that wa
 """
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
@@ -25,6 +26,8 @@ from jarvis.listen.vocabulary import whisper_prompt
 from jarvis.listen.transcript import strip_wake_word
 
 log = logging.getLogger(__name__)
+
+STOP_CALLBACK_WAIT_S = 2.0  # RealtimeSTT's stop callback follows the queued audio within ms, unless the machine stalls
 
 
 @dataclass(frozen=True)
@@ -55,10 +58,12 @@ class Listener:
         self.wake_detector: wake.WakeDetector | None = None
         self._external_wake: wake.ExternalWake | None = None
         self._pause: _CommandPause | None = None  # a recording held open for the command after the wake word
-        # The turn being heard (opened by the wake word, or by speech in a window without it), and the turn of
-        # the recording that ended last (its utterance is being transcribed).
+        # The turn being heard (opened by the wake word, or by speech in a window without it).
         self._turn: int | None = None
-        self._ended_turn: int | None = None
+        # Each recording RealtimeSTT queued for transcription, in order: (its turn, when it ended). Filled by the
+        # stop callback, which RealtimeSTT runs *after* queueing the audio: ``next_utterance`` waits for it.
+        self._ended: collections.deque[tuple[int | None, float]] = collections.deque()
+        self._ended_ready = threading.Condition()
         # End of turn by a model (listen.end_of_turn "model"): asked at each pause, on a thread of its own.
         self.turn_model = None
         self._turn_pool: ThreadPoolExecutor | None = None
@@ -170,7 +175,7 @@ class Listener:
         self._recorder.perform_final_transcription(noise)
 
     def close(self) -> None:
-        self._closed.set()
+        self._set_closed()
         recorder, self._recorder = self._recorder, None
         if recorder is not None:
             recorder.shutdown()
@@ -206,14 +211,25 @@ class Listener:
         if recorder is None or self._closed.is_set():
             return None
         raw = recorder.text() or ""
+        turn, t_speech_end = self._recording_ended()
         if self._closed.is_set():
             return None
         audio = recorder.last_transcription_bytes
         if audio is None:
             audio = np.zeros(0, dtype=np.float32)
         return Utterance(text=strip_wake_word(raw), raw_text=raw.strip(),
-                         audio=np.asarray(audio, dtype=np.float32), t_speech_end=self._t_speech_end,
-                         turn=self._ended_turn)
+                         audio=np.asarray(audio, dtype=np.float32), t_speech_end=t_speech_end, turn=turn)
+
+    def _recording_ended(self) -> tuple[int | None, float]:
+        """The turn and end time of the recording just transcribed. RealtimeSTT hands the audio to ``text()``
+        before it calls the stop callback (``_on_speech_end``) on its own thread; a loaded machine can run the
+        whole transcription first, so this waits for the callback rather than read the previous turn's values
+        (its id on every event of the reply, its end of speech in every latency figure)."""
+        with self._ended_ready:
+            if not self._ended_ready.wait_for(lambda: self._ended or self._closed.is_set(),
+                                              timeout=STOP_CALLBACK_WAIT_S):
+                log.warning("no end of speech reported for a transcribed recording in %.0f s", STOP_CALLBACK_WAIT_S)
+            return self._ended.popleft() if self._ended else (None, self._t_speech_end)
 
     def wakeup(self) -> None:
         """Start listening for a command now, as if the wake word was heard (push-to-talk)."""
@@ -243,10 +259,15 @@ class Listener:
 
     def interrupt(self) -> None:
         """Make a blocked ``next_utterance`` return (used at shutdown)."""
-        self._closed.set()
+        self._set_closed()
         recorder = self._recorder
         if recorder is not None:
             recorder.abort()
+
+    def _set_closed(self) -> None:
+        self._closed.set()
+        with self._ended_ready:
+            self._ended_ready.notify_all()
 
     # -- RealtimeSTT callbacks (its threads; keep them quick) --------------------------------
     def _on_wake(self) -> None:
@@ -335,15 +356,20 @@ class Listener:
     def _on_speech_end(self) -> None:
         if self._pause is not None:
             self._end_pause()
-        self._t_speech_end = events.now()
-        self._ended_turn, self._turn = self._turn, None  # the next speech or wake word opens a new turn
+        self._t_speech_end = ended_at = events.now()
+        ended, self._turn = self._turn, None  # the next speech or wake word opens a new turn
         if self._recorder is not None and self._pause is None:
             self._recorder.post_speech_silence_duration = self._pause_limit()
-        self.bus.emit(events.SpeechEnd(t=self._t_speech_end, turn=self._ended_turn))
-        frames = getattr(self._recorder, "last_frames", None) if self.on_recorded is not None else None
-        if frames:
-            audio = np.frombuffer(b"".join(frames), dtype=np.int16).astype(np.float32) / 32768.0
-            self.on_recorded(audio)
+        self.bus.emit(events.SpeechEnd(t=ended_at, turn=ended))
+        # Empty when the transcription took the audio first (a late callback): speaker ID then reads the
+        # utterance's audio once it is handed over.
+        frames = getattr(self._recorder, "last_frames", None)
+        if frames and self.on_recorded is not None:
+            self.on_recorded(np.frombuffer(b"".join(frames), dtype=np.int16).astype(np.float32) / 32768.0)
+        # Every recording that ends was queued for transcription (audio is fed continuously, so none is empty).
+        with self._ended_ready:
+            self._ended.append((ended, ended_at))
+            self._ended_ready.notify_all()
 
 
 class _CommandPause:

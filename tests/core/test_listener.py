@@ -108,6 +108,30 @@ def test_a_wake_word_opens_a_turn_that_its_command_and_every_event_share(listene
     assert _turns_of(listener) == {second.turn} and second.turn > first.turn
 
 
+def test_a_command_keeps_its_turn_when_the_end_of_speech_is_reported_late(listener, speech):
+    # RealtimeSTT queues the recording for text() before it runs the stop callback on its own thread. On a loaded
+    # machine the callback ran after the whole transcription (1 e2e run in 5): the reply's events then carried the
+    # previous turn's id, and its latency figures the previous turn's end of speech. Made deterministic here by
+    # holding the callback back for longer than tiny.en takes to transcribe the command.
+    recorder = listener._recorder
+    on_stop = recorder.on_recording_stop
+
+    def late_stop():
+        time.sleep(0.8)
+        on_stop()
+
+    audio = np.concatenate((_silence(0.3), speech["wake"], _silence(0.3), speech["command"], _silence(2.5)))
+    recorder.on_recording_stop = late_stop
+    try:
+        first, _ = _utterance_of(listener, audio, tail_s=2.5)
+        second, _ = _utterance_of(listener, audio, tail_s=2.5)
+    finally:
+        recorder.on_recording_stop = on_stop
+    assert "time" in second.text.lower(), second
+    assert first.turn is not None and second.turn > first.turn and _turns_of(listener) == {second.turn}
+    assert second.t_speech_end == [e.t for e in listener.bus_events if e.type == "speech_end"][-1]
+
+
 def test_a_pause_mid_sentence_does_not_end_the_command_when_the_model_hears_it_unfinished(listener):
     """Piper's sentence stopped after "What is the weather" for 0.6 s (longer than the 0.4 s end-of-speech silence
     that alone would have ended it there), then finished: one command, the whole sentence."""
