@@ -224,7 +224,7 @@ class Listener:
         """The turn and end time of the recording just transcribed. RealtimeSTT hands the audio to ``text()``
         before it calls the stop callback (``_on_speech_end``) on its own thread; a loaded machine can run the
         whole transcription first, so this waits for the callback rather than read the previous turn's values
-        (its id on every event of the reply, its end of speech in every latency figure)."""
+        (its id then went on every event of the reply)."""
         with self._ended_ready:
             if not self._ended_ready.wait_for(lambda: self._ended or self._closed.is_set(),
                                               timeout=STOP_CALLBACK_WAIT_S):
