@@ -9,14 +9,16 @@ from jarvis.audio.echo import RATE, EchoCanceller
 
 
 def run_room(canceller: EchoCanceller, far: np.ndarray, mic: np.ndarray, play_rate: int = 22050,
-             t0: float = 100.0, block: int = 512, underflow: tuple[float, float, float] | None = None) -> np.ndarray:
+             t0: float = 100.0, block: int = 512, underflow: tuple[float, float, float] | None = None,
+             late_every_s: float = 0.0, late_s: float = 0.045) -> np.ndarray:
     """Play ``far`` (pushed to the far end at ``play_rate`` as the player would: a little ahead of the device)
     while ``mic`` is captured in ``block``-sample buffers; returns the cleaned microphone.
 
     ``underflow`` = (at_s, gap_s, error_s): the device ran dry ``at_s`` (a multiple of 20 ms) into ``far`` and
     played ``gap_s`` of silence (build ``mic`` from ``with_gap(far, at_s, gap_s)``); the blocks after it are
     pushed at the time they were heard plus ``error_s`` (a device's reported time after it recovered is a few
-    ms off), the first one flagged."""
+    ms off), the first one flagged. ``late_every_s``: one block in every that many seconds of playback is pushed
+    with its time ``late_s`` off and not flagged (the player's callback ran late on a busy machine)."""
     played = soxr.resample(far, RATE, play_rate).astype(np.float32)
     step = play_rate // 50  # the player's 20 ms device blocks
     fed, out = 0, []
@@ -29,6 +31,8 @@ def run_room(canceller: EchoCanceller, far: np.ndarray, mic: np.ndarray, play_ra
             if heard >= t0 + i / RATE + 0.05:
                 break
             first_late = late and (fed - step) / play_rate < underflow[0]
+            if late_every_s and (fed // step) % round(late_every_s * 50) == 0:
+                heard += late_s
             canceller.far_end.push(played[fed:fed + step], play_rate, heard + (underflow[2] if late else 0.0),
                                    underflow=first_late)
             fed += step

@@ -63,8 +63,10 @@ EDGE = RATE // 200                  # 5 ms
 # estimate a little off must err early.
 MARGIN_S = 0.06
 # A stream whose device times stray this far from its running sample count is re-anchored to them (PortAudio's
-# DAC/ADC times wander by ~3 ms, jarvis.audio.stream_clock; an underflow re-anchors at once).
+# DAC/ADC times wander by ~3 ms, jarvis.audio.stream_clock; an underflow re-anchors at once; the far end
+# re-anchors when two blocks in a row stray alike, FarEnd._placed_anew).
 RESYNC_S = 0.02
+STRAY_MAX_S = 0.5                   # a block this far off starts a new run at once (a new reply, a new stream)
 MIC_RESYNC_S = 0.02
 # The linear canceller gets the reference this much before the estimated echo. Unlike AEC3 it has no delay
 # estimator of its own: it must see the room at the same alignment from reply to reply, while the playback
@@ -138,6 +140,7 @@ class FarEnd:
         self._rate = 0
         self.blocks = 0             # blocks pushed since start (for the "no reference" check)
         self.runs = 0               # runs of playback placed anew by their own device time
+        self._stray: int | None = None  # how far off the last block's time was, when off by more than RESYNC_S
 
     def push(self, block: np.ndarray, rate: int, t_heard: float, underflow: bool = False) -> None:
         """Device callback: ``block`` (float32 mono at ``rate``) starts to be heard at monotonic ``t_heard``.
@@ -163,7 +166,7 @@ class FarEnd:
                     self._resampler = soxr.ResampleStream(rate, RATE, 1, dtype="float32", quality="LQ")
             start = round(t_heard * RATE)
             expected = None if self._run_start is None else self._run_start + round(self._run_in)
-            if expected is None or underflow or abs(start - expected) > RESYNC_S * RATE:
+            if self._placed_anew(start, expected, underflow):
                 self.runs += 1
                 if expected is not None:
                     log.debug("far end re-anchored by %+.1f ms%s", (start - expected) / RATE * 1000,
@@ -176,6 +179,22 @@ class FarEnd:
             self._write(self._run_start + self._run_out, np.asarray(data, np.float32))
             self._run_in += len(block) * RATE / rate
             self._run_out += len(data)
+
+    def _placed_anew(self, start: int, expected: int | None, underflow: bool) -> bool:
+        """Whether a block heard from ``start`` begins a new run rather than following the last block
+        (``expected``): the first block, one after an underflow, or a time far off; a time a little off only when
+        the next block is off by as much. One late callback's time is not a slip of the device: re-anchoring on it
+        and back on the next block moved the echo canceller's reference twice (issue 12's e2e loop, under load)."""
+        if expected is None or underflow or abs(start - expected) > STRAY_MAX_S * RATE:
+            self._stray = None
+            return True
+        stray = start - expected
+        if abs(stray) <= RESYNC_S * RATE:
+            self._stray = None
+            return False
+        lasting = self._stray is not None and abs(stray - self._stray) <= RESYNC_S * RATE
+        self._stray = None if lasting else stray
+        return lasting
 
     def read(self, start: int, n: int) -> np.ndarray:
         """``n`` samples heard from absolute index ``start`` (zeros where nothing played or history is gone)."""

@@ -284,11 +284,8 @@ class Player:
         if self.on_output is not None:
             # Heard once the device has played what it already holds: PortAudio's DAC time, exact whatever the
             # wait for the GIL (jarvis.audio.stream_clock); backends without stream times report 0.
-            dac = time_info.outputBufferDacTime
-            heard = self._clock.to_monotonic(dac, time_info.currentTime) if dac else 0.0
-            if not 0.0 <= heard - now < 1.0:
-                heard = now + self.latency_s
-            self.on_output(mono.copy(), self.device_rate, heard, bool(status.output_underflow))
+            self.on_output(mono.copy(), self.device_rate, self._heard_at(time_info, now),
+                           bool(status.output_underflow))
         if not playing:
             if now - self._idle_since > KEEP_OPEN_S:
                 raise devices._sd().CallbackStop
@@ -304,6 +301,21 @@ class Player:
                 pb.completed = True
                 self._idle_since = now
                 pb.done.set()
+
+    def _heard_at(self, time_info, now: float) -> float:
+        """When the block handed over in this callback starts to be heard, on the monotonic clock."""
+        dac = time_info.outputBufferDacTime
+        if not dac:
+            return now + self.latency_s   # a backend without stream times: what the device holds plays first
+        heard = self._clock.to_monotonic(dac, time_info.currentTime)
+        if heard < now:
+            # The callback ran after its block was due (it waited for the GIL longer than the device's buffer
+            # lasted): the device has run dry and plays the block as soon as it has it. Counting the latency
+            # on top placed it ~40 ms late, and the next block, on time again, moved the echo canceller's
+            # reference back: two re-alignments per slip, each leaving the wake word half-deaf (issue 12's e2e
+            # loop under load).
+            return now
+        return heard if heard - now < 1.0 else now + self.latency_s
 
     def _finished(self) -> None:
         pb = self._current
