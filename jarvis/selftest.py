@@ -95,17 +95,20 @@ def _stt(state: dict, settings) -> str:
 
 
 def _transcribe(listen_settings, audio: np.ndarray) -> str:
-    """Whisper through RealtimeSTT's own faster-whisper engine, which its factory imports by name at run
-    time, in a process that has imported the listener's worker module: what the voice loop runs."""
-    import jarvis.listen.stt_worker  # noqa: F401  (RealtimeSTT's recorder modules, scipy)
+    """Whisper through the engine the listener's worker process runs (jarvis.listen.command_engine), which
+    RealtimeSTT's factory imports by name at run time once the worker module registered it: what the voice loop
+    runs."""
+    import jarvis.listen.stt_worker  # noqa: F401  (registers the engine; RealtimeSTT's recorder modules, scipy)
     from RealtimeSTT.transcription_engines.base import TranscriptionEngineConfig
     from RealtimeSTT.transcription_engines.factory import create_transcription_engine
+
+    from jarvis.listen.command_engine import ENGINE
 
     from jarvis.listen.stt import resolve_device, resolve_model
 
     s = listen_settings
     device, compute_type = resolve_device(s.stt_device, s.stt_compute_type)
-    engine = create_transcription_engine("faster_whisper", TranscriptionEngineConfig(
+    engine = create_transcription_engine(ENGINE, TranscriptionEngineConfig(
         model=resolve_model(s.stt_model), device=device, compute_type=compute_type,
         beam_size=s.beam_size, vad_filter=False))
     return engine.transcribe(audio, language=s.language).text

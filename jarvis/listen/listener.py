@@ -84,6 +84,7 @@ class Listener:
         import pvporcupine
 
         from jarvis.listen import stt_worker
+        from jarvis.listen.command_engine import ENGINE
         stt_worker.install()
 
         wake_word = self.settings.wake_word.strip().lower()
@@ -113,6 +114,7 @@ class Listener:
                 # Remote or shared speech-to-text replaces the Whisper worker process (jarvis.listen.remote_stt,
                 # jarvis.listen.shared_stt).
                 transcription_executor=self.remote_stt or self.shared_stt,
+                transcription_engine=ENGINE,   # faster-whisper, commands decoded as jarvis.listen.stt says
                 model=resolve_model(s.stt_model), device=stt_device, gpu_device_index=gpu_index,
                 compute_type=stt_compute_type,
                 language=s.language, beam_size=s.beam_size,

@@ -96,7 +96,7 @@ class RemoteTranscription:
             except (OSError, ValueError, error.URLError) as exc:
                 self._went_down(exc)
         if text is None:
-            text = self.local.transcribe(samples, language=language, prompt=prompt or None)
+            text = self.local.transcribe(samples, language=language, prompt=prompt or None, command=True)
             self.local_count += 1
         return TranscriptionResult(text=text)
 

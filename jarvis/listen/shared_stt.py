@@ -24,5 +24,5 @@ class SharedTranscription:
         samples = np.asarray(audio, dtype=np.float32).reshape(-1)
         with self.scheduler.live():
             text = self.transcriber.transcribe(samples, language=language,
-                                               prompt=(self.prompt if use_prompt else "") or None)
+                                               prompt=(self.prompt if use_prompt else "") or None, command=True)
         return TranscriptionResult(text=text)

@@ -1,10 +1,11 @@
-"""RealtimeSTT's Whisper worker process, minus one shutdown race in RealtimeSTT 1.1.2.
+"""RealtimeSTT's Whisper worker process, minus one shutdown race in RealtimeSTT 1.1.2, with Jarvis's engine.
 
 On shutdown the worker closes its pipe while its polling thread may still be inside ``poll()``; the
 thread then logs "Error receiving data from connection" with an ``OSError: handle is closed``
 traceback on every Ctrl-C. This subclass ends the polling thread quietly in exactly that case and
 keeps every other error as loud as before. ``install()`` points RealtimeSTT at it; spawn pickles the
-target by name, so the child process imports this module and runs the subclass.
+target by name, so the child process imports this module and runs the subclass. Importing it also registers
+``jarvis.listen.command_engine`` with RealtimeSTT's engine factory (in the child too, where the engine is made).
 """
 from __future__ import annotations
 
@@ -12,10 +13,13 @@ import logging
 import time
 
 from RealtimeSTT.core import initialization, transcription
+from RealtimeSTT.transcription_engines import factory
 
 from jarvis import cuda_libs
+from jarvis.listen.command_engine import ENGINE
 
 cuda_libs.preload()   # this module is imported in the worker process: Whisper on CUDA finds cuBLAS/cuDNN 12
+factory.ENGINE_CLASS_PATHS[ENGINE] = ("jarvis.listen.command_engine", "CommandWhisperEngine")
 
 
 class QuietShutdownWorker(transcription.TranscriptionWorker):

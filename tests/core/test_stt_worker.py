@@ -5,7 +5,12 @@ import pickle
 import queue
 import threading
 
+import numpy as np
+import pytest
+import soundfile
+
 from jarvis.listen import stt_worker
+from tests.speech import espeak_wav
 
 
 def _worker(conn, shutdown):
@@ -70,3 +75,61 @@ def test_install_points_realtimestt_at_a_picklable_worker():
     assert initialization.run_transcription_worker is stt_worker.run_transcription_worker
     # spawn pickles the process target by qualified name
     assert pickle.loads(pickle.dumps(initialization.run_transcription_worker)) is stt_worker.run_transcription_worker
+
+
+# -- Jarvis's engine: how a command is decoded ------------------------------------------------------------------------
+def _recording_calls(model):
+    """Keep what the real faster-whisper model is asked, and let it answer."""
+    calls = []
+    transcribe = model.transcribe
+
+    def recorded(audio, **options):
+        calls.append(options)
+        return transcribe(audio, **options)
+
+    model.transcribe = recorded
+    return calls
+
+
+@pytest.mark.slow
+def test_the_worker_makes_jarvis_engine_which_decodes_a_command_without_timestamps_or_retries(tmp_path):
+    from RealtimeSTT.transcription_engines.base import TranscriptionEngineConfig
+    from RealtimeSTT.transcription_engines.factory import create_transcription_engine
+
+    from jarvis.listen.command_engine import ENGINE, CommandWhisperEngine
+    from jarvis.listen.stt import resolve_model
+    from jarvis.listen.vocabulary import whisper_prompt
+
+    # The name the listener gives RealtimeSTT is known to its factory once this module is imported (the worker
+    # process imports it to run its target).
+    engine = create_transcription_engine(ENGINE, TranscriptionEngineConfig(
+        model=resolve_model("tiny.en"), device="cpu", compute_type="int8", beam_size=1,
+        initial_prompt=whisper_prompt("jarvis"), vad_filter=False))
+    assert isinstance(engine, CommandWhisperEngine)
+    calls = _recording_calls(engine.model.whisper)
+    audio, _ = soundfile.read(espeak_wav("Jarvis, what time is it?", tmp_path / "c.wav", voice="en-us+m3",
+                                         pad_s=0.3), dtype="float32")
+    result = engine.transcribe(audio, language="en")
+    assert "time" in result.text.lower() and result.info.language == "en"
+    assert calls[-1]["without_timestamps"] is True and calls[-1]["temperature"] == 0.0
+    assert calls[-1]["initial_prompt"] == whisper_prompt("jarvis")
+    # Longer than Whisper's window: faster-whisper's defaults, whose timestamps find where the next window starts.
+    engine.transcribe(np.zeros(31 * 16000, np.float32), language="en")
+    assert "without_timestamps" not in calls[-1] and "temperature" not in calls[-1]
+
+
+@pytest.mark.slow
+def test_the_in_process_whisper_decodes_commands_as_the_worker_and_files_as_before(tmp_path):
+    from jarvis.config import ListenSettings
+    from jarvis.listen.stt import Transcriber
+    from jarvis.listen.vocabulary import whisper_prompt
+
+    transcriber = Transcriber(ListenSettings())
+    transcriber.load()
+    calls = _recording_calls(transcriber._model)
+    audio, _ = soundfile.read(espeak_wav("Jarvis, what time is it?", tmp_path / "c.wav", voice="en-us+m3",
+                                         pad_s=0.3), dtype="float32")
+    assert "time" in transcriber.transcribe(audio, prompt=whisper_prompt("jarvis"), command=True).lower()
+    assert calls[-1]["without_timestamps"] is True and calls[-1]["temperature"] == 0.0
+    assert "time" in transcriber.transcribe(audio).lower()     # the speech server's files: faster-whisper's way
+    assert "without_timestamps" not in calls[-1]
