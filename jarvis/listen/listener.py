@@ -84,7 +84,7 @@ class Listener:
         import pvporcupine
 
         from jarvis.listen import stt_worker
-        from jarvis.listen.command_engine import ENGINE
+        from jarvis.listen.command_engine import engine_for
         stt_worker.install()
 
         wake_word = self.settings.wake_word.strip().lower()
@@ -114,7 +114,11 @@ class Listener:
                 # Remote or shared speech-to-text replaces the Whisper worker process (jarvis.listen.remote_stt,
                 # jarvis.listen.shared_stt).
                 transcription_executor=self.remote_stt or self.shared_stt,
-                transcription_engine=ENGINE,   # faster-whisper, commands decoded as jarvis.listen.stt says
+                # faster-whisper, commands decoded as jarvis.listen.stt and jarvis.listen.short_window say
+                transcription_engine=engine_for(s.stt_short_window),
+                # One command at a time: RealtimeSTT's batched pipeline (its default, 16) would bypass how Jarvis's
+                # engine decodes a command, and batches nothing here.
+                batch_size=0,
                 model=resolve_model(s.stt_model), device=stt_device, gpu_device_index=gpu_index,
                 compute_type=stt_compute_type,
                 language=s.language, beam_size=s.beam_size,

@@ -84,6 +84,16 @@ def test_follow_up_that_starts_with_the_wake_word_and_a_pause_keeps_the_command(
     assert _turns_of(listener) == {utterance.turn} and utterance.turn is not None
 
 
+def test_commands_reach_jarvis_engine_one_at_a_time(listener):
+    # RealtimeSTT's default batch of 16 sends a command through faster-whisper's batched pipeline, past Jarvis's engine
+    # (jarvis.listen.command_engine): until 2026-12-05 the voice loop decoded commands with timestamps and temperature
+    # retries, and without the short window, whatever the settings said.
+    from jarvis.listen.command_engine import engine_for
+
+    assert listener._recorder.batch_size == 0
+    assert listener._recorder.transcription_engine == engine_for(listener.settings.stt_short_window)
+
+
 def _turns_of(listener: Listener) -> set:
     kinds = ("wake", "speech_start", "vad_silence", "speech_end")
     return {e.turn for e in listener.bus_events if e.type in kinds}
