@@ -72,6 +72,9 @@ class ListenSettings:
     # The silence timer starts when the VAD hears the voice stop (~180 ms late, jarvis bench pipeline), so 0.7 s
     # holds through a mid-sentence pause of ~0.85 s: the 0.6 s with room to spare.
     unfinished_silence: float = 0.7
+    # A command is decoded on a 10 s Whisper window first and on the full 30 s window only when that pass is unsure
+    # (jarvis.listen.short_window): faster, a few words less accurate; on in the low-latency preset.
+    stt_short_window: bool = False
     # Another machine's `jarvis serve` transcribes the commands (e.g. http://gpu-box:8844/v1; its token in the
     # keyring as stt_remote_token); this machine's Whisper takes over while it is down. "" = here only.
     stt_remote_url: str = ""

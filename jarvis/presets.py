@@ -14,22 +14,23 @@ CUSTOM = "custom"
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Piper first (its first audio comes ~60 ms after the text on two cores; CSM needs a GPU to be quick), a turn
-    # ends sooner, smaller microphone blocks.
+    # ends sooner, a command's short Whisper window first (a few words less accurate), smaller microphone blocks.
     "low_latency": {
         "listen.stt_model": "tiny.en", "listen.beam_size": 1, "listen.end_of_turn": "model",
         "listen.end_of_turn_silence": 0.1, "listen.unfinished_silence": 0.6, "listen.post_speech_silence": 0.3,
-        "tts.engines": ["piper", "csm", "system"], "audio.block_ms": 20,
+        "listen.stt_short_window": True, "tts.engines": ["piper", "csm", "system"], "audio.block_ms": 20,
     },
     "balanced": {
         "listen.stt_model": "tiny.en", "listen.beam_size": 1, "listen.end_of_turn": "model",
         "listen.end_of_turn_silence": 0.15, "listen.unfinished_silence": 0.7, "listen.post_speech_silence": 0.4,
-        "tts.engines": ["csm", "piper", "system"], "audio.block_ms": 32,
+        "listen.stt_short_window": False, "tts.engines": ["csm", "piper", "system"], "audio.block_ms": 32,
     },
-    # A larger Whisper (downloaded once from the Hugging Face hub), beam search, more patience at pauses.
+    # A larger Whisper (downloaded once from the Hugging Face hub), beam search, its full window always, more patience
+# at pauses.
     "high_quality": {
         "listen.stt_model": "small.en", "listen.beam_size": 5, "listen.end_of_turn": "model",
         "listen.end_of_turn_silence": 0.3, "listen.unfinished_silence": 1.0, "listen.post_speech_silence": 0.6,
-        "tts.engines": ["csm", "piper", "system"], "audio.block_ms": 32,
+        "listen.stt_short_window": False, "tts.engines": ["csm", "piper", "system"], "audio.block_ms": 32,
     },
 }
 NAMES = (*PRESETS, CUSTOM)

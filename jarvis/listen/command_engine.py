@@ -1,14 +1,17 @@
 """The voice loop's Whisper engine in RealtimeSTT's worker process: RealtimeSTT's faster-whisper engine, decoding
-each command as ``jarvis.listen.stt.command_options`` says (no timestamps, no temperature retries), which
+each command on a short window first (``jarvis.listen.short_window``), then as ``jarvis.listen.stt.command_options``
+says (no timestamps, no temperature retries), which
 RealtimeSTT 1.1.2 cannot be told to do. ``jarvis.listen.stt_worker`` registers it under ``ENGINE`` with RealtimeSTT's
 engine factory, in the listener's process and in the worker process it spawns."""
 from __future__ import annotations
 
 from RealtimeSTT.transcription_engines.faster_whisper_engine import FasterWhisperEngine
 
+from jarvis.listen.short_window import ShortWindowFirst
 from jarvis.listen.stt import command_options
 
 ENGINE = "jarvis_faster_whisper"
+ENGINE_FULL_WINDOW = "jarvis_faster_whisper_full_window"
 
 
 class CommandDecoding:
@@ -28,8 +31,20 @@ class CommandDecoding:
 
 class CommandWhisperEngine(FasterWhisperEngine):
     engine_name = ENGINE
+    short_window_first = True
 
     def __init__(self, config):
         super().__init__(config)
         if self.config.batch_size <= 0:   # batched decoding (not how Jarvis runs it) stays RealtimeSTT's own
-            self.model = CommandDecoding(self.model)
+            whisper = ShortWindowFirst(self.model) if self.short_window_first else self.model
+            self.model = CommandDecoding(whisper)
+
+
+class FullWindowCommandEngine(CommandWhisperEngine):
+    """``listen.stt_short_window`` off: every command on Whisper's 30 s window."""
+    engine_name = ENGINE_FULL_WINDOW
+    short_window_first = False
+
+
+def engine_for(short_window: bool) -> str:
+    return ENGINE if short_window else ENGINE_FULL_WINDOW

@@ -109,6 +109,7 @@ class Transcriber:
         self.settings = settings
         self.placed = placed    # the GPU (or cpu) jarvis.placement chose, used when listen.stt_device is auto
         self._model = None
+        self._command_model = None   # the same model, a command's short window first (jarvis.listen.short_window)
         self._lock = threading.Lock()
 
     def load(self) -> None:
@@ -117,6 +118,7 @@ class Transcriber:
         from faster_whisper import WhisperModel
 
         from jarvis import cuda_libs
+        from jarvis.listen.short_window import ShortWindowFirst
 
         cuda_libs.preload()
         model = resolve_model(self.settings.stt_model)
@@ -124,6 +126,7 @@ class Transcriber:
                                                      self.placed)
         try:
             self._model = WhisperModel(model, device=device, device_index=index, compute_type=compute_type)
+            self._command_model = ShortWindowFirst(self._model) if self.settings.stt_short_window else self._model
         except Exception as exc:
             raise NotAvailable("stt_model_missing",
                                f"Could not load STT model '{self.settings.stt_model}' ({exc}). "
@@ -137,7 +140,7 @@ class Transcriber:
         self.load()
         samples = np.asarray(samples, dtype=np.float32)
         with self._lock:
-            segments, _ = self._model.transcribe(
+            segments, _ = (self._command_model if command else self._model).transcribe(
                 samples, language=language or self.settings.language or None,
                 beam_size=self.settings.beam_size, vad_filter=False, initial_prompt=prompt or None,
                 **(command_options(samples) if command else {}))

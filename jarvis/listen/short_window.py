@@ -1,0 +1,97 @@
+"""A spoken command decoded on a 10 s Whisper window first, on the full 30 s window only when that pass is unsure
+(``listen.stt_short_window``: on in the low-latency preset).
+
+faster-whisper pads every clip to Whisper's 30 s window, so on 2 CPU cores tiny.en's encoder spends ~0.3 s on a
+2 s command whatever its length; CTranslate2 also encodes a shorter window, in a time that follows the window. On
+its own a 10 s window loses words (tiny.en was trained on 30 s windows, benchmarks/whisper_window.py), so its pass
+is kept only when it is sure of itself: it ended before its token cap (a pass that repeats itself runs into it),
+it heard words, and their average log-probability is above ``MIN_AVG_LOGPROB``. Otherwise the usual 30 s pass
+runs after it. ``benchmarks/whisper_cascade.py`` measures what that costs in accuracy and saves in time: a
+trade, hence a setting and not the default.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+RATE = 16000
+WINDOW_S = 10
+MARGIN_S = 1.0            # the command must end a second before the window does
+MIN_AVG_LOGPROB = -0.5    # benchmarks/whisper_cascade.py: higher keeps fewer passes, lower loses more words
+# A command says ~3-4 tokens a second; a pass that runs past this cap is repeating itself (unsure, and slow).
+TOKENS_PER_S, TOKENS_MIN = 5, 12
+
+
+@dataclass(frozen=True)
+class Segment:
+    text: str
+
+
+@dataclass(frozen=True)
+class Info:
+    language: str
+    language_probability: float
+
+
+class ShortWindowFirst:
+    """faster-whisper's ``WhisperModel`` as RealtimeSTT's engine and ``jarvis.listen.stt.Transcriber`` call it
+    (``transcribe(audio, **options)`` → segments, info), trying the short window first."""
+
+    def __init__(self, whisper):
+        self.whisper = whisper
+        self.short_passes = self.kept = 0   # how often the short pass ran and was kept (tests, logs)
+        self._broken = False
+
+    def transcribe(self, audio, **options):
+        samples = np.asarray(audio, dtype=np.float32).reshape(-1)
+        if not self._broken and not options.get("word_timestamps") and 0 < samples.size <= (WINDOW_S - MARGIN_S) * RATE:
+            text = self._short_pass(samples, options)
+            if text is not None:
+                return [Segment(text)], Info(options.get("language") or "en", 1.0)
+        return self.whisper.transcribe(samples, **options)
+
+    def _short_pass(self, samples: np.ndarray, options: dict) -> str | None:
+        """The 10 s window's transcript when it is sure of it, else None."""
+        try:
+            text, avg_logprob, complete = self._decode(samples, options)
+        except Exception:  # noqa: BLE001 - faster-whisper internals changed: the 30 s pass alone, as before
+            log.exception("the short Whisper window failed; commands use the 30 s window from now on")
+            self._broken = True
+            return None
+        self.short_passes += 1
+        if not complete or not text or avg_logprob <= MIN_AVG_LOGPROB:
+            return None
+        self.kept += 1
+        return text
+
+    def _decode(self, samples: np.ndarray, options: dict) -> tuple[str, float, bool]:
+        """One pass over a ``WINDOW_S`` window, decoded as faster-whisper decodes a command's window (its features,
+        prompt without timestamps, suppressed tokens; greedy or the beam asked for): its text, average
+        log-probability, and whether it ended before the token cap."""
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import get_suppressed_tokens
+
+        model = self.whisper
+        frames = WINDOW_S * 100
+        features = model.feature_extractor(samples)[:, :frames]
+        features = np.pad(features, [(0, 0), (0, frames - features.shape[-1])])
+        tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe",
+                              language=options.get("language") or "en")
+        prompt = options.get("initial_prompt") or ""
+        tokens_in = model.get_prompt(tokenizer, tokenizer.encode(" " + prompt.strip()), without_timestamps=True)
+        new_tokens = TOKENS_MIN + int(TOKENS_PER_S * samples.size / RATE)
+        cap = min(model.max_length, len(tokens_in) + new_tokens)   # CTranslate2 counts the prompt in the length
+        result = model.model.generate(
+            model.encode(features), [tokens_in], beam_size=max(1, int(options.get("beam_size") or 1)),
+            max_length=cap, return_scores=True, suppress_blank=True,
+            suppress_tokens=get_suppressed_tokens(tokenizer, list(options.get("suppress_tokens") or [-1])))[0]
+        tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
+        avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)   # as faster-whisper computes it
+        return tokenizer.decode(tokens).strip(), float(avg_logprob), len(tokens_in) + len(tokens) < cap
+
+    def __getattr__(self, name):
+        return getattr(self.whisper, name)
