@@ -11,6 +11,7 @@ import soundfile
 from jarvis.listen import short_window
 from jarvis.listen.transcript import is_hallucination, strip_wake_word
 from jarvis.listen.vocabulary import whisper_prompt
+from tests.core.test_stt_worker import _recording_calls
 from tests.speech import espeak_wav
 
 PROMPT = whisper_prompt("jarvis")
@@ -29,16 +30,8 @@ def transcriber():
 @pytest.fixture
 def full_passes(transcriber):
     """Every call that reaches faster-whisper's own 30 s pass (the real model answers)."""
-    calls, model = [], transcriber._model
-    transcribe = model.transcribe
-
-    def recorded(audio, **options):
-        calls.append(options)
-        return transcribe(audio, **options)
-
-    model.transcribe = recorded
-    yield calls
-    del model.transcribe
+    yield _recording_calls(transcriber._model)
+    del transcriber._model.transcribe
 
 
 def _speech(text: str, tmp_path, pad_s: float = 0.3) -> np.ndarray:
