@@ -1,6 +1,6 @@
 """The voice loop's Whisper engine in RealtimeSTT's worker process: RealtimeSTT's faster-whisper engine, decoding
-each command on a short window first (``jarvis.listen.short_window``), then as ``jarvis.listen.stt.command_options``
-says (no timestamps, no temperature retries), which
+each command as ``jarvis.listen.stt.command_options`` says (no timestamps, no temperature retries), on a short window
+first with ``listen.stt_short_window`` (``jarvis.listen.short_window``), which
 RealtimeSTT 1.1.2 cannot be told to do. ``jarvis.listen.stt_worker`` registers it under ``ENGINE`` with RealtimeSTT's
 engine factory, in the listener's process and in the worker process it spawns."""
 from __future__ import annotations

@@ -48,7 +48,8 @@ class ShortWindowFirst:
 
     def transcribe(self, audio, **options):
         samples = np.asarray(audio, dtype=np.float32).reshape(-1)
-        if not self._broken and not options.get("word_timestamps") and 0 < samples.size <= (WINDOW_S - MARGIN_S) * RATE:
+        fits = 0 < samples.size <= (WINDOW_S - MARGIN_S) * RATE
+        if fits and not self._broken and not options.get("word_timestamps"):
             text = self._short_pass(samples, options)
             if text is not None:
                 return [Segment(text)], Info(options.get("language") or "en", 1.0)
@@ -81,8 +82,9 @@ class ShortWindowFirst:
         features = np.pad(features, [(0, 0), (0, frames - features.shape[-1])])
         tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe",
                               language=options.get("language") or "en")
-        prompt = options.get("initial_prompt") or ""
-        tokens_in = model.get_prompt(tokenizer, tokenizer.encode(" " + prompt.strip()), without_timestamps=True)
+        prompt = (options.get("initial_prompt") or "").strip()
+        tokens_in = model.get_prompt(tokenizer, tokenizer.encode(" " + prompt) if prompt else [],
+                                     without_timestamps=True)
         new_tokens = TOKENS_MIN + int(TOKENS_PER_S * samples.size / RATE)
         cap = min(model.max_length, len(tokens_in) + new_tokens)   # CTranslate2 counts the prompt in the length
         result = model.model.generate(
