@@ -96,8 +96,7 @@ def sweep(transcriber: Transcriber, prompt: str, clips: list[dict], set_name: st
     for threshold in THRESHOLDS:
         transcripts, kept = [], 0
         for clip, text, avg, complete, full in passes:
-            keep = complete and bool(text) and avg > threshold \
-                and clip["audio"].size <= (short_window.WINDOW_S - short_window.MARGIN_S) * 16000
+            keep = short_window.fits(clip["audio"]) and short_window.sure(text, avg, complete, threshold)
             kept += keep
             transcripts.append([clip["voice"], clip.get("said") or clip["noise"], text if keep else full])
         scored = score({"prompt": prompt, "hotwords": None, "seconds": 0, "transcripts": transcripts})

@@ -26,6 +26,16 @@ MIN_AVG_LOGPROB = -0.5    # benchmarks/whisper_cascade.py: higher keeps fewer pa
 TOKENS_PER_S, TOKENS_MIN = 5, 12
 
 
+def fits(samples: np.ndarray) -> bool:
+    """The audio ends at least ``MARGIN_S`` before the short window does."""
+    return 0 < samples.size <= (WINDOW_S - MARGIN_S) * RATE
+
+
+def sure(text: str, avg_logprob: float, complete: bool, threshold: float = MIN_AVG_LOGPROB) -> bool:
+    """A short pass worth keeping: it ended before its token cap, heard words, and was confident enough."""
+    return complete and bool(text) and avg_logprob > threshold
+
+
 @dataclass(frozen=True)
 class Segment:
     text: str
@@ -48,8 +58,7 @@ class ShortWindowFirst:
 
     def transcribe(self, audio, **options):
         samples = np.asarray(audio, dtype=np.float32).reshape(-1)
-        fits = 0 < samples.size <= (WINDOW_S - MARGIN_S) * RATE
-        if fits and not self._broken and not options.get("word_timestamps"):
+        if fits(samples) and not self._broken and not options.get("word_timestamps"):
             text = self._short_pass(samples, options)
             if text is not None:
                 return [Segment(text)], Info(options.get("language") or "en", 1.0)
@@ -64,7 +73,7 @@ class ShortWindowFirst:
             self._broken = True
             return None
         self.short_passes += 1
-        if not complete or not text or avg_logprob <= MIN_AVG_LOGPROB:
+        if not sure(text, avg_logprob, complete):
             return None
         self.kept += 1
         return text
