@@ -115,6 +115,9 @@ class TtsSettings:
     system_voice: str = ""      # espeak-ng voice id; empty = engine default
     system_rate: int = 175
     max_say_chars: int = 5000   # `jarvis say` refuses longer text (raise it with --max-chars N)
+    # While a command's last pause is still being heard, an answer that only reads (the time, the date, the status)
+    # is worked out and its first sentence synthesized (Piper), so it plays the moment the turn ends.
+    prepare_replies: bool = True
     csm: CsmSettings = field(default_factory=CsmSettings)
     cloud: CloudTtsSettings = field(default_factory=CloudTtsSettings)
     # Cloned voices: name -> {"clip": path to a WAV of the voice, "text": what is said in it}

@@ -146,6 +146,7 @@ class LlmFirstToken(Event):
 class TtsFirstChunk(Event):
     type: ClassVar[EventType] = EventType.TTS_FIRST_CHUNK
     engine: str
+    prepared: bool = False  # synthesized while the command's last pause was still being heard (TtsChain.prepare)
 
 
 @dataclass(frozen=True)

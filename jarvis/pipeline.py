@@ -52,7 +52,7 @@ class VoiceLoop:
         self.mic = MicrophoneFeed(settings, bus, self.host, self._stopping, before_reopen=self._before_reopen)
         self.speaker = ReplySpeaker(lambda: self.settings, bus, self.host, self.own_voice, self.mic, self._stopping)
         self.turns = TurnTaker(bus, self.host, self.brain, self.speaker, self.own_voice, self.strangers,
-                               self._stopping)
+                               self._stopping, lambda: self.settings)
         self._turn_held: int | None = None   # the turn the speech server's requests are stepping aside for
         self._unsubscribe = bus.subscribe(self._hold_requests_for_turns)
 
@@ -73,6 +73,7 @@ class VoiceLoop:
         resolve_output(audio.output_device)
         self.host.load(on_wake=self.speaker.barge_in)
         self.host.listener.on_recorded = self.turns.identify_early
+        self.host.listener.on_early_transcript = self.turns.prepare_early
         self._use_llm()
         echo = self.mic.start_echo_canceller()
         if echo is not None and audio.pause_when_spoken_over:

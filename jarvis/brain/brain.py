@@ -50,6 +50,16 @@ class Brain:
             self.last_reply = response
         return response
 
+    def preview(self, turn: Turn) -> Response | None:
+        """The answer ``respond`` would give now, when a skill that only reads gives it (the time, the date, the
+        system's status: ``Skill.pure``); else None. Changes nothing: nothing is remembered, no action taken."""
+        if not turn.text.strip():
+            return None
+        skill, turn = self._match(turn)
+        if skill is None or not getattr(skill, "pure", False):
+            return None
+        return skill.respond(turn, Context(now=self.clock(), last_reply=self.last_reply, cancel=None))
+
     def _match(self, turn: Turn) -> tuple[Skill | None, Turn]:
         """First skill that matches the whole text, else one that matches a later sentence.
 

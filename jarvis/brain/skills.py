@@ -136,6 +136,8 @@ class Context:
 
 class Skill(Protocol):
     name: str
+    # ``pure``: (optional, False when absent) its answer only reads (the clock, the machine) and changes nothing,
+    # so it may be worked out before the turn is over (``Brain.preview``).
 
     def match(self, turn: Turn) -> bool: ...
 
@@ -184,6 +186,7 @@ def say_date(now: datetime) -> str:
 
 class TimeSkill(PhraseSkill):
     name = "time"
+    pure = True   # answers from what it reads, changes nothing: its reply may be worked out ahead (Brain.preview)
     examples = (
         "what is the [current] time",
         "what time is it",
@@ -197,6 +200,7 @@ class TimeSkill(PhraseSkill):
 
 class DateSkill(PhraseSkill):
     name = "date"
+    pure = True
     examples = (
         "what (day|date) is (it|today|tonight) [today|tonight]",
         "(what|which) day [of the week] is it [today|tonight]",
@@ -267,6 +271,7 @@ def say_status(figures: dict) -> str:
 
 class SystemStatusSkill(PhraseSkill):
     name = "status"
+    pure = True
     _thing = "[the|my|your] (system|computer|machine|gpu|graphics card|cpu|processor|memory)"
     examples = (
         "(system|gpu|cpu|memory|ram) (status|report|usage|load|check)",

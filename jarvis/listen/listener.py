@@ -20,7 +20,7 @@ import numpy as np
 from jarvis import events
 from jarvis.config import CHOICES, ListenSettings
 from jarvis.errors import NotAvailable
-from jarvis.listen import turn_end, wake
+from jarvis.listen import early_transcript, turn_end, wake
 from jarvis.listen.stt import resolve_model, resolve_placed
 from jarvis.listen.vocabulary import whisper_prompt
 from jarvis.listen.transcript import strip_wake_word
@@ -51,6 +51,10 @@ class Listener:
         # Called (on RealtimeSTT's thread: be quick) with the recording (float32, 16 kHz) the moment the
         # command ends, before its transcript is ready: speaker ID runs while Whisper does.
         self.on_recorded: Callable[[np.ndarray], None] | None = None
+        # Called (on the thread that read it: be quick) with the command's transcript (wake word stripped) and its
+        # turn when its last pause began, while the end of the turn is still being decided (the reply may be
+        # worked out meanwhile); the utterance handed over when the turn ends usually has the same text.
+        self.on_early_transcript: Callable[[str, int | None], None] | None = None
         self._recorder = None
         self._closed = threading.Event()
         self._t_speech_end = 0.0
@@ -138,6 +142,7 @@ class Listener:
                 on_wakeword_timeout=self._on_wake_timeout,
             )
             self._external_wake = wake.install(self._recorder)
+            early_transcript.install(self._recorder, self._on_early_transcript)
             self.wake_detector = wake.WakeDetector(wake_word, float(s.wake_sensitivity), self._on_wake)
         except Exception as exc:
             raise NotAvailable("stt_failed", f"Could not start speech recognition ({exc}). "
@@ -293,6 +298,17 @@ class Listener:
             self._pause = _CommandPause(recorder, self.settings.wake_word_timeout)
         elif self._external_wake is not None:
             self._external_wake.trigger()
+
+    def _on_early_transcript(self, raw: str) -> None:
+        """Whisper's words for the command so far, as ``next_utterance`` would hand them over."""
+        handler, recorder = self.on_early_transcript, self._recorder
+        if handler is None or recorder is None or self._pause is not None:
+            return
+        from RealtimeSTT.core.text_formatting import preprocess_output
+
+        text = preprocess_output(raw, ensure_sentence_starting_uppercase=recorder.ensure_sentence_starting_uppercase,
+                                 ensure_sentence_ends_with_period=recorder.ensure_sentence_ends_with_period)
+        handler(strip_wake_word(text), self._turn)
 
     def _end_pause(self) -> None:
         recorder, self._pause = self._recorder, None

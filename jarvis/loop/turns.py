@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable
 
 from jarvis import events
 from jarvis.brain.types import Turn
@@ -17,7 +18,10 @@ log = logging.getLogger(__name__)
 
 
 class TurnTaker:
-    def __init__(self, bus: events.EventBus, host, brain, speaker, own_voice, strangers, stopping: threading.Event):
+    def __init__(self, bus: events.EventBus, host, brain, speaker, own_voice, strangers, stopping: threading.Event,
+                 settings: Callable | None = None):
+        """``settings()``: the settings now in use (``tts.prepare_replies`` is read at each command)."""
+        self._settings = settings
         self.bus = bus
         self.host = host
         self.brain = brain
@@ -27,9 +31,11 @@ class TurnTaker:
         self._stopping = stopping
         self._early_speaker: Future | None = None  # speaker ID started when the command ended
         self._id_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="speaker-id")
+        self._prepare_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare-reply")
 
     def close(self) -> None:
         self._id_pool.shutdown(wait=False)
+        self._prepare_pool.shutdown(wait=False)
 
     def run(self) -> None:
         """The loop thread: until stopped, take the next utterance and answer it."""
@@ -83,6 +89,26 @@ class TurnTaker:
         if self.own_voice.heard(text):
             return "own_voice"
         return ""
+
+    def prepare_early(self, text: str, turn: int | None = None) -> None:
+        """The command's words as its last pause began (the listener's early transcript): an answer that only reads
+        is worked out now and its first sentence synthesized (``TtsChain.prepare``), so that if the turn ends with
+        these words the reply plays at once. Nothing is said or remembered here."""
+        settings = self._settings() if self._settings is not None else None
+        if settings is not None and not settings.tts.prepare_replies:
+            return
+        self._prepare_pool.submit(self._prepare, text)
+
+    def _prepare(self, text: str) -> None:
+        tts = self.host.tts
+        if tts is None or self.no_reply_reason(text):
+            return
+        try:
+            response = self.brain.preview(Turn(text=text, speaker="unknown"))
+            if response is not None and tts.prepare(response.text):
+                log.debug("prepared %r for %r", response.text, text)
+        except Exception:  # noqa: BLE001 - the reply is then made when the turn ends, as without this
+            log.exception("preparing a reply failed")
 
     def identify_early(self, audio) -> None:
         """The command just ended: identify its speaker while Whisper transcribes the same recording."""

@@ -18,6 +18,9 @@ class TtsEngine(ABC):
     name: str = "engine"
     sample_rate: int = 22050
     placement: str = ""     # where it runs once loaded ("cpu (onnxruntime)", "cuda:0 (bfloat16, …)"), for the status window
+    # ``synthesize`` may run on another thread while the engine speaks (the chain then prepares a reply's first
+    # sentence ahead of its turn: ``TtsChain.prepare``).
+    concurrent: bool = False
 
     def load(self) -> None:
         """Load models once. Raise ``jarvis.errors.NotAvailable`` with a one-line reason."""

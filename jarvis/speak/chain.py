@@ -7,6 +7,9 @@ produced audio for that sentence, the next engine starts at the following senten
 sentence is ever spoken twice. A down engine is loaded again once ``retry_after_s`` has passed, when a
 sentence needs it, on a thread of its own (loading and warming CSM again takes seconds: the reply goes on
 with the next engine meanwhile); a success marks it healthy again (logged) and the chain moves back to it.
+
+``prepare`` synthesizes a reply's first sentence ahead of its turn (while the command's last pause is still being
+heard): a reply that starts with that sentence, on that engine, plays it at once.
 """
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ import copy
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
@@ -37,6 +40,20 @@ class _Slot:
     retrying: bool = False           # being loaded again in the background
 
 
+PREPARED_TTL_S = 30.0    # a prepared sentence no reply took is dropped after this
+
+
+@dataclass
+class _Prepared:
+    engine: str
+    sentence: str
+    made: float                                    # monotonic time it was started
+    chunks: list = field(default_factory=list)
+    done: threading.Event = field(default_factory=threading.Event)
+    failed: bool = False
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
 class _EngineFailed(Exception):
     def __init__(self, spoke: bool):
         self.spoke = spoke
@@ -52,6 +69,7 @@ class TtsChain:
         self._lock = threading.Lock()  # guards slot state; never held while synthesising
         self.closed = False           # closed: its engines are released
         self.settings = None          # the TtsSettings it was built from (from_settings)
+        self._prepared: _Prepared | None = None  # the one sentence synthesized ahead (prepare)
 
     @classmethod
     def from_settings(cls, settings, bus: EventBus, retry_after_s: float = 60.0) -> "TtsChain":
@@ -114,6 +132,9 @@ class TtsChain:
 
     def close(self) -> None:
         self.closed = True  # an engine a retry brings back after this is closed by the retry
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None:
+            prepared.cancel.set()
         for slot in self._slots:
             try:
                 slot.engine.close()
@@ -160,6 +181,52 @@ class TtsChain:
                 yield from split_sentences(normalize_for_speech(chunk))
         return _unnamed(self._speak(sentences(), cancel))
 
+    def prepare(self, text: str) -> bool:
+        """Synthesize the first sentence of ``text`` now, on a thread of its own, with the engine a reply would
+        start with; a reply (or any request) whose first sentence it is then plays it without waiting. Only an
+        engine that synthesizes beside another reply (``concurrent``: Piper) prepares, and only the last prepared
+        sentence is kept. False when nothing was started."""
+        sentences = split_sentences(normalize_for_speech(text)) if isinstance(text, str) else []
+        with self._lock:
+            slot = next((s for s in self._slots if s.healthy), None)
+            if not sentences or slot is None or not slot.engine.concurrent or self.closed:
+                return False
+            prepared = _Prepared(slot.engine.name, sentences[0], self._clock())
+            replaced, self._prepared = self._prepared, prepared
+        if replaced is not None:
+            replaced.cancel.set()
+        threading.Thread(target=self._synthesize_ahead, args=(slot.engine, prepared), name="tts-prepare",
+                         daemon=True).start()
+        return True
+
+    def _synthesize_ahead(self, engine: TtsEngine, prepared: _Prepared) -> None:
+        try:
+            for chunk in engine.synthesize(prepared.sentence, prepared.cancel):
+                prepared.chunks.append(np.asarray(chunk, dtype=np.float32).reshape(-1))
+        except Exception:  # noqa: BLE001 - the reply then synthesizes the sentence itself, and reports a failure
+            log.info("preparing %r on %s failed; the reply synthesizes it", prepared.sentence, engine.name,
+                     exc_info=True)
+            prepared.failed = True
+        finally:
+            prepared.done.set()
+
+    def _take_prepared(self, slot: _Slot, sentence: str, cancel: threading.Event | None) -> list | None:
+        """The chunks prepared for ``sentence`` on this slot's engine (waiting for a preparation still running:
+        it is ahead of a fresh synthesis), or None."""
+        with self._lock:
+            prepared = self._prepared
+            if prepared is None or prepared.engine != slot.engine.name or prepared.sentence != sentence:
+                return None
+            self._prepared = None
+        if self._clock() - prepared.made > PREPARED_TTL_S:
+            return None
+        while not prepared.done.wait(0.01):
+            if cancel is not None and cancel.is_set():
+                prepared.cancel.set()
+                return None
+        complete = not prepared.failed and not prepared.cancel.is_set() and prepared.chunks
+        return prepared.chunks if complete else None
+
     def _speak(self, sentences: Iterable[str], cancel: threading.Event | None, order: list[_Slot] | None = None
                ) -> Iterator[tuple[str, int, np.ndarray]]:
         first_sent = False
@@ -169,11 +236,15 @@ class TtsChain:
                     return
                 if not self._usable(slot):
                     continue
+                prepared = self._take_prepared(slot, sentence, cancel) if not first_sent else None
+                rate = int(slot.engine.sample_rate)
+                source = ((rate, c) for c in prepared) if prepared is not None else \
+                    self._from_engine(slot, sentence, cancel)
                 try:
-                    for rate, chunk in self._from_engine(slot, sentence, cancel):
+                    for rate, chunk in source:
                         if not first_sent:
                             first_sent = True
-                            self.bus.emit(TtsFirstChunk(engine=slot.engine.name))
+                            self.bus.emit(TtsFirstChunk(engine=slot.engine.name, prepared=prepared is not None))
                         yield slot.engine.name, rate, chunk
                 except _EngineFailed as failed:
                     if failed.spoke:

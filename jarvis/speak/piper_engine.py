@@ -30,6 +30,7 @@ class PiperEngine(TtsEngine):
 
     name = "piper"
     placement = "cpu (onnxruntime)"
+    concurrent = True   # an onnxruntime session runs from several threads at once
 
     def __init__(self, voice_path: str = "") -> None:
         self.voice_path = voice_path

@@ -51,7 +51,7 @@ def test_the_server_speaks_with_the_loops_chain_and_hears_with_the_listeners_whi
     assert host.serving is not None, [e for e in seen if isinstance(e, events.Degraded)]
     # One copy: the listener's executor, the server's service and the host hold the same Whisper and chain.
     assert host.listener.shared_stt.transcriber is host.transcriber
-    assert host.listener._recorder.transcription_executor is host.listener.shared_stt   # no worker process
+    assert host.listener._recorder.transcription_executor.wrapped is host.listener.shared_stt   # no worker process
     assert host.serving.service.transcriber is host.transcriber
     assert host.serving.service.engines() == [s["name"] for s in host.tts.status()] == ["piper"]
     # Where each part runs, as the status window's model rows say it ("ready on …").

@@ -66,6 +66,9 @@ class ModelsTab(QWidget):
         self.short_window = QCheckBox("Short window first (faster; what Whisper is unsure of gets the full window)")
         self.short_window.setToolTip("A command is first decoded on a 10 s window (~0.16 s on 2 cores instead of "
                                      "~0.43 s); the full 30 s window decides when that pass is unsure")
+        self.prepare_replies = QCheckBox("Answer ahead: the time, the date or the status is ready as the command ends")
+        self.prepare_replies.setToolTip("While the last pause of a command is still being heard, an answer that only "
+                                        "reads is worked out and its first sentence synthesized (Piper)")
         stt = QGroupBox("Speech to text")
         form = QFormLayout(stt)
         forms.append(form)
@@ -75,6 +78,7 @@ class ModelsTab(QWidget):
         form.addRow("Beam size:", self.beam_size)
         form.addRow("", self.short_window)
         form.addRow("End of a command:", self.end_of_turn)
+        form.addRow("", self.prepare_replies)
 
         self.csm_model = _combo(CSM_MODELS, editable=True)
         self.csm_model.setToolTip("A Hugging Face model id (from the local cache) or a model folder")
@@ -123,6 +127,7 @@ class ModelsTab(QWidget):
         self.beam_size.setValue(listen.beam_size)
         self.short_window.setChecked(listen.stt_short_window)
         select_data(self.end_of_turn, listen.end_of_turn)
+        self.prepare_replies.setChecked(settings.tts.prepare_replies)
         select_data(self.stt_device, listen.stt_device)
         select_data(self.stt_compute, listen.stt_compute_type)
         select_data(self.csm_model, csm.model)
@@ -150,6 +155,7 @@ class ModelsTab(QWidget):
         listen.stt_model, listen.stt_device, listen.stt_compute_type = stt_model, stt_device, compute
         listen.beam_size, listen.end_of_turn = self.beam_size.value(), combo_value(self.end_of_turn)
         listen.stt_short_window = self.short_window.isChecked()
+        settings.tts.prepare_replies = self.prepare_replies.isChecked()
         settings.preset = combo_value(self.preset)  # the dialog checks it against the fields (jarvis.presets)
         csm.model, csm.device, csm.dtype = csm_model, csm_device, combo_value(self.csm_dtype)
         csm.allow_download = self.allow_download.isChecked()

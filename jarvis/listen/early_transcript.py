@@ -1,0 +1,130 @@
+"""A command's transcript the moment its last pause begins, before the turn is over.
+
+RealtimeSTT transcribes a recording as soon as it falls silent (``early_transcription_on_silence``) and keeps that
+result for when the recording ends (speech that goes on asks again at the next pause). ``EarlyTranscripts`` hands
+each such transcript over as soon as Whisper has it, while the end of the turn is still being decided, so the reply
+can be worked out meanwhile (``jarvis.loop.turns``). A result is reported only if the recording is still in the
+pause it was asked in: a person who went on gets no reply prepared for half a sentence.
+
+Whisper runs in RealtimeSTT's worker process, its results come back on a pipe that RealtimeSTT reads only once the
+recording has ended; here one thread reads that pipe as results arrive and keeps them, in order, for RealtimeSTT.
+With a transcription executor (the speech server's Whisper, a remote server) the executor is wrapped instead.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+from typing import Callable
+
+log = logging.getLogger(__name__)
+
+Report = Callable[[str], None]
+
+
+def pause_of(recorder) -> float:
+    """The pause a transcription asked for now belongs to (RealtimeSTT's start of the silence), 0 for none."""
+    return float(recorder.speech_end_silence_start or 0.0) if recorder.is_recording else 0.0
+
+
+def text_of(result) -> str:
+    """The words of a worker result (``(status, result)``), "" for a failure."""
+    status, answer = result if isinstance(result, tuple) and len(result) == 2 else ("error", None)
+    return str(getattr(answer, "text", "") or "").strip() if status == "success" else ""
+
+
+class _Answers:
+    def __init__(self, recorder, report: Report):
+        self.recorder = recorder
+        self.report = report
+
+    def answered(self, pause: float, text: str) -> None:
+        """A transcription asked in ``pause`` came back: report it when the recording is still in that pause."""
+        recorder = self.recorder
+        if not pause or not text or not recorder.is_recording or recorder.speech_end_silence_start != pause:
+            return
+        try:
+            self.report(text)
+        except Exception:  # noqa: BLE001 - preparing a reply is an extra: the turn goes on without it
+            log.exception("handling an early transcript failed")
+
+
+class ReadAheadPipe(_Answers):
+    """Stands in for RealtimeSTT's parent transcription pipe: requests go through it as before; results are read
+    by a thread of its own as they arrive, reported, and kept for RealtimeSTT's ``poll``/``recv``."""
+
+    def __init__(self, pipe, recorder, report: Report):
+        super().__init__(recorder, report)
+        self._pipe = pipe                                  # RealtimeSTT's ParentPipe (its writes stay its own)
+        self._connection = pipe._pipe                      # the multiprocessing end: read only here
+        self._asked: collections.deque[float] = collections.deque()
+        self._results: collections.deque = collections.deque()
+        self._ready = threading.Condition()
+        self._closed = threading.Event()
+        self._reader = threading.Thread(target=self._read, name="stt-results", daemon=True)
+        self._reader.start()
+
+    def send(self, request) -> None:
+        self._asked.append(pause_of(self.recorder))
+        self._pipe.send(request)
+
+    def poll(self, timeout: float = 0.0) -> bool:
+        with self._ready:
+            return bool(self._ready.wait_for(lambda: self._results or self._closed.is_set(), timeout=timeout)
+                        and self._results)
+
+    def recv(self):
+        with self._ready:
+            self._ready.wait_for(lambda: self._results or self._closed.is_set())
+            return self._results.popleft() if self._results else None
+
+    def close(self) -> None:
+        self._closed.set()
+        with self._ready:
+            self._ready.notify_all()
+        self._pipe.close()
+
+    def __getattr__(self, name):
+        return getattr(self._pipe, name)
+
+    def _read(self) -> None:
+        while not self._closed.is_set():
+            try:
+                if not self._connection.poll(0.1):
+                    continue
+                result = self._connection.recv()
+            except (EOFError, OSError, ValueError):   # the worker process ended or the pipe was closed
+                break
+            pause = self._asked.popleft() if self._asked else 0.0
+            with self._ready:
+                self._results.append(result)
+                self._ready.notify_all()
+            self.answered(pause, text_of(result))
+        self._closed.set()
+        with self._ready:
+            self._ready.notify_all()
+
+
+class ReportingExecutor(_Answers):
+    """Wraps a transcription executor (``transcribe(audio, language=, use_prompt=, **options)``)."""
+
+    def __init__(self, executor, recorder, report: Report):
+        super().__init__(recorder, report)
+        self.wrapped = executor
+
+    def transcribe(self, audio, language=None, use_prompt=True, **options):
+        pause = pause_of(self.recorder)   # RealtimeSTT calls it on a thread it starts as the request is made
+        result = self.wrapped.transcribe(audio, language=language, use_prompt=use_prompt, **options)
+        self.answered(pause, str(getattr(result, "text", "") or "").strip())
+        return result
+
+    def __getattr__(self, name):
+        return getattr(self.wrapped, name)
+
+
+def install(recorder, report: Report) -> None:
+    """Report ``recorder``'s early transcripts (raw Whisper text) to ``report``, on the thread that read them."""
+    if getattr(recorder, "_uses_external_transcription_executor", False):
+        recorder.transcription_executor = ReportingExecutor(recorder.transcription_executor, recorder, report)
+    elif getattr(recorder, "parent_transcription_pipe", None) is not None:
+        recorder.parent_transcription_pipe = ReadAheadPipe(recorder.parent_transcription_pipe, recorder, report)

@@ -1,0 +1,240 @@
+"""Answering ahead: while a command's last pause is still being heard, an answer that only reads (the time, the date,
+the status) is worked out from the early transcript (``Brain.preview``) and its first sentence synthesized
+(``TtsChain.prepare``, real Piper), so the reply plays the moment the turn ends."""
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from jarvis import events
+from jarvis.brain import Brain, Turn
+from jarvis.config import Settings
+from jarvis.listen import early_transcript
+from jarvis.loop.turns import TurnTaker
+from jarvis.speak.chain import TtsChain
+from jarvis.speak.normalize import normalize_for_speech as spoken
+from jarvis.speak.piper_engine import PiperEngine
+
+NOON = datetime(2026, 12, 5, 12, 30)
+
+
+class CountingPiper(PiperEngine):
+    """The real Piper engine, counting the sentences it is asked to synthesize."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[str] = []
+
+    def synthesize(self, text, cancel=None):
+        self.asked.append(text)
+        yield from super().synthesize(text, cancel)
+
+
+@pytest.fixture(scope="module")
+def piper():
+    engine = CountingPiper()
+    engine.load()
+    yield engine
+    engine.close()
+
+
+@pytest.fixture
+def chain(piper):
+    bus = events.EventBus()
+    chain = TtsChain([piper], bus)
+    chain.load()
+    chain.first_chunks = []
+    bus.subscribe(lambda e: chain.first_chunks.append(e) if e.type == "tts_first_chunk" else None)
+    piper.asked.clear()
+    return chain
+
+
+def _wait_prepared(chain: TtsChain) -> None:
+    assert chain._prepared is not None
+    assert chain._prepared.done.wait(10), "the preparation never finished"
+
+
+def test_a_prepared_first_sentence_plays_without_being_synthesized_again(chain, piper):
+    assert chain.prepare("It's 12:30 PM. Anything else?")
+    _wait_prepared(chain)
+    assert piper.asked == [spoken("It's 12:30 PM.")]          # only the first sentence is made ahead
+    chunks = list(chain.speak("It's 12:30 PM. Anything else?"))
+    assert piper.asked == [spoken("It's 12:30 PM."), "Anything else?"]  # the reply made only the rest
+    assert len(chunks) == 2 and all(rate == piper.sample_rate and chunk.size > 2000 for rate, chunk in chunks)
+    assert [e.prepared for e in chain.first_chunks] == [True]
+    # Taken once: the same reply again is synthesized as usual.
+    list(chain.speak("It's 12:30 PM."))
+    assert piper.asked[-1] == spoken("It's 12:30 PM.") and [e.prepared for e in chain.first_chunks] == [True, False]
+
+
+def test_a_reply_that_starts_otherwise_ignores_what_was_prepared(chain, piper):
+    assert chain.prepare("It's 12:30 PM.")
+    _wait_prepared(chain)
+    list(chain.speak("It's 12:31 PM."))   # the minute turned while the turn ended
+    assert piper.asked == [spoken("It's 12:30 PM."), spoken("It's 12:31 PM.")]
+    assert [e.prepared for e in chain.first_chunks] == [False]
+
+
+def test_a_reply_waits_for_a_preparation_still_running_rather_than_start_again(chain, piper):
+    assert chain.prepare("Today is Saturday, December 5.")
+    chunks = list(chain.speak("Today is Saturday, December 5."))   # at once: the preparation is still running
+    assert piper.asked == ["Today is Saturday, December 5."] and len(chunks) == 1
+    assert [e.prepared for e in chain.first_chunks] == [True]
+
+
+def test_only_an_engine_that_speaks_beside_a_reply_prepares():
+    from jarvis.speak.system_engine import SystemEngine
+
+    system = SystemEngine()
+    chain = TtsChain([system], events.EventBus())
+    try:
+        chain.load()
+        assert not system.concurrent and not chain.prepare("It's 12:30 PM.")
+        assert not TtsChain([CountingPiper()], events.EventBus()).prepare("Hello.")  # not loaded: nothing healthy
+        assert not chain.prepare("")
+    finally:
+        chain.close()
+
+
+def test_a_failed_preparation_leaves_the_reply_to_synthesize_it(piper):
+    """An engine whose first synthesis fails (a stand-in failure: Piper itself does not fail here)."""
+    class FailsOnce(CountingPiper):
+        failed = False
+
+        def synthesize(self, text, cancel=None):
+            if not self.failed:
+                self.failed = True
+                raise RuntimeError("onnxruntime hiccup")
+            yield from super().synthesize(text, cancel)
+
+    engine = FailsOnce()
+    engine.load()
+    engine.failed = True   # the warm-up synthesizes: fail from the next one
+    chain = TtsChain([engine], events.EventBus())
+    chain.load()
+    engine.failed = False
+    assert chain.prepare("It's 12:30 PM.")
+    _wait_prepared(chain)
+    chunks = list(chain.speak("It's 12:30 PM."))
+    assert len(chunks) == 1 and chunks[0][1].size > 2000
+    assert chain.status()[0]["healthy"]  # a failure ahead of the turn does not mark the engine down
+
+
+def test_a_barge_in_stops_a_reply_waiting_for_its_preparation_and_the_preparation(chain):
+    long = ("This sentence is long enough that Piper needs a good while to synthesize it, even on a fast machine, "
+            "because it goes on and on about nothing in particular until it reaches its very end")
+    assert chain.prepare(long + ".")
+    prepared, cancel = chain._prepared, threading.Event()
+    threading.Timer(0.005, cancel.set).start()
+    assert list(chain.speak(long + ".", cancel=cancel)) == []
+    assert prepared.cancel.is_set() and prepared.done.wait(10)
+
+
+# -- the brain's preview --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, reply", [("What time is it?", "It's 12:30 PM."),
+                                         ("what day is it", "Today is Saturday, December 5.")])
+def test_preview_answers_what_only_reads(text, reply):
+    brain = Brain(clock=lambda: NOON)
+    assert brain.preview(Turn(text=text)).text == reply
+    assert brain.last_reply is None   # nothing remembered: "repeat" still repeats the last real answer
+
+
+@pytest.mark.parametrize("text", ["stop", "who am I", "repeat that", "why is the sky blue", "", "   "])
+def test_preview_leaves_actions_the_speaker_and_the_llm_to_the_turn(text):
+    asked = []
+    brain = Brain(clock=lambda: NOON, fallback=lambda turn, context: asked.append(turn))
+    assert brain.preview(Turn(text=text)) is None
+    assert asked == [] and brain.last_reply is None
+
+
+# -- the turn taker ------------------------------------------------------------------------------
+
+def _taker(chain, prepare: bool = True) -> TurnTaker:
+    """A turn taker with the real brain and TTS chain; its host is a stand-in holding the chain (the model host
+    would load Whisper, Smart Turn and the speaker model, which preparing does not use)."""
+    settings = Settings()
+    settings.tts.prepare_replies = prepare
+    own_voice = SimpleNamespace(heard=lambda text: False)
+    return TurnTaker(events.EventBus(), SimpleNamespace(tts=chain), Brain(clock=lambda: NOON), None, own_voice,
+                     None, threading.Event(), lambda: settings)
+
+
+@pytest.mark.parametrize("heard, prepared", [("What time is it.", "It's 12:30 PM."),
+                                             ("Why is the sky blue?", None), ("", None), ("Thank you.", None)])
+def test_the_early_transcript_prepares_an_answer_that_only_reads(chain, piper, heard, prepared):
+    taker = _taker(chain)
+    try:
+        taker.prepare_early(heard, turn=3)
+        taker._prepare_pool.submit(lambda: None).result(10)
+        assert piper.asked == ([spoken(prepared)] if prepared else [])
+    finally:
+        taker.close()
+
+
+def test_answering_ahead_can_be_turned_off(chain, piper):
+    taker = _taker(chain, prepare=False)
+    try:
+        taker.prepare_early("What time is it.", turn=3)
+        taker._prepare_pool.submit(lambda: None).result(10)
+        assert piper.asked == [] and chain._prepared is None
+    finally:
+        taker.close()
+
+
+# -- which early transcripts are reported --------------------------------------------------------
+
+def test_a_transcript_is_reported_only_while_its_pause_lasts():
+    """The rule alone, on a stand-in for RealtimeSTT's recorder state (the listener test below runs the real one)."""
+    reported = []
+    recorder = SimpleNamespace(is_recording=True, speech_end_silence_start=100.0)
+    answers = early_transcript._Answers(recorder, reported.append)
+    answers.answered(100.0, "What time is it?")      # still in that pause
+    answers.answered(0.0, "What time is it?")        # asked once the recording had ended: the final pass
+    answers.answered(99.0, "What time")              # an earlier pause: the person went on since
+    recorder.is_recording = False
+    answers.answered(100.0, "What time is it?")      # the turn ended first: the utterance carries it
+    recorder.is_recording = True
+    answers.answered(100.0, "")                      # Whisper heard nothing
+    assert reported == ["What time is it?"]
+
+
+@pytest.mark.parametrize("whisper", ["worker process", "shared with the speech server"])
+def test_the_listener_reports_the_transcript_before_the_command_ends(tmp_path, whisper):
+    """Real RealtimeSTT and Whisper (its worker process, or the speech server's in this process): the transcript of
+    the pause comes before the 2 s of silence end the command, in the command's turn, with the words the utterance
+    then carries."""
+    from jarvis.config import ListenSettings
+    from jarvis.listen.listener import Listener
+    from jarvis.listen.shared_stt import SharedTranscription
+    from jarvis.listen.stt import Transcriber
+    from jarvis.serve.scheduler import Scheduler
+    from tests.core.test_listener import _pcm, _silence, _utterance_of
+    from tests.speech import espeak_wav
+
+    bus = events.EventBus()
+    settings = ListenSettings(end_of_turn="silence", post_speech_silence=2.0)
+    shared = SharedTranscription(Transcriber(settings), Scheduler()) if whisper != "worker process" else None
+    listener = Listener(settings, bus, shared_stt=shared)
+    listener.load()
+    listener.warmup()
+    listener.bus_events = []
+    bus.subscribe(listener.bus_events.append)
+    early = []
+    listener.on_early_transcript = lambda text, turn: early.append((text, turn, events.now()))
+    try:
+        listener.listen_without_wake_word(5.0, "follow_up")
+        command = _pcm(espeak_wav("What time is it?", tmp_path / "command.wav"))
+        utterance, _ = _utterance_of(listener, np.concatenate((_silence(0.3), command, _silence(3.0))), tail_s=3.0)
+        assert "time" in utterance.text.lower(), utterance
+        assert early, "no early transcript"
+        text, turn, at = early[-1]
+        assert (text, turn) == (utterance.text, utterance.turn)
+        assert at < utterance.t_speech_end
+    finally:
+        listener.close()
