@@ -51,10 +51,11 @@ class Listener:
         # Called (on RealtimeSTT's thread: be quick) with the recording (float32, 16 kHz) the moment the
         # command ends, before its transcript is ready: speaker ID runs while Whisper does.
         self.on_recorded: Callable[[np.ndarray], None] | None = None
-        # Called (on the thread that read it: be quick) with the command's transcript (wake word stripped) and its
-        # turn when its last pause began, while the end of the turn is still being decided (the reply may be
-        # worked out meanwhile); the utterance handed over when the turn ends usually has the same text.
-        self.on_early_transcript: Callable[[str, int | None], None] | None = None
+        # Called (on the thread that read it: be quick) with the command's transcript (wake word stripped), its turn
+        # and its audio so far (float32, 16 kHz) when its last pause began, while the end of the turn is still being
+        # decided (the reply may be worked out meanwhile); the utterance handed over when the turn ends usually has
+        # the same text.
+        self.on_early_transcript: Callable[[str, int | None, np.ndarray], None] | None = None
         self._recorder = None
         self._closed = threading.Event()
         self._t_speech_end = 0.0
@@ -308,7 +309,8 @@ class Listener:
 
         text = preprocess_output(raw, ensure_sentence_starting_uppercase=recorder.ensure_sentence_starting_uppercase,
                                  ensure_sentence_ends_with_period=recorder.ensure_sentence_ends_with_period)
-        handler(strip_wake_word(text), self._turn)
+        audio = np.frombuffer(b"".join(list(recorder.frames)), dtype=np.int16).astype(np.float32) / 32768.0
+        handler(strip_wake_word(text), self._turn, audio)
 
     def _end_pause(self) -> None:
         recorder, self._pause = self._recorder, None

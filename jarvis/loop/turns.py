@@ -30,6 +30,8 @@ class TurnTaker:
         self.strangers = strangers        # unknown voices, each with a conversation of its own
         self._stopping = stopping
         self._early_speaker: Future | None = None  # speaker ID started when the command ended
+        # Speaker ID started when the command's last pause began (answering ahead): (turn, words heard, its result)
+        self._pause_speaker: tuple[int | None, str, Future] | None = None
         self._id_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="speaker-id")
         self._prepare_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare-reply")
 
@@ -62,6 +64,9 @@ class TurnTaker:
     def _handle(self, utterance) -> None:
         self.bus.emit(events.Transcript(text=utterance.text))
         early, self._early_speaker = self._early_speaker, None
+        ahead, self._pause_speaker = self._pause_speaker, None
+        if ahead is not None and ahead[:2] == (utterance.turn, utterance.text):
+            early = ahead[2]   # the words did not change after that pause: its audio held the whole command
         reason = self.no_reply_reason(utterance.text)
         if reason:
             log.info("no reply to %r: %s", utterance.raw_text, reason)
@@ -90,13 +95,16 @@ class TurnTaker:
             return "own_voice"
         return ""
 
-    def prepare_early(self, text: str, turn: int | None = None) -> None:
-        """The command's words as its last pause began (the listener's early transcript): an answer that only reads
-        is worked out now and its first sentence synthesized (``TtsChain.prepare``), so that if the turn ends with
-        these words the reply plays at once. Nothing is said or remembered here."""
+    def prepare_early(self, text: str, turn: int | None = None, audio=None) -> None:
+        """The command's words and audio as its last pause began (the listener's early transcript): the speaker is
+        identified now, and an answer that only reads is worked out and its first sentence synthesized
+        (``TtsChain.prepare``), so that if the turn ends with these words the reply plays at once. Nothing is said
+        or remembered here."""
         settings = self._settings() if self._settings is not None else None
         if settings is not None and not settings.tts.prepare_replies:
             return
+        if audio is not None and len(audio):
+            self._pause_speaker = (turn, text, self._id_pool.submit(self._identify, audio))
         self._prepare_pool.submit(self._prepare, text)
 
     def _prepare(self, text: str) -> None:

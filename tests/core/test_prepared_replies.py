@@ -226,15 +226,61 @@ def test_the_listener_reports_the_transcript_before_the_command_ends(tmp_path, w
     listener.bus_events = []
     bus.subscribe(listener.bus_events.append)
     early = []
-    listener.on_early_transcript = lambda text, turn: early.append((text, turn, events.now()))
+    listener.on_early_transcript = lambda text, turn, audio: early.append((text, turn, events.now(), audio))
     try:
         listener.listen_without_wake_word(5.0, "follow_up")
         command = _pcm(espeak_wav("What time is it?", tmp_path / "command.wav"))
         utterance, _ = _utterance_of(listener, np.concatenate((_silence(0.3), command, _silence(3.0))), tail_s=3.0)
         assert "time" in utterance.text.lower(), utterance
         assert early, "no early transcript"
-        text, turn, at = early[-1]
+        text, turn, at, audio = early[-1]
         assert (text, turn) == (utterance.text, utterance.turn)
         assert at < utterance.t_speech_end
+        # Its audio is the command's (speaker ID runs on it): the recording so far, all of the command's voice.
+        assert audio.dtype == np.float32 and len(command) / 16000 < len(audio) / 16000 < len(utterance.audio) / 16000
+        assert np.abs(audio).max() > 0.1
     finally:
         listener.close()
+
+
+# -- speaker ID in the pause ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("said_after_the_pause, named", [(False, "alice"), (True, "bob")])
+def test_the_speaker_identified_in_the_pause_names_the_turn_when_no_words_came_after(tmp_path, chain,
+                                                                                     said_after_the_pause, named):
+    """Real resemblyzer, alice and bob enrolled from espeak-ng voices. The pause's audio is alice's and the whole
+    recording's bob's (not what a room gives: it tells which one named the turn). When the command's words are the
+    pause's, the pause's speaker ID names the turn (it was ready before the turn ended); when more words came after
+    the pause, the recording's does."""
+    from jarvis.audio.wav import read_speech_wav
+    from jarvis.listen.listener import Utterance
+    from jarvis.speakers import Identifier, SpeakerEncoder, SpeakerStore, enroll_from_wavs
+    from jarvis.speakers.strangers import UnknownVoices
+    from tests.core.test_speakers import ENROLL_SENTENCES
+    from tests.speech import espeak_wav
+
+    encoder = SpeakerEncoder()
+    encoder.load()
+    store = SpeakerStore(tmp_path / "speakers")
+    for who, voice in (("alice", "en-us+f2"), ("bob", "en-us+m3")):
+        clips = [espeak_wav(s, tmp_path / f"{who}{i}.wav", voice=voice) for i, s in enumerate(ENROLL_SENTENCES)]
+        assert enroll_from_wavs(who, clips, store, encoder) == 3
+    command = {who: read_speech_wav(espeak_wav("Jarvis, what time is it?", tmp_path / f"{who}-c.wav", voice=voice))
+               for who, voice in (("alice", "en-us+f2"), ("bob", "en-us+m3"))}
+    bus, seen, spoken = events.EventBus(), [], []
+    bus.subscribe(seen.append)
+    settings = Settings()
+    host = SimpleNamespace(identifier=Identifier(store, encoder), tts=chain)
+    speaker = SimpleNamespace(speak_async=lambda response, cancel: spoken.append(response.text))
+    taker = TurnTaker(bus, host, Brain(clock=lambda: NOON), speaker, SimpleNamespace(heard=lambda text: False),
+                      UnknownVoices(0.75, 300), threading.Event(), lambda: settings)
+    try:
+        taker.prepare_early("What time is it.", 7, command["alice"])
+        taker.identify_early(command["bob"])             # the recording, as it ended
+        text = "What time is it now." if said_after_the_pause else "What time is it."
+        taker._handle(Utterance(text=text, raw_text=text, audio=command["bob"], t_speech_end=0.0, turn=7))
+        assert [e.name for e in seen if e.type == "speaker"] == [named]
+        assert spoken and spoken[0].startswith("It's")
+    finally:
+        taker.close()
+        encoder.close()
