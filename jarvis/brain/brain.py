@@ -44,21 +44,30 @@ class Brain:
         context = Context(now=self.clock(), last_reply=self.last_reply, cancel=cancel)
         skill, turn = self._match(turn)
         response = skill.respond(turn, context) if skill else self.fallback(turn, context)
+        self.adopt(response)
+        return response
+
+    def ahead(self, turn: Turn, cancel: threading.Event | None = None) -> Response | None:
+        """The answer ``respond`` would give, worked out before the turn is over, when that changes nothing: a
+        skill that only reads (the time, the date, the system's status: ``Skill.pure``), or the fallback when it
+        answers ahead (the LLM: it remembers the exchange only once ``adopt`` makes it the turn's answer); else
+        None (actions, the speaker's name, the last reply are the turn's). ``cancel`` stops a generation."""
+        if not turn.text.strip():
+            return None
+        context = Context(now=self.clock(), last_reply=self.last_reply, cancel=cancel, ahead=True)
+        skill, turn = self._match(turn)
+        if skill is None:
+            return self.fallback(turn, context) if getattr(self.fallback, "answers_ahead", False) else None
+        return skill.respond(turn, context) if getattr(skill, "pure", False) else None
+
+    def adopt(self, response: Response) -> None:
+        """``response`` is the turn's answer (``respond``'s, or one worked out ahead)."""
+        if response.on_adopt is not None:
+            response.on_adopt()
         # Only answers are remembered, so "repeat" after "stop", "repeat" or "didn't catch that"
         # still repeats the last answer.
         if response.action == SPEAK and response.source not in ("brain", "repeat"):
             self.last_reply = response
-        return response
-
-    def preview(self, turn: Turn) -> Response | None:
-        """The answer ``respond`` would give now, when a skill that only reads gives it (the time, the date, the
-        system's status: ``Skill.pure``); else None. Changes nothing: nothing is remembered, no action taken."""
-        if not turn.text.strip():
-            return None
-        skill, turn = self._match(turn)
-        if skill is None or not getattr(skill, "pure", False):
-            return None
-        return skill.respond(turn, Context(now=self.clock(), last_reply=self.last_reply, cancel=None))
 
     def _match(self, turn: Turn) -> tuple[Skill | None, Turn]:
         """First skill that matches the whole text, else one that matches a later sentence.

@@ -12,7 +12,7 @@ import queue
 from collections import deque
 import threading
 import time
-from typing import Iterator
+from typing import Callable, Iterator
 
 from jarvis import events
 from jarvis.brain.backends import ChatBackend, LlmFailure, Messages
@@ -71,15 +71,21 @@ class LlmResponder:
         fresh = not self.memory.history(turn.memory_key)
         key = (backend.label, turn.speaker, clean(question))
         cached = self.cache.get(key) if fresh else None
+        held = _Held(context.ahead)
         if cached is not None:
-            self.memory.remember(turn.memory_key, question, cached)
-            return Response(split_sentences(cached), source="llm-cache")
+            held.done(lambda: self.memory.remember(turn.memory_key, question, cached))
+            return Response(split_sentences(cached), source="llm-cache", on_adopt=held.release)
         cancel = context.cancel or threading.Event()
-        chunks = self._sentences(backend, self.messages(turn), turn, key if fresh else None, cancel)
-        return Response(chunks, source="llm")
+        chunks = self._sentences(backend, self.messages(turn), turn, key if fresh else None, cancel, held)
+        return Response(chunks, source="llm", on_adopt=held.release)
+
+    @property
+    def answers_ahead(self) -> bool:
+        """Whether an answer may be started before its turn is over (``Brain.ahead``): a backend is loaded."""
+        return self.backend is not None
 
     def _sentences(self, backend: ChatBackend, messages: Messages, turn: Turn, cache_key,
-                   cancel: threading.Event) -> Iterator[str]:
+                   cancel: threading.Event, held: "_Held") -> Iterator[str]:
         """Sentences as the backend generates them (on a thread of its own); stops on ``cancel``."""
         out: queue.Queue = queue.Queue()
         abandoned = threading.Event()  # the consumer stopped reading: stop generating too
@@ -119,9 +125,7 @@ class LlmResponder:
                 if not (cancel.is_set() or abandoned.is_set()):
                     emit(splitter.flush())
                     answer = " ".join(said)
-                    self.memory.remember(turn.memory_key, turn.text.strip(), answer)
-                    if cache_key is not None:
-                        self.cache.put(cache_key, answer)
+                    held.done(lambda: self._remember(turn, answer, cache_key))
                 out.put(("end", None))
             except LlmFailure as exc:
                 out.put(("failed", exc))
@@ -158,7 +162,35 @@ class LlmResponder:
         finally:
             abandoned.set()
 
+    def _remember(self, turn: Turn, answer: str, cache_key) -> None:
+        self.memory.remember(turn.memory_key, turn.text.strip(), answer)
+        if cache_key is not None:
+            self.cache.put(cache_key, answer)
+
     def _report(self, failure: LlmFailure) -> None:
         log.warning("LLM: %s", failure.message)
         if self.bus is not None:
             self.bus.emit(events.Error(code=failure.code, message=failure.message))
+
+
+class _Held:
+    """What an answer remembers (the exchange, the cached answer), done when the answer is; for an answer worked out
+    ahead of its turn, not before that answer is adopted (``release``): a turn that went otherwise leaves no trace."""
+
+    def __init__(self, held: bool):
+        self._held = held
+        self._pending: Callable[[], None] | None = None
+        self._lock = threading.Lock()
+
+    def done(self, remember: Callable[[], None]) -> None:
+        with self._lock:
+            if self._held:
+                self._pending = remember
+                return
+        remember()
+
+    def release(self) -> None:
+        with self._lock:
+            self._held, pending, self._pending = False, self._pending, None
+        if pending is not None:
+            pending()

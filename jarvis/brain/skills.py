@@ -132,12 +132,14 @@ class Context:
     now: datetime
     last_reply: Response | None = None
     cancel: threading.Event | None = None
+    # Worked out before the turn is over (Brain.ahead): what it would change waits for Brain.adopt.
+    ahead: bool = False
 
 
 class Skill(Protocol):
     name: str
     # ``pure``: (optional, False when absent) its answer only reads (the clock, the machine) and changes nothing,
-    # so it may be worked out before the turn is over (``Brain.preview``).
+    # so it may be worked out before the turn is over (``Brain.ahead``).
 
     def match(self, turn: Turn) -> bool: ...
 
@@ -186,7 +188,7 @@ def say_date(now: datetime) -> str:
 
 class TimeSkill(PhraseSkill):
     name = "time"
-    pure = True   # answers from what it reads, changes nothing: its reply may be worked out ahead (Brain.preview)
+    pure = True   # answers from what it reads, changes nothing: its reply may be worked out ahead (Brain.ahead)
     examples = (
         "what is the [current] time",
         "what time is it",

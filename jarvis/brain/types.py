@@ -1,8 +1,9 @@
 """What goes into the brain (a Turn) and what comes out (a Response)."""
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 SPEAK, STOP, REPEAT = "speak", "stop", "repeat"
 
@@ -39,16 +40,28 @@ class Response:
     text_chunks: Iterable[str]
     action: str = SPEAK
     source: str = "brain"
+    # An answer worked out ahead of its turn (Brain.ahead): called when it becomes the turn's answer (Brain.adopt).
+    on_adopt: Callable[[], None] | None = field(default=None, repr=False, compare=False)
     _read: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
     _rest: Iterator[str] | None = field(default=None, init=False, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     def __iter__(self) -> Iterator[str]:
-        """Yield each chunk once as it is produced; later iterations replay what was read."""
-        yield from list(self._read)
-        if self._rest is None:
-            self._rest = iter(self.text_chunks)
-        for chunk in self._rest:
-            self._read.append(chunk)
+        """Yield each chunk once as it is produced; later iterations replay what was read. Several threads may
+        iterate at once (an answer worked out ahead is read by the one preparing it and by the reply): each chunk
+        is produced once, in order."""
+        i = 0
+        while True:
+            with self._lock:
+                if i == len(self._read):
+                    if self._rest is None:
+                        self._rest = iter(self.text_chunks)
+                    chunk = next(self._rest, None)
+                    if chunk is None:
+                        return
+                    self._read.append(chunk)
+                chunk = self._read[i]
+            i += 1
             yield chunk
 
     @property

@@ -7,10 +7,11 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Callable
 
 from jarvis import events
-from jarvis.brain.types import Turn
+from jarvis.brain.types import Response, Turn
 from jarvis.errors import JarvisError
 from jarvis.listen.transcript import is_hallucination
 
@@ -30,8 +31,8 @@ class TurnTaker:
         self.strangers = strangers        # unknown voices, each with a conversation of its own
         self._stopping = stopping
         self._early_speaker: Future | None = None  # speaker ID started when the command ended
-        # Speaker ID started when the command's last pause began (answering ahead): (turn, words heard, its result)
-        self._pause_speaker: tuple[int | None, str, Future] | None = None
+        self._ahead: _Ahead | None = None   # the answer worked out in the command's last pause (prepare_early)
+        self._ahead_lock = threading.Lock()
         self._id_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="speaker-id")
         self._prepare_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare-reply")
 
@@ -64,25 +65,39 @@ class TurnTaker:
     def _handle(self, utterance) -> None:
         self.bus.emit(events.Transcript(text=utterance.text))
         early, self._early_speaker = self._early_speaker, None
-        ahead, self._pause_speaker = self._pause_speaker, None
-        if ahead is not None and ahead[:2] == (utterance.turn, utterance.text):
-            early = ahead[2]   # the words did not change after that pause: its audio held the whole command
+        with self._ahead_lock:
+            ahead, self._ahead = self._ahead, None
+        this_pause = ahead is not None and ahead.key == (utterance.turn, utterance.text)
+        if this_pause and ahead.speaker is not None:
+            early = ahead.speaker   # the words did not change after that pause: its audio held the whole command
         reason = self.no_reply_reason(utterance.text)
         if reason:
+            self._drop(ahead)
             log.info("no reply to %r: %s", utterance.raw_text, reason)
             self.bus.emit(events.Ignored(text=utterance.raw_text, reason=reason))
             return
         match = early.result() if early is not None else self._identify(utterance.audio)
         self.bus.emit(events.Speaker(name=match.name, score=round(float(match.score), 4)))
-        cancel = threading.Event()  # this turn's: barge-in stops its speech and its LLM generation
-        conversation = "" if match.known else self.strangers.key_for(match.embedding)
-        turn = Turn(text=utterance.text, speaker=match.name, speaker_score=match.score, conversation=conversation)
-        response = self.brain.respond(turn, cancel=cancel)
+        turn = self._brain_turn(utterance.text, match)
+        with self._ahead_lock:   # the answer worked out in the pause, if it is this turn's; else it stops now
+            adopted = this_pause and ahead.response is not None and ahead.turn == turn
+            if not adopted:
+                self._drop(ahead)
+        if adopted:
+            response, cancel = ahead.response, ahead.cancel
+            self.brain.adopt(response)
+        else:
+            cancel = threading.Event()  # this turn's: barge-in stops its speech and its LLM generation
+            response = self.brain.respond(turn, cancel=cancel)
         if response.action == "stop":
             self.speaker.barge_in()
             self.bus.emit(events.Reply(text=""))
             return
         self.speaker.speak_async(response, cancel)
+
+    def _brain_turn(self, text: str, match) -> Turn:
+        conversation = "" if match.known else self.strangers.key_for(match.embedding)
+        return Turn(text=text, speaker=match.name, speaker_score=match.score, conversation=conversation)
 
     def no_reply_reason(self, text: str) -> str:
         """Why a transcript gets no reply: "empty" (only the wake word), "hallucination" (Whisper's words on
@@ -95,38 +110,75 @@ class TurnTaker:
             return "own_voice"
         return ""
 
+    # -- answering ahead ---------------------------------------------------------------------------
     def prepare_early(self, text: str, turn: int | None = None, audio=None) -> None:
-        """The command's words and audio as its last pause began (the listener's early transcript): the speaker is
-        identified now, and an answer that only reads is worked out and its first sentence synthesized
-        (``TtsChain.prepare``), so that if the turn ends with these words the reply plays at once. Nothing is said
-        or remembered here."""
+        """The command's words and audio as its last pause began (the listener's early transcript, on the thread
+        that read it). Its answer is worked out now, as if the turn were over: the speaker is identified on that
+        audio, the brain answers when that changes nothing (``Brain.ahead``: a skill that only reads, or the LLM,
+        which remembers nothing until its answer is adopted) and the first sentence is synthesized
+        (``TtsChain.prepare``). If the turn ends with these words, ``_handle`` adopts it and the reply plays at
+        once; otherwise it is stopped and dropped. Nothing is said here."""
         settings = self._settings() if self._settings is not None else None
         if settings is not None and not settings.tts.prepare_replies:
             return
-        if audio is not None and len(audio):
-            self._pause_speaker = (turn, text, self._id_pool.submit(self._identify, audio))
-        self._prepare_pool.submit(self._prepare, text)
+        speaker = self._id_pool.submit(self._identify, audio) if audio is not None and len(audio) else None
+        ahead = _Ahead((turn, text), speaker)
+        with self._ahead_lock:
+            previous, self._ahead = self._ahead, ahead
+            self._drop(previous)   # the person went on after that pause
+        self._prepare_pool.submit(self._prepare, ahead)
 
-    def _prepare(self, text: str) -> None:
+    def _prepare(self, ahead: "_Ahead") -> None:
+        with events.in_turn(ahead.key[0]):   # the LLM's events are the turn's
+            self._work_out(ahead)
+
+    def _work_out(self, ahead: "_Ahead") -> None:
         tts = self.host.tts
-        if tts is None or self.no_reply_reason(text):
+        text = ahead.key[1]
+        if tts is None or ahead.cancel.is_set() or self.no_reply_reason(text):
             return
         try:
-            response = self.brain.preview(Turn(text=text, speaker="unknown"))
-            if response is not None and tts.prepare(response.text):
-                log.debug("prepared %r for %r", response.text, text)
+            match = ahead.speaker.result() if ahead.speaker is not None else _unknown()
+            turn = self._brain_turn(text, match)
+            response = self.brain.ahead(turn, ahead.cancel)
+            with self._ahead_lock:
+                if response is None or ahead.cancel.is_set():
+                    return
+                ahead.turn, ahead.response = turn, response
+            first = next(iter(response), "")   # the LLM generates its first clause now; the reply replays it
+            if first.strip() and not ahead.cancel.is_set() and tts.prepare(first):
+                log.debug("prepared %r for %r", first, text)
         except Exception:  # noqa: BLE001 - the reply is then made when the turn ends, as without this
             log.exception("preparing a reply failed")
+
+    @staticmethod
+    def _drop(ahead: "_Ahead | None") -> None:
+        if ahead is not None:
+            ahead.cancel.set()   # stops its LLM generation; what it would have remembered is never written
 
     def identify_early(self, audio) -> None:
         """The command just ended: identify its speaker while Whisper transcribes the same recording."""
         self._early_speaker = self._id_pool.submit(self._identify, audio)
 
     def _identify(self, audio):
-        from jarvis.speakers.identify import Match
-
         try:
             return self.host.identifier.identify(audio)
         except JarvisError as exc:  # too little speech for a voice print: not an error for the turn
             log.info("speaker ID skipped: %s", exc)
-            return Match(name="unknown", score=0.0)
+            return _unknown()
+
+
+def _unknown():
+    from jarvis.speakers.identify import Match
+
+    return Match(name="unknown", score=0.0)
+
+
+@dataclass
+class _Ahead:
+    """An answer worked out while the command's last pause was still being heard."""
+    key: tuple[int | None, str]          # (the turn, the words heard then)
+    speaker: Future | None               # speaker ID on the pause's audio
+    turn: Turn | None = None             # the brain's turn, once the speaker was known
+    response: Response | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)

@@ -1,6 +1,6 @@
-"""Answering ahead: while a command's last pause is still being heard, an answer that only reads (the time, the date,
-the status) is worked out from the early transcript (``Brain.preview``) and its first sentence synthesized
-(``TtsChain.prepare``, real Piper), so the reply plays the moment the turn ends."""
+"""Answering ahead: while a command's last pause is still being heard, its answer is worked out from the early
+transcript (``Brain.ahead``: a skill that only reads, or the LLM, which remembers nothing until its answer is adopted)
+and the first sentence synthesized (``TtsChain.prepare``, real Piper), so the reply plays the moment the turn ends."""
 from __future__ import annotations
 
 import threading
@@ -135,21 +135,24 @@ def test_a_barge_in_stops_a_reply_waiting_for_its_preparation_and_the_preparatio
     assert prepared.cancel.is_set() and prepared.done.wait(10)
 
 
-# -- the brain's preview --------------------------------------------------------------------------
+# -- the brain, ahead of the turn ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("text, reply", [("What time is it?", "It's 12:30 PM."),
                                          ("what day is it", "Today is Saturday, December 5.")])
-def test_preview_answers_what_only_reads(text, reply):
+def test_ahead_answers_what_only_reads(text, reply):
     brain = Brain(clock=lambda: NOON)
-    assert brain.preview(Turn(text=text)).text == reply
+    response = brain.ahead(Turn(text=text))
+    assert response.text == reply
     assert brain.last_reply is None   # nothing remembered: "repeat" still repeats the last real answer
+    brain.adopt(response)
+    assert brain.last_reply is response
 
 
 @pytest.mark.parametrize("text", ["stop", "who am I", "repeat that", "why is the sky blue", "", "   "])
-def test_preview_leaves_actions_the_speaker_and_the_llm_to_the_turn(text):
+def test_ahead_leaves_actions_the_speaker_and_a_fallback_that_cannot_wait_to_the_turn(text):
     asked = []
     brain = Brain(clock=lambda: NOON, fallback=lambda turn, context: asked.append(turn))
-    assert brain.preview(Turn(text=text)) is None
+    assert brain.ahead(Turn(text=text)) is None
     assert asked == [] and brain.last_reply is None
 
 
@@ -161,8 +164,10 @@ def _taker(chain, prepare: bool = True) -> TurnTaker:
     settings = Settings()
     settings.tts.prepare_replies = prepare
     own_voice = SimpleNamespace(heard=lambda text: False)
+    from jarvis.speakers.strangers import UnknownVoices
+
     return TurnTaker(events.EventBus(), SimpleNamespace(tts=chain), Brain(clock=lambda: NOON), None, own_voice,
-                     None, threading.Event(), lambda: settings)
+                     UnknownVoices(0.75, 300), threading.Event(), lambda: settings)
 
 
 @pytest.mark.parametrize("heard, prepared", [("What time is it.", "It's 12:30 PM."),
@@ -281,6 +286,100 @@ def test_the_speaker_identified_in_the_pause_names_the_turn_when_no_words_came_a
         taker._handle(Utterance(text=text, raw_text=text, audio=command["bob"], t_speech_end=0.0, turn=7))
         assert [e.name for e in seen if e.type == "speaker"] == [named]
         assert spoken and spoken[0].startswith("It's")
+    finally:
+        taker.close()
+        encoder.close()
+
+
+
+# -- the LLM, ahead of the turn (the real local model) ----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def local_model():
+    from jarvis.brain import backends
+
+    backend = backends.LocalBackend()
+    backend.load()
+    backend.warmup()
+    yield backend
+    backend.close()
+
+
+def _llm_brain(local_model, bus=None):
+    from jarvis.brain.llm import LlmResponder
+    from jarvis.config import BrainSettings
+
+    responder = LlmResponder(BrainSettings(temperature=0.0), bus, local_model)
+    return Brain(clock=lambda: NOON, fallback=responder), responder
+
+
+@pytest.mark.slow
+def test_an_llm_answer_worked_out_ahead_is_remembered_only_once_adopted(local_model):
+    brain, responder = _llm_brain(local_model)
+    turn = Turn(text="The secret word is banana.", speaker="alice")
+    dropped = brain.ahead(turn)
+    assert dropped.source == "llm" and dropped.text        # generated to its end, never adopted
+    assert responder.memory.history("alice") == [] and brain.last_reply is None and len(responder.cache) == 0
+    adopted = brain.ahead(turn)
+    said = adopted.text                                     # generated to its end before the turn ended
+    assert responder.memory.history("alice") == []
+    brain.adopt(adopted)
+    assert [m["content"] for m in responder.memory.history("alice")] == [turn.text, said]
+    assert brain.last_reply is adopted and len(responder.cache) == 1
+    # From the cache now (the same question, a fresh conversation): remembered only once adopted as well.
+    responder.memory.forget()
+    cached = brain.ahead(turn)
+    assert cached.source == "llm-cache" and cached.text == said and responder.memory.history("alice") == []
+    brain.adopt(cached)
+    assert len(responder.memory.history("alice")) == 2
+
+
+def _llm_taker(local_model, chain, tmp_path):
+    """A turn taker with the real brain (local LLM), Piper chain and speaker ID (nobody enrolled: each voice is an
+    unknown one with a conversation of its own); the host and the reply speaker are stand-ins that hold them and
+    take the reply (the model host would load Whisper and Smart Turn, which answering ahead does not use)."""
+    from jarvis.speakers import Identifier, SpeakerEncoder, SpeakerStore
+    from jarvis.speakers.strangers import UnknownVoices
+
+    encoder = SpeakerEncoder()
+    encoder.load()
+    bus, seen, replies = events.EventBus(), [], []
+    bus.subscribe(seen.append)
+    brain, responder = _llm_brain(local_model, bus)
+    settings = Settings()
+    host = SimpleNamespace(identifier=Identifier(SpeakerStore(tmp_path / "speakers"), encoder), tts=chain)
+    speaker = SimpleNamespace(speak_async=lambda response, cancel: replies.append((response, cancel)))
+    taker = TurnTaker(bus, host, brain, speaker, SimpleNamespace(heard=lambda text: False),
+                      UnknownVoices(0.75, 300), threading.Event(), lambda: settings)
+    return taker, responder, seen, replies, encoder
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("went_on", [False, True])
+def test_the_llm_answer_started_in_the_pause_is_the_reply_when_no_words_came_after(local_model, chain, piper,
+                                                                                   tmp_path, went_on):
+    from jarvis.audio.wav import read_speech_wav
+    from jarvis.listen.listener import Utterance
+    from tests.speech import espeak_wav
+
+    voice = read_speech_wav(espeak_wav("Jarvis, why is the sky blue?", tmp_path / "q.wav"))
+    taker, responder, seen, replies, encoder = _llm_taker(local_model, chain, tmp_path)
+    try:
+        taker.prepare_early("Why is the sky blue.", 4, voice)
+        taker._prepare_pool.submit(lambda: None).result(30)     # worked out: its first clause is synthesized
+        ahead = taker._ahead
+        assert ahead.response is not None and piper.asked == [spoken(ahead.response._read[0])]
+        assert [e.turn for e in seen if e.type == "llm_first_token"] == [4]
+        text = "Why is the sky blue in the evening." if went_on else "Why is the sky blue."
+        taker.identify_early(voice)
+        taker._handle(Utterance(text=text, raw_text=text, audio=voice, t_speech_end=0.0, turn=4))
+        ((response, cancel),) = replies
+        assert (response is ahead.response) is not went_on and ahead.cancel.is_set() is went_on
+        said = response.text   # the reply speaker reads it (the adopted one replays the first clause)
+        assert said and len([e for e in seen if e.type == "llm_first_token"]) == (2 if went_on else 1)
+        remembered = [m["content"] for key in list(responder.memory._conversations)
+                      for m in responder.memory.history(key)]
+        assert remembered == [text, said], remembered   # only the turn's exchange, never the dropped one's
     finally:
         taker.close()
         encoder.close()
