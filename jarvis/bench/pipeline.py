@@ -381,6 +381,8 @@ def _turn_figures(turn: Turn, evs: list, tap: VoicedTap, loop) -> dict[str, Any]
                         for e in evs if e.type == "end_of_turn"],
         "transcript": getattr(transcript, "text", None), "reply": getattr(reply, "text", None),
         "llm": t["llm_first_token"] is not None, "asked_llm": turn.llm, "woke": t["wake"] is not None,
+        # Its first sentence was synthesized while the command's last pause was still being heard (answered ahead).
+        "answered_ahead": bool(getattr(_first(evs, "tts_first_chunk"), "prepared", False)),
         "wake_delay": _ms(wake_end, t["wake"]),
         "vad_end_of_speech": _ms(last_voiced, _last_before(evs, "vad_silence", t["speech_end"])),
         "end_of_turn_decision": _decision_ms(evs, t["speech_end"]),
@@ -505,6 +507,7 @@ def _bench(work: Path, settings, turns: int, peer: bool, progress, serve_load: i
                      "brain": settings.brain.backend, "brain_max_tokens": settings.brain.max_tokens,
                      "serve": dataclasses.asdict(settings.serve)},
         "turns": len(script), "llm_turns": sum(r["llm"] for r in jarvis["turns"]),
+        "answered_ahead": sum(r["answered_ahead"] for r in jarvis["turns"]),
         "heard_as_said": sum(_heard_as_said(r) for r in jarvis["turns"]),
         "jarvis": jarvis, "stages_ms": {}, "command": command(), "date": date(),
     }

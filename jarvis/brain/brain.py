@@ -47,17 +47,19 @@ class Brain:
         self.adopt(response)
         return response
 
-    def ahead(self, turn: Turn, cancel: threading.Event | None = None) -> Response | None:
+    def ahead(self, turn: Turn, cancel: threading.Event | None = None, fallback: bool = True) -> Response | None:
         """The answer ``respond`` would give, worked out before the turn is over, when that changes nothing: a
         skill that only reads (the time, the date, the system's status: ``Skill.pure``), or the fallback when it
         answers ahead (the LLM: it remembers the exchange only once ``adopt`` makes it the turn's answer); else
-        None (actions, the speaker's name, the last reply are the turn's). ``cancel`` stops a generation."""
+        None (actions, the speaker's name, the last reply are the turn's). ``cancel`` stops a generation;
+        ``fallback=False``: a skill's answer only."""
         if not turn.text.strip():
             return None
         context = Context(now=self.clock(), last_reply=self.last_reply, cancel=cancel, ahead=True)
         skill, turn = self._match(turn)
         if skill is None:
-            return self.fallback(turn, context) if getattr(self.fallback, "answers_ahead", False) else None
+            ready = fallback and getattr(self.fallback, "answers_ahead", False)
+            return self.fallback(turn, context) if ready else None
         return skill.respond(turn, context) if getattr(skill, "pure", False) else None
 
     def adopt(self, response: Response) -> None:

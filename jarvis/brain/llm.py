@@ -113,9 +113,9 @@ class LlmResponder:
             pieces = backend.stream(messages, stopped, self.settings.max_tokens, self.settings.temperature)
             try:
                 for piece in pieces:
-                    if first and self.bus is not None:
-                        self.bus.emit(events.LlmFirstToken(backend=backend.label,
-                                                           seconds=round(time.monotonic() - started, 4)))
+                    if first and self.bus is not None:   # its time is now, even when told at the adoption
+                        token = events.LlmFirstToken(backend=backend.label, seconds=round(time.monotonic() - started, 4))
+                        held.done(lambda: self.bus.emit(token))
                     first = False
                     recent.append(piece.strip().lower())
                     if len(recent) == LOOP_TOKENS and len(set(recent)) <= 2:
@@ -174,23 +174,24 @@ class LlmResponder:
 
 
 class _Held:
-    """What an answer remembers (the exchange, the cached answer), done when the answer is; for an answer worked out
-    ahead of its turn, not before that answer is adopted (``release``): a turn that went otherwise leaves no trace."""
+    """What an answer does besides answering (remember the exchange, cache it, report its first token), done as it
+    happens; for an answer worked out ahead of its turn, not before that answer is adopted (``release``), in order:
+    a turn that went otherwise leaves no trace."""
 
     def __init__(self, held: bool):
         self._held = held
-        self._pending: Callable[[], None] | None = None
+        self._pending: list[Callable[[], None]] = []
         self._lock = threading.Lock()
 
-    def done(self, remember: Callable[[], None]) -> None:
+    def done(self, effect: Callable[[], None]) -> None:
         with self._lock:
             if self._held:
-                self._pending = remember
+                self._pending.append(effect)
                 return
-        remember()
+        effect()
 
     def release(self) -> None:
         with self._lock:
-            self._held, pending, self._pending = False, self._pending, None
-        if pending is not None:
-            pending()
+            self._held, pending, self._pending = False, self._pending, []
+        for effect in pending:
+            effect()

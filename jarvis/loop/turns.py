@@ -138,18 +138,28 @@ class TurnTaker:
         if tts is None or ahead.cancel.is_set() or self.no_reply_reason(text):
             return
         try:
+            # A skill's answer does not depend on who asked: its sentence is synthesized now, without waiting for
+            # the speaker, and the turn's own answer (the same words, made when it ends) plays it.
+            skill_answer = self.brain.ahead(Turn(text=text), ahead.cancel, fallback=False)
+            if skill_answer is not None:
+                self._prepare_first(tts, skill_answer, ahead)
+                return
             match = ahead.speaker.result() if ahead.speaker is not None else _unknown()
             turn = self._brain_turn(text, match)
             response = self.brain.ahead(turn, ahead.cancel)
             with self._ahead_lock:
                 if response is None or ahead.cancel.is_set():
                     return
-                ahead.turn, ahead.response = turn, response
-            first = next(iter(response), "")   # the LLM generates its first clause now; the reply replays it
-            if first.strip() and not ahead.cancel.is_set() and tts.prepare(first):
-                log.debug("prepared %r for %r", first, text)
+                ahead.turn, ahead.response = turn, response   # _handle adopts it if the turn is this one
+            self._prepare_first(tts, response, ahead)  # the LLM generates its first clause now
         except Exception:  # noqa: BLE001 - the reply is then made when the turn ends, as without this
             log.exception("preparing a reply failed")
+
+    @staticmethod
+    def _prepare_first(tts, response: Response, ahead: "_Ahead") -> None:
+        first = next(iter(response), "")   # read again by the reply, which replays it
+        if first.strip() and not ahead.cancel.is_set() and tts.prepare(first):
+            log.debug("prepared %r for %r", first, ahead.key[1])
 
     @staticmethod
     def _drop(ahead: "_Ahead | None") -> None:

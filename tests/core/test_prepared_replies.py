@@ -55,7 +55,10 @@ def chain(piper):
 
 
 def _wait_prepared(chain: TtsChain) -> None:
-    assert chain._prepared is not None
+    deadline = time.monotonic() + 10
+    while chain._prepared is None and time.monotonic() < deadline:   # started on another thread
+        time.sleep(0.005)
+    assert chain._prepared is not None, "nothing was prepared"
     assert chain._prepared.done.wait(10), "the preparation never finished"
 
 
@@ -179,6 +182,23 @@ def test_the_early_transcript_prepares_an_answer_that_only_reads(chain, piper, h
         taker._prepare_pool.submit(lambda: None).result(10)
         assert piper.asked == ([spoken(prepared)] if prepared else [])
     finally:
+        taker.close()
+
+
+def test_a_skills_answer_is_prepared_without_waiting_for_the_speaker(chain, piper):
+    """Speaker ID on the pause's audio is held up (a stand-in identifier that waits): the time's sentence is
+    synthesized meanwhile, as it does not depend on who asked."""
+    from jarvis.speakers.identify import Match
+
+    release = threading.Event()
+    taker = _taker(chain)
+    taker.host.identifier = SimpleNamespace(identify=lambda audio: release.wait(30) and Match("unknown", 0.0))
+    try:
+        taker.prepare_early("What time is it.", 3, np.full(16000, 0.1, np.float32))
+        _wait_prepared(chain)
+        assert piper.asked == [spoken("It's 12:30 PM.")] and not release.is_set()
+    finally:
+        release.set()
         taker.close()
 
 
@@ -369,14 +389,19 @@ def test_the_llm_answer_started_in_the_pause_is_the_reply_when_no_words_came_aft
         taker._prepare_pool.submit(lambda: None).result(30)     # worked out: its first clause is synthesized
         ahead = taker._ahead
         assert ahead.response is not None and piper.asked == [spoken(ahead.response._read[0])]
-        assert [e.turn for e in seen if e.type == "llm_first_token"] == [4]
+        assert not [e for e in seen if e.type == "llm_first_token"]   # told only if it becomes the turn's answer
         text = "Why is the sky blue in the evening." if went_on else "Why is the sky blue."
         taker.identify_early(voice)
-        taker._handle(Utterance(text=text, raw_text=text, audio=voice, t_speech_end=0.0, turn=4))
+        with events.in_turn(4):
+            taker._handle(Utterance(text=text, raw_text=text, audio=voice, t_speech_end=0.0, turn=4))
         ((response, cancel),) = replies
         assert (response is ahead.response) is not went_on and ahead.cancel.is_set() is went_on
-        said = response.text   # the reply speaker reads it (the adopted one replays the first clause)
-        assert said and len([e for e in seen if e.type == "llm_first_token"]) == (2 if went_on else 1)
+        with events.in_turn(4):   # as the reply speaker's thread, in the turn
+            said = response.text  # read to its end (the adopted one replays its first clause)
+        (first_token,) = [e for e in seen if e.type == "llm_first_token"]
+        assert said and first_token.turn == 4
+        transcript = next(e for e in seen if e.type == "transcript")
+        assert (first_token.t < transcript.t) is not went_on   # the adopted answer's first token came in the pause
         remembered = [m["content"] for key in list(responder.memory._conversations)
                       for m in responder.memory.history(key)]
         assert remembered == [text, said], remembered   # only the turn's exchange, never the dropped one's
