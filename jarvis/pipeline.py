@@ -74,6 +74,7 @@ class VoiceLoop:
         self.host.load(on_wake=self.speaker.barge_in)
         self.host.listener.on_recorded = self.turns.identify_early
         self.host.listener.on_early_transcript = self.turns.prepare_early
+        self.host.listener.on_went_on = self.turns.went_on
         self._use_llm()
         echo = self.mic.start_echo_canceller()
         if echo is not None and audio.pause_when_spoken_over:

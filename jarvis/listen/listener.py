@@ -56,6 +56,8 @@ class Listener:
         # decided (the reply may be worked out meanwhile); the utterance handed over when the turn ends usually has
         # the same text.
         self.on_early_transcript: Callable[[str, int | None, np.ndarray], None] | None = None
+        # Called (on RealtimeSTT's thread: be quick) when the person speaks again after a pause of the command.
+        self.on_went_on: Callable[[], None] | None = None
         self._recorder = None
         self._closed = threading.Event()
         self._t_speech_end = 0.0
@@ -372,8 +374,11 @@ class Listener:
                                        turn=turn))
 
     def _on_voice_again(self) -> None:
-        """The person went on after a pause: the next pause is heard afresh."""
+        """The person went on after a pause: the next pause is heard afresh, and what was worked out for this one is
+        dropped. (RealtimeSTT also calls this as a recording ends: not a voice then.)"""
         recorder = self._recorder
+        if recorder is not None and recorder.is_recording and self.on_went_on is not None:
+            self.on_went_on()
         if self.turn_model is not None and recorder is not None and self._pause is None:
             recorder.post_speech_silence_duration = self._pause_limit()
 

@@ -128,6 +128,13 @@ class TurnTaker:
             self._drop(previous)   # the person went on after that pause
         self._prepare_pool.submit(self._prepare, ahead)
 
+    def went_on(self) -> None:
+        """The person spoke again after the pause: what was worked out for it stops (an LLM generating an answer to
+        half a sentence would slow Whisper on the rest)."""
+        with self._ahead_lock:
+            ahead, self._ahead = self._ahead, None
+            self._drop(ahead)
+
     def _prepare(self, ahead: "_Ahead") -> None:
         with events.in_turn(ahead.key[0]):   # the LLM's events are the turn's
             self._work_out(ahead)

@@ -202,6 +202,18 @@ def test_a_skills_answer_is_prepared_without_waiting_for_the_speaker(chain, pipe
         taker.close()
 
 
+def test_speaking_again_drops_what_was_worked_out_for_the_pause(chain):
+    taker = _taker(chain)
+    try:
+        taker.prepare_early("Tell me.", 3)
+        ahead = taker._ahead
+        taker.went_on()
+        assert taker._ahead is None and ahead.cancel.is_set()   # its LLM generation, had it one, stops
+        taker.went_on()                                         # nothing to drop: fine
+    finally:
+        taker.close()
+
+
 def test_answering_ahead_can_be_turned_off(chain, piper):
     taker = _taker(chain, prepare=False)
     try:
@@ -252,6 +264,8 @@ def test_the_listener_reports_the_transcript_before_the_command_ends(tmp_path, w
     bus.subscribe(listener.bus_events.append)
     early = []
     listener.on_early_transcript = lambda text, turn, audio: early.append((text, turn, events.now(), audio))
+    went_on = []
+    listener.on_went_on = lambda: went_on.append(events.now())
     try:
         listener.listen_without_wake_word(5.0, "follow_up")
         command = _pcm(espeak_wav("What time is it?", tmp_path / "command.wav"))
@@ -264,6 +278,7 @@ def test_the_listener_reports_the_transcript_before_the_command_ends(tmp_path, w
         # Its audio is the command's (speaker ID runs on it): the recording so far, all of the command's voice.
         assert audio.dtype == np.float32 and len(command) / 16000 < len(audio) / 16000 < len(utterance.audio) / 16000
         assert np.abs(audio).max() > 0.1
+        assert all(t < utterance.t_speech_end for t in went_on), went_on   # never for the recording's end
     finally:
         listener.close()
 
@@ -408,3 +423,33 @@ def test_the_llm_answer_started_in_the_pause_is_the_reply_when_no_words_came_aft
     finally:
         taker.close()
         encoder.close()
+
+
+
+def test_the_listener_says_when_the_person_goes_on_after_a_pause(tmp_path):
+    """Real RealtimeSTT: "What time" and 1.2 s of silence, then "is it": the pause's transcript is reported, the
+    voice coming back is reported before the command ends, and the command is the whole sentence."""
+    from jarvis.config import ListenSettings
+    from jarvis.listen.listener import Listener
+    from tests.core.test_listener import _pcm, _silence, _utterance_of
+    from tests.speech import espeak_wav
+
+    listener = Listener(ListenSettings(end_of_turn="silence", post_speech_silence=2.0), events.EventBus())
+    listener.load()
+    listener.warmup()
+    listener.bus_events = []
+    early, went_on = [], []
+    listener.on_early_transcript = lambda text, turn, audio: early.append((text, events.now()))
+    listener.on_went_on = lambda: went_on.append(events.now())
+    try:
+        listener.listen_without_wake_word(5.0, "follow_up")
+        head = _pcm(espeak_wav("What time", tmp_path / "head.wav"))
+        tail = _pcm(espeak_wav("is it?", tmp_path / "tail.wav"))
+        audio = np.concatenate((_silence(0.3), head, _silence(1.2), tail, _silence(3.0)))
+        utterance, _ = _utterance_of(listener, audio, tail_s=3.0)
+        assert "is it" in utterance.text.lower(), utterance
+        assert went_on and all(t < utterance.t_speech_end for t in went_on)
+        assert early and early[-1][0] == utterance.text, early
+        assert any(t < max(went_on) for _, t in early), (early, went_on)   # the first pause's came before "is it"
+    finally:
+        listener.close()
