@@ -1,14 +1,16 @@
 """The voice loop's Whisper engine in RealtimeSTT's worker process: RealtimeSTT's faster-whisper engine, decoding
 each command as ``jarvis.listen.stt.command_options`` says (no timestamps, no temperature retries), on a short window
-first with ``listen.stt_short_window`` (``jarvis.listen.short_window``), which
+first with ``listen.stt_short_window`` (``jarvis.listen.short_window``), with at most as many threads as cores
+(``jarvis.listen.stt.cpu_threads``), which
 RealtimeSTT 1.1.2 cannot be told to do. ``jarvis.listen.stt_worker`` registers it under ``ENGINE`` with RealtimeSTT's
 engine factory, in the listener's process and in the worker process it spawns."""
 from __future__ import annotations
 
+from RealtimeSTT.transcription_engines.base import BaseTranscriptionEngine
 from RealtimeSTT.transcription_engines.faster_whisper_engine import FasterWhisperEngine
 
 from jarvis.listen.short_window import ShortWindowFirst
-from jarvis.listen.stt import command_options
+from jarvis.listen.stt import command_options, cpu_threads
 
 ENGINE = "jarvis_faster_whisper"
 ENGINE_FULL_WINDOW = "jarvis_faster_whisper_full_window"
@@ -34,10 +36,17 @@ class CommandWhisperEngine(FasterWhisperEngine):
     short_window_first = True
 
     def __init__(self, config):
-        super().__init__(config)
-        if self.config.batch_size <= 0:   # batched decoding (not how Jarvis runs it) stays RealtimeSTT's own
-            whisper = ShortWindowFirst(self.model) if self.short_window_first else self.model
-            self.model = CommandDecoding(whisper)
+        # RealtimeSTT's engine loads the model with CTranslate2's 4 threads, too many on 2 cores: loaded here instead.
+        BaseTranscriptionEngine.__init__(self, config)
+        import faster_whisper
+
+        model = faster_whisper.WhisperModel(model_size_or_path=config.model, device=config.device,
+                                            compute_type=config.compute_type, device_index=config.gpu_device_index,
+                                            download_root=config.download_root, cpu_threads=cpu_threads())
+        if config.batch_size > 0:   # batched decoding (not how Jarvis runs it) stays RealtimeSTT's own
+            self.model = faster_whisper.BatchedInferencePipeline(model=model)
+            return
+        self.model = CommandDecoding(ShortWindowFirst(model) if self.short_window_first else model)
 
 
 class FullWindowCommandEngine(CommandWhisperEngine):

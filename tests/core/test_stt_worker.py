@@ -133,3 +133,13 @@ def test_the_in_process_whisper_decodes_commands_as_the_worker_and_files_as_befo
     assert calls[-1]["without_timestamps"] is True and calls[-1]["temperature"] == 0.0
     assert "time" in transcriber.transcribe(audio).lower()     # the speech server's files: faster-whisper's way
     assert "without_timestamps" not in calls[-1]
+
+
+def test_whisper_never_runs_more_threads_than_the_cores_it_may_use():
+    """CTranslate2's default is 4 threads: on 2 cores a command's 30 s pass took 573 ms against 430 ms with 2
+    (benchmarks/whisper_threads.py); the worker's engine and the in-process Whisper ask for at most the cores."""
+    import os
+
+    from jarvis.listen.stt import cpu_threads
+
+    assert 1 <= cpu_threads() <= min(4, len(os.sched_getaffinity(0)))
