@@ -18,6 +18,7 @@ from jarvis.listen import early_transcript
 from jarvis.loop.turns import TurnTaker
 from jarvis.speak.chain import TtsChain
 from jarvis.speak.normalize import normalize_for_speech as spoken
+from tests.core.test_llm_local import local_model  # noqa: F401 - the real local LLM (a fixture)
 from jarvis.speak.piper_engine import PiperEngine
 
 NOON = datetime(2026, 12, 5, 12, 30)
@@ -328,17 +329,6 @@ def test_the_speaker_identified_in_the_pause_names_the_turn_when_no_words_came_a
 
 
 # -- the LLM, ahead of the turn (the real local model) ----------------------------------------------------
-
-@pytest.fixture(scope="module")
-def local_model():
-    from jarvis.brain import backends
-
-    backend = backends.LocalBackend()
-    backend.load()
-    backend.warmup()
-    yield backend
-    backend.close()
-
 
 def _llm_brain(local_model, bus=None):
     from jarvis.brain.llm import LlmResponder
