@@ -370,6 +370,8 @@ def _turn_figures(turn: Turn, evs: list, tap: VoicedTap, loop) -> dict[str, Any]
          ("wake", "speech_start", "speech_end", "transcript", "speaker", "reply", "llm_first_token",
           "tts_first_chunk", "playback_start")}
     answer = t["llm_first_token"] if t["llm_first_token"] is not None else t["reply"]
+    if answer is not None and t["speaker"] is not None:   # worked out ahead: ready when the speaker was known
+        answer = max(answer, t["speaker"])
     output = t["playback_start"] + out_lat if t["playback_start"] is not None else None
     transcript, speaker, reply = _first(evs, "transcript"), _first(evs, "speaker"), _first(evs, "reply")
     # Cut off: the command's recording ended before the last of what was said reached Jarvis.

@@ -78,8 +78,13 @@ class TurnTracker:
         return new
 
     def latencies(self) -> list[tuple[str, int | None]]:
-        """``[(label, milliseconds or None), …]`` in ``STAGES`` order; None for a stage not reached yet."""
-        return [(label, _ms(self.times.get(a), self.times.get(b))) for label, a, b in STAGES]
+        """``[(label, milliseconds or None), …]`` in ``STAGES`` order; None for a stage not reached yet. An answer
+        worked out ahead, while the last pause was still being heard (its first token came before the transcript),
+        counts as ready when the speaker was known: no wait for it."""
+        times = dict(self.times)
+        if ANSWER in times and "speaker" in times:
+            times[ANSWER] = max(times[ANSWER], times["speaker"])
+        return [(label, _ms(times.get(a), times.get(b))) for label, a, b in STAGES]
 
 
 def turn_latencies(events: Iterable[_Event]) -> list[tuple[str, int | None]]:

@@ -102,6 +102,16 @@ def test_an_llm_answer_starts_at_its_first_token_not_at_its_reply():
     assert latencies["answer"] == 60 and latencies["first audio"] == 77
 
 
+def test_an_llm_answer_worked_out_ahead_is_no_wait():
+    """Its first token came in the last pause, before the transcript (the event is told when the turn adopts it):
+    the answer stage is 0, and the first audio counts from when the speaker was known."""
+    turn = a_turn(1000.0)
+    reply = turn.index(next(e for e in turn if e.type == "reply"))
+    turn[reply] = events.LlmFirstToken(backend="local", seconds=0.06, t=1000.0 + 1.400, turn=1)
+    latencies = dict(turn_latencies(turn))
+    assert latencies["answer"] == 0 and latencies["first audio"] == 137 and latencies[HEADLINE] == 440
+
+
 def test_end_of_speech_is_when_the_vad_heard_the_voice_stop():
     """With early transcription the transcript can come soon after speech_end; the wait for silence before it
     is part of the turn's latency, so the headline starts at the last vad_silence before speech_end."""
