@@ -27,10 +27,15 @@ def pause_of(recorder) -> float:
     return float(recorder.speech_end_silence_start or 0.0) if recorder.is_recording else 0.0
 
 
+def words_of(answer) -> str:
+    """The words of a transcription result (RealtimeSTT's ``TranscriptionResult``)."""
+    return str(getattr(answer, "text", "") or "").strip()
+
+
 def text_of(result) -> str:
     """The words of a worker result (``(status, result)``), "" for a failure."""
     status, answer = result if isinstance(result, tuple) and len(result) == 2 else ("error", None)
-    return str(getattr(answer, "text", "") or "").strip() if status == "success" else ""
+    return words_of(answer) if status == "success" else ""
 
 
 class _Answers:
@@ -56,7 +61,7 @@ class ReadAheadPipe(_Answers):
     def __init__(self, pipe, recorder, report: Report):
         super().__init__(recorder, report)
         self._pipe = pipe                                  # RealtimeSTT's ParentPipe (its writes stay its own)
-        self._connection = pipe._pipe                      # the multiprocessing end: read only here
+        self._connection = getattr(pipe, "_pipe", pipe)    # the multiprocessing end: read only here
         self._asked: collections.deque[float] = collections.deque()
         self._results: collections.deque = collections.deque()
         self._ready = threading.Condition()
@@ -115,7 +120,7 @@ class ReportingExecutor(_Answers):
     def transcribe(self, audio, language=None, use_prompt=True, **options):
         pause = pause_of(self.recorder)   # RealtimeSTT calls it on a thread it starts as the request is made
         result = self.wrapped.transcribe(audio, language=language, use_prompt=use_prompt, **options)
-        self.answered(pause, str(getattr(result, "text", "") or "").strip())
+        self.answered(pause, words_of(result))
         return result
 
     def __getattr__(self, name):
