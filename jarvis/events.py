@@ -103,11 +103,14 @@ class VadSilence(Event):
 class EndOfTurn(Event):
     """The end-of-turn model heard a pause (listen.end_of_turn "model"): ``finished`` ends the command after
     listen.end_of_turn_silence, unfinished waits up to listen.unfinished_silence. ``after_ms``: how long into the
-    pause the decision came."""
+    pause the decision came. ``heard``: Whisper's words for the pause, which the model's verdict needed
+    (jarvis.listen.turn_end; "" when the model decided alone); ``probability`` is None when those words could not end
+    a request and the model was not asked."""
     type: ClassVar[EventType] = EventType.END_OF_TURN
     finished: bool
-    probability: float
+    probability: float | None
     after_ms: float
+    heard: str = ""
 
 
 @dataclass(frozen=True)

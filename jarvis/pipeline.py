@@ -73,8 +73,10 @@ class VoiceLoop:
         resolve_output(audio.output_device)
         self.host.load(on_wake=self.speaker.barge_in)
         self.host.listener.on_recorded = self.turns.identify_early
+        self.host.listener.on_paused = self.turns.identify_pause
         self.host.listener.on_early_transcript = self.turns.prepare_early
         self.host.listener.on_went_on = self.turns.went_on
+        self.host.listener.known_command = self.brain.knows
         self._use_llm()
         echo = self.mic.start_echo_canceller()
         if echo is not None and audio.pause_when_spoken_over:

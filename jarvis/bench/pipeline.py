@@ -1,10 +1,11 @@
 """`jarvis bench pipeline`: a scripted spoken conversation through the real voice loop, per-stage latency,
 and RealtimeSTT's documented defaults (the peer) on the same audio.
 
-Speech comes from espeak-ng in four voices Porcupine wakes on, each enrolled as a speaker; each turn is
-"Jarvis" + a command played into a private PulseAudio's virtual microphone while the real ``VoiceLoop``
-listens on it and speaks to its virtual speaker. Every few turns a sentence without the wake word is played
-(false wakes are counted during it). A microphone tap timestamps the audio as Jarvis receives it, so all
+Speech comes from four voices Porcupine wakes on (``--voices``: espeak-ng's with Piper's joe, or four Piper
+speakers), each enrolled as a speaker; some commands are said with a pause mid-sentence (a person hesitating).
+Each turn is "Jarvis" + a command played into a private PulseAudio's virtual microphone while the real
+``VoiceLoop`` listens on it and speaks to its virtual speaker. Every few turns a sentence without the wake word is
+played (false wakes are counted during it). A microphone tap timestamps the audio as Jarvis receives it, so all
 times are on one monotonic clock:
 
 - input side: the arrival of the block holding a voiced sample, minus the input latency PortAudio reports;
@@ -35,9 +36,17 @@ from jarvis.bench.stats import command, date, hardware, stats_ms, versions, writ
 
 
 RATE = 16000
-# Voices Porcupine wakes on: three espeak-ng voices and Piper's neural joe (resemblyzer tells espeak-ng's
-# variants apart only roughly; the result counts wrong speakers).
-VOICES = {"alice": "en-us+f3", "carol": "en-us+f5", "fiona": "en-gb-scotland+f3", "joe": "piper"}
+# The speakers, in two sets Porcupine wakes on (``--voices``):
+# - "espeak": three espeak-ng voices and Piper's neural joe. espeak-ng's prosody is flat and robotic: the end-of-turn
+#   model, trained on people, hears most of its finished commands as unfinished (resemblyzer also tells its
+#   variants apart only roughly; the result counts wrong speakers).
+# - "piper": four speakers from Piper's joe, three of them speed-perturbed (synthesized f times slower, played
+#   f times faster: pitch and formants times f, the pace kept), the usual way speech corpora make new speakers
+#   from one; natural neural prosody, and resemblyzer tells them apart (0.85-0.91 to their own signature, at
+#   most 0.76 to another's).
+VOICE_SETS = {"espeak": {"alice": "en-us+f3", "carol": "en-us+f5", "fiona": "en-gb-scotland+f3", "joe": "piper"},
+              "piper": {"alice": "piper@1.3", "carol": "piper@1.15", "fiona": "piper@0.85", "joe": "piper"}}
+VOICES = VOICE_SETS["espeak"]
 ENROLL_LINES = ["The quick brown fox jumps over the lazy dog.", "I would like a cup of tea this afternoon.",
                 "Please remind me to call my sister tomorrow."]
 # Commands tiny.en hears reliably in these voices (it mangles "who am I" and "what's the date" from espeak-ng).
@@ -77,33 +86,51 @@ _PIPER_LOCK = threading.Lock()
 
 
 def espeak(text: str, voice: str, out: Path | None) -> np.ndarray:
-    """``text`` spoken in ``voice`` (an espeak-ng voice, "piper", or "piper:<length_scale>" for another pace),
-    16 kHz mono float32, also written to ``out`` unless it is None."""
+    """``text`` spoken in ``voice`` (an espeak-ng voice, "piper", "piper:<length_scale>" for another pace, or
+    "piper@<f>" for another speaker: pitch and formants times f), 16 kHz mono float32, also written to ``out``
+    unless it is None."""
     from jarvis.bench.components import espeak as speak
 
-    samples = _piper(text, voice.partition(":")[2]) if voice.split(":")[0] == "piper" else speak(text, voice)
+    if voice.startswith("piper@"):
+        samples = _piper_shifted(text, float(voice.partition("@")[2]))
+    elif voice.split(":")[0] == "piper":
+        samples = _piper(text, voice.partition(":")[2])
+    else:
+        samples = speak(text, voice)
     if out is not None:
         write_wav(out, samples)
     return samples
 
 
-def _piper(text: str, length_scale: str = "") -> np.ndarray:
+def _piper_engine():
     global _PIPER
-    from jarvis.selftest import synthesize_16k
     from jarvis.speak.piper_engine import PiperEngine
 
     with _PIPER_LOCK:
         if _PIPER is None:
             _PIPER = PiperEngine()
             _PIPER.load()
+    return _PIPER
+
+
+def _piper(text: str, length_scale: str = "", rate_factor: float = 1.0) -> np.ndarray:
+    """Piper's joe at ``length_scale`` (its pace), read as if recorded at ``rate_factor`` times its sample rate."""
+    from jarvis.selftest import synthesize_16k
+
+    piper = _piper_engine()
     if not length_scale:
-        return synthesize_16k(_PIPER, text)
+        return synthesize_16k(piper, text)
     from piper import SynthesisConfig
 
     from jarvis.audio.resample import resample
-    chunks = _PIPER._voice.synthesize(text, syn_config=SynthesisConfig(length_scale=float(length_scale)))
+    chunks = piper._voice.synthesize(text, syn_config=SynthesisConfig(length_scale=float(length_scale)))
     audio = np.concatenate([np.asarray(c.audio_float_array, np.float32).reshape(-1) for c in chunks])
-    return resample(audio, _PIPER.sample_rate, RATE)
+    return resample(audio, int(round(piper.sample_rate * rate_factor)), RATE)
+
+
+def _piper_shifted(text: str, factor: float) -> np.ndarray:
+    """Speed perturbation: synthesized ``factor`` times slower, played ``factor`` times faster."""
+    return _piper(text, str(factor), rate_factor=factor)
 
 
 def voiced_bounds(samples: np.ndarray, threshold: float = VOICED_RMS) -> tuple[float, float] | None:
@@ -125,12 +152,24 @@ def write_wav(path: Path, samples: np.ndarray) -> Path:
     return path
 
 
+def said_with_pause(text: str, voice: str, pause_s: float) -> np.ndarray:
+    """``text`` said in two parts (``PAUSED_COMMANDS``) with ``pause_s`` of silence between the words. Each part
+    is spoken on its own: cutting the whole sentence needs word times neither espeak-ng nor this Piper voice gives
+    (tiny.en's word timestamps miss by a word on these voices), so the first part ends as a sentence would."""
+    head, tail = (espeak(part, voice, None) for part in PAUSED_COMMANDS[text])
+    head = head[: int(voiced_bounds(head)[1] * RATE)]   # the pause is the silence between the words
+    tail = tail[int(voiced_bounds(tail)[0] * RATE):]
+    return np.concatenate([head, np.zeros(int(pause_s * RATE), np.float32), tail])
+
+
 def build_script(folder: Path, turns: int, llm_every: int = 5, distractor_every: int = 4,
-                 pause_every: int = 3) -> list[Turn]:
+                 pause_every: int = 3, voices: dict[str, str] | None = None) -> list[Turn]:
     """Every ``llm_every``-th turn a question for the LLM, every ``pause_every``-th other turn (from the third) a
-    command with a pause mid-sentence, every ``distractor_every``-th turn a sentence without the wake word first."""
-    names = list(VOICES)
-    wakes = {name: espeak("Jarvis", VOICES[name], folder / f"wake-{name}.wav") for name in names}
+    command with a pause mid-sentence, every ``distractor_every``-th turn a sentence without the wake word first.
+    ``voices``: speaker name -> voice (default ``VOICES``)."""
+    voices = voices or VOICES
+    names = list(voices)
+    wakes = {name: espeak("Jarvis", voices[name], folder / f"wake-{name}.wav") for name in names}
     gap = np.zeros(int(0.3 * RATE), np.float32)
     script = []
     for i in range(turns):
@@ -140,18 +179,15 @@ def build_script(folder: Path, turns: int, llm_every: int = 5, distractor_every:
         pause_s = PAUSES_S[(i // pause_every) % len(PAUSES_S)] \
             if pause_every > 0 and not llm and i % pause_every == pause_every - 1 else 0.0
         if pause_s:
-            head, tail = (espeak(part, VOICES[name], None) for part in PAUSED_COMMANDS[text])
-            head = head[: int(voiced_bounds(head)[1] * RATE)]   # the pause is the silence between the words
-            tail = tail[int(voiced_bounds(tail)[0] * RATE):]
-            body = np.concatenate([head, np.zeros(int(pause_s * RATE), np.float32), tail])
+            body = said_with_pause(text, voices[name], pause_s)
         else:
-            body = espeak(text, VOICES[name], folder / f"turn{i}-body.wav")
+            body = espeak(text, voices[name], folder / f"turn{i}-body.wav")
         samples = np.concatenate([wakes[name], gap, body])
         wake_bounds, bounds = voiced_bounds(wakes[name]), voiced_bounds(samples)
         distractor = None
         if distractor_every > 0 and i % distractor_every == distractor_every - 1:
             line = DISTRACTORS[(i // distractor_every) % len(DISTRACTORS)]
-            distractor = write_wav(folder / f"distractor{i}.wav", espeak(line, VOICES[name], folder / "d.wav"))
+            distractor = write_wav(folder / f"distractor{i}.wav", espeak(line, voices[name], folder / "d.wav"))
         script.append(Turn(name, text, write_wav(folder / f"turn{i}.wav", samples), samples, wake_bounds[1],
                            bounds[0], bounds[1], llm, distractor, pause_s))
     return script
@@ -379,8 +415,8 @@ def _turn_figures(turn: Turn, evs: list, tap: VoicedTap, loop) -> dict[str, Any]
     return {
         "speaker": getattr(speaker, "name", None), "expected_speaker": turn.speaker, "said": turn.text,
         "pause_s": turn.pause_s, "cut_off": cut_off,
-        "end_of_turn": [{"finished": e.finished, "probability": e.probability, "after_ms": e.after_ms}
-                        for e in evs if e.type == "end_of_turn"],
+        "end_of_turn": [{"finished": e.finished, "probability": e.probability, "after_ms": e.after_ms,
+                         "heard": e.heard} for e in evs if e.type == "end_of_turn"],
         "transcript": getattr(transcript, "text", None), "reply": getattr(reply, "text", None),
         "llm": t["llm_first_token"] is not None, "asked_llm": turn.llm, "woke": t["wake"] is not None,
         # Its first sentence was synthesized while the command's last pause was still being heard (answered ahead).
@@ -461,12 +497,14 @@ def run_peer(settings, script: list[Turn], progress) -> dict[str, Any]:
 
 # -- the whole run ------------------------------------------------------------------------------------------
 
-def bench(settings, turns: int = 24, peer: bool = True, progress=print, serve_load: int = 0) -> dict[str, Any]:
+def bench(settings, turns: int = 24, peer: bool = True, progress=print, serve_load: int = 0,
+          voices: str = "espeak") -> dict[str, Any]:
     with scratch_home("jarvis-bench-") as work:  # enrolled bench voices never touch the user's
-        return _bench(work, settings, turns, peer, progress, serve_load)
+        return _bench(work, settings, turns, peer, progress, serve_load, voices)
 
 
-def _bench(work: Path, settings, turns: int, peer: bool, progress, serve_load: int) -> dict[str, Any]:
+def _bench(work: Path, settings, turns: int, peer: bool, progress, serve_load: int,
+           voice_set: str = "espeak") -> dict[str, Any]:
     from jarvis.audio import devices
     from jarvis.bench.virtual_audio import VirtualAudio
     from jarvis.speakers.encoder import SpeakerEncoder
@@ -486,12 +524,13 @@ def _bench(work: Path, settings, turns: int, peer: bool, progress, serve_load: i
 
         settings.serve.host, settings.serve.port = "127.0.0.1", free_port()
         os.environ[TOKEN_ENV] = secrets.token_urlsafe(32)
-    progress(f"making {turns} spoken turns with espeak-ng")
-    script = build_script(work, turns)
+    voices = VOICE_SETS[voice_set]
+    progress(f"making {turns} spoken turns ({voice_set} voices)")
+    script = build_script(work, turns, voices=voices)
     encoder = SpeakerEncoder()
     encoder.load()
     store = SpeakerStore()
-    for name, voice in VOICES.items():
+    for name, voice in voices.items():
         clips = [write_wav(work / f"enroll-{name}{i}.wav", espeak(line, voice, work / "e.wav"))
                  for i, line in enumerate(ENROLL_LINES)]
         enroll_from_wavs(name, [str(c) for c in clips], store, encoder)
@@ -508,6 +547,7 @@ def _bench(work: Path, settings, turns: int, peer: bool, progress, serve_load: i
                      "tts": settings.tts.engines, "audio_block_ms": settings.audio.block_ms,
                      "brain": settings.brain.backend, "brain_max_tokens": settings.brain.max_tokens,
                      "serve": dataclasses.asdict(settings.serve)},
+        "voices": {"set": voice_set, **voices},
         "turns": len(script), "llm_turns": sum(r["llm"] for r in jarvis["turns"]),
         "answered_ahead": sum(r["answered_ahead"] for r in jarvis["turns"]),
         "heard_as_said": sum(_heard_as_said(r) for r in jarvis["turns"]),
@@ -561,7 +601,9 @@ def _targets(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def format_text(result: dict[str, Any]) -> str:
-    lines = [f"Pipeline benchmark: {result['turns']} turns ({result['llm_turns']} to the LLM) on {result['hardware']}",
+    voices = result.get("voices", {}).get("set", "espeak")
+    lines = [f"Pipeline benchmark: {result['turns']} turns ({result['llm_turns']} to the LLM, {voices} voices) on "
+             f"{result['hardware']}",
              f"{'stage':32} {'P50':>8} {'P95':>8} {'P99':>8} {'max':>8}  (ms)"]
     for stage, s in result["stages_ms"].items():
         if s:
@@ -658,6 +700,9 @@ def add_arguments(parser) -> None:
                         help="run with this performance preset (before any --set)")
     parser.add_argument("--set", metavar="SECTION.KEY=VALUE", action="append", default=[],
                         help="try a setting for this run only, e.g. --set listen.post_speech_silence=0.3")
+    parser.add_argument("--voices", choices=tuple(VOICE_SETS), default="espeak",
+                        help="who speaks: espeak-ng's robotic voices with Piper's joe (the default), or four Piper "
+                             "speakers with natural prosody")
     parser.add_argument("--serve-load", type=int, default=0, metavar="CLIENTS",
                         help="serve from the assistant (serve.enabled) and have this many clients ask it for speech "
                              "during the turns; --set serve.enabled=true serves without clients (the idle run)")
@@ -681,7 +726,7 @@ def main(args, settings) -> int:
     for assignment in args.set:
         _override(settings, assignment)
     result = bench(settings, args.turns, peer=not args.no_peer, progress=lambda line: print(line, file=sys.stderr),
-                   serve_load=args.serve_load)
+                   serve_load=args.serve_load, voices=args.voices)
     print(format_text(result))
     if args.json:
         write_json(args.json, result)

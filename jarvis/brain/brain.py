@@ -62,6 +62,14 @@ class Brain:
             return self.fallback(turn, context) if ready else None
         return skill.respond(turn, context) if getattr(skill, "pure", False) else None
 
+    def knows(self, text: str) -> bool:
+        """``text`` (a transcript, wake word and leading clauses allowed) is word for word one of the skills'
+        phrases: a whole request, whatever a rule of thumb says of its last words ("who am I", "what was that")."""
+        from jarvis.brain.skills import readings
+
+        phrases = [set(skill.phrasebook.phrases) for skill in self.skills if getattr(skill, "examples", ())]
+        return any(reading in known for reading in readings(text) for known in phrases)
+
     def adopt(self, response: Response) -> None:
         """``response`` is the turn's answer (``respond``'s, or one worked out ahead)."""
         if response.on_adopt is not None:

@@ -74,7 +74,13 @@ class Listener:
         # End of turn by a model (listen.end_of_turn "model"): asked at each pause, on a thread of its own.
         self.turn_model = None
         self._turn_pool: ThreadPoolExecutor | None = None
-        self.decisions: list[bool] = []  # the model's answers so far (finished?), for the log and the tests
+        self.decisions: list[bool] = []  # the pauses' verdicts so far (finished?), for the log and the tests
+        # A whole request the assistant knows (Brain.knows): a pause after it may end the turn whatever its last word.
+        self.known_command: Callable[[str], bool] | None = None
+        self._verdict: turn_end.PauseVerdict | None = None  # the model and the words on each pause
+        # Called (on RealtimeSTT's thread: be quick) with the command's audio (float32, 16 kHz) and turn as each
+        # pause begins: speaker ID runs while Whisper and the end-of-turn model do.
+        self.on_paused: Callable[[np.ndarray, int | None], None] | None = None
         self._window_recording = False   # the recording was opened by speech in a window without the wake word
         self.remote_stt = None           # jarvis.listen.remote_stt.RemoteTranscription with listen.stt_remote_url
         self.stt_placement = ""          # where Whisper runs, e.g. "cpu (int8)" (listen.stt_device auto resolved)
@@ -171,6 +177,10 @@ class Listener:
             return
         model.probability(np.zeros(16000, np.float32))  # the first run is slow (~300 ms): not in the first pause
         self.turn_model = model
+        # Whisper's words for each pause check the model's "finished" (jarvis.listen.turn_end): they come with the
+        # pause's early transcription, so without it the model decides alone.
+        self._verdict = turn_end.PauseVerdict(use_words=self.settings.early_transcription > 0,
+                                              known=lambda text: bool(self.known_command and self.known_command(text)))
         self._turn_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="end-of-turn")
 
     def _pause_limit(self) -> float:
@@ -303,16 +313,22 @@ class Listener:
             self._external_wake.trigger()
 
     def _on_early_transcript(self, raw: str) -> None:
-        """Whisper's words for the command so far, as ``next_utterance`` would hand them over."""
+        """Whisper's words for the command so far (the recording is in the pause they were asked in): they check the
+        end-of-turn model's verdict, and go to ``on_early_transcript`` as ``next_utterance`` would hand them over."""
         handler, recorder = self.on_early_transcript, self._recorder
-        if handler is None or recorder is None or self._pause is not None:
+        if recorder is None or self._pause is not None:
             return
         from RealtimeSTT.core.text_formatting import preprocess_output
 
         text = preprocess_output(raw, ensure_sentence_starting_uppercase=recorder.ensure_sentence_starting_uppercase,
                                  ensure_sentence_ends_with_period=recorder.ensure_sentence_ends_with_period)
-        audio = np.frombuffer(b"".join(list(recorder.frames)), dtype=np.int16).astype(np.float32) / 32768.0
-        handler(strip_wake_word(text), self._turn, audio)
+        turn = self._turn
+        pause = recorder.speech_end_silence_start   # 0: the voice came back meanwhile
+        if self._verdict is not None and pause:
+            self._conclude(recorder, pause, self._verdict.words(pause, text), turn)
+        if handler is not None:
+            audio = np.frombuffer(b"".join(list(recorder.frames)), dtype=np.int16).astype(np.float32) / 32768.0
+            handler(strip_wake_word(text), turn, audio)
 
     def _end_pause(self) -> None:
         recorder, self._pause = self._recorder, None
@@ -340,14 +356,20 @@ class Listener:
     def _on_silence(self) -> None:
         self.bus.emit(events.VadSilence(turn=self._turn))
         recorder = self._recorder
-        if self.turn_model is not None and recorder is not None and self._pause is None:
+        if recorder is None or self._pause is not None:
+            return
+        frames = list(recorder.frames)
+        if self.on_paused is not None and frames:
+            self.on_paused(np.frombuffer(b"".join(frames), dtype=np.int16).astype(np.float32) / 32768.0, self._turn)
+        if self.turn_model is not None:
             pause = recorder.speech_end_silence_start
-            self._turn_pool.submit(self._decide, recorder, pause, list(recorder.frames), self._turn)
+            self._turn_pool.submit(self._decide, recorder, pause, frames, self._turn)
 
     def _decide(self, recorder, pause: float, frames: list, turn: int | None) -> None:
-        """The model hears the command so far: finished, it ends after ``end_of_turn_silence`` (or now, if the
-        model took longer); unfinished, it waits up to ``unfinished_silence``. A pause that ended meanwhile (the
-        person went on) is left alone."""
+        """The model hears the command so far; with Whisper's words for the pause (``PauseVerdict``) that gives the
+        verdict: finished, the command ends after ``end_of_turn_silence`` (or now, if they took longer);
+        unfinished, it waits up to ``unfinished_silence``. A pause that ended meanwhile (the person went on) is left
+        alone."""
         if not frames:
             return
         audio = np.frombuffer(b"".join(frames), dtype=np.int16).astype(np.float32) / 32768.0
@@ -358,20 +380,27 @@ class Listener:
             probability = None
         if recorder.speech_end_silence_start != pause or self._pause is not None:
             return  # the person went on, or the recording is held open for the command after the wake word
-        s = self.settings
         if probability is None:
-            recorder.post_speech_silence_duration = s.post_speech_silence
+            recorder.post_speech_silence_duration = self.settings.post_speech_silence
             return
-        finished = probability > turn_end.THRESHOLD
+        self._conclude(recorder, pause, self._verdict.model(pause, probability), turn)
+
+    def _conclude(self, recorder, pause: float, verdict: turn_end.Verdict | None, turn: int | None) -> None:
+        """The pause's verdict, once given: finished ends the command after ``end_of_turn_silence``, unfinished waits
+        up to ``unfinished_silence``."""
+        if verdict is None or recorder.speech_end_silence_start != pause or self._pause is not None:
+            return
+        s = self.settings
         # In a recording a window opened, the speech may be "Jarvis." and a pause before the command; Porcupine
         # reports the word ~300 ms after it ends (benchmarks/porcupine_latency.py), so such a pause is given
         # the usual end-of-speech silence for the wake word to arrive and hold the recording open.
         done = max(s.end_of_turn_silence, s.post_speech_silence) if self._window_recording else s.end_of_turn_silence
-        recorder.post_speech_silence_duration = done if finished else s.unfinished_silence
-        self.decisions.append(finished)
+        recorder.post_speech_silence_duration = done if verdict.finished else s.unfinished_silence
+        self.decisions.append(verdict.finished)
         after_ms = round((time.time() - pause) * 1000, 1)  # RealtimeSTT times its pauses with time.time()
-        self.bus.emit(events.EndOfTurn(finished=finished, probability=round(probability, 3), after_ms=after_ms,
-                                       turn=turn))
+        probability = None if verdict.probability is None else round(verdict.probability, 3)
+        self.bus.emit(events.EndOfTurn(finished=verdict.finished, probability=probability, after_ms=after_ms,
+                                       heard=verdict.heard or "", turn=turn))
 
     def _on_voice_again(self) -> None:
         """The person went on after a pause: the next pause is heard afresh, and what was worked out for this one is

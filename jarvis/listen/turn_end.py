@@ -2,12 +2,20 @@
 
 Smart Turn hears prosody; on synthetic voices (and on people who stop without trailing off) a half sentence can
 sound finished (benchmarks/smart_turn_probe.py: 21 of 60 Piper sentences cut mid-way were heard unfinished). The
-words say it plainly: English commands do not end on "the", "for", "about" or "um". A turn is over when the model
-says finished and the last word heard is not one a sentence cannot end on.
+words say it plainly: English commands do not end on "the", "for", "about" or "um", on a verb still waiting for
+what it asks ("Tell me…", "Remind us…"), or on a question word with no verb yet ("What time…", "Which…"). A turn
+is over when the model says finished and the last words heard can end a sentence.
+
+The listener asks Whisper at the start of each pause anyway (the transcript the reply is worked out from), so the
+words cost no extra pass; the model hears the pause meanwhile. ``PauseVerdict`` puts the two together in whichever
+order they come: either one saying unfinished keeps listening at once; finished needs both.
 """
 from __future__ import annotations
 
 import re
+import threading
+from dataclasses import dataclass
+from typing import Callable
 
 THRESHOLD = 0.5
 
@@ -22,12 +30,49 @@ what's where's who's how's it's i'm you're we're they're
 i you we they he she
 um uh er erm hmm ah
 """.split())
+# Verbs that ask for what to tell, show, give…: "Tell me" alone is the start of a request, not one.
+ASKING_VERBS = frozenset("tell show give remind let send bring teach get find buy read lend pass".split())
+OBJECTS = frozenset("me us him them".split())
+# A question word with at most one more word and no verb yet: "What time…", "Which room…", "What day…".
+QUESTION_WORDS = frozenset("what which whose".split())
+SUBJECTS = frozenset("i you we they he she".split())
+# "Who am I", "How are you", "Where were we": a short question may end on its subject.
+ASKS_BY_INVERSION = frozenset("who what where when why how".split())
+VERB_FORMS = frozenset("""
+is are was were be been am do does did have has had can could will would shall should may might must
+'s 're 've 'd 'll
+""".split()) | frozenset(w for w in UNFINISHED_LAST_WORDS if "'" in w)
+MAX_VERBLESS_QUESTION_WORDS = 2
 _WORD = re.compile(r"[a-z']+")
+_CLAUSE_BREAK = re.compile(r"[,;:.!?]+(?=\s|$)")
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.lower().replace("’", "'"))
 
 
 def last_word(text: str) -> str:
-    words = _WORD.findall(text.lower().replace("’", "'"))
+    words = _words(text)
     return words[-1] if words else ""
+
+
+def last_clause(text: str) -> str:
+    """The words after the last clause break that has words after it ("Jarvis, tell me." -> "tell me")."""
+    clauses = [c for c in _CLAUSE_BREAK.split(text) if _words(c)]
+    return clauses[-1] if clauses else ""
+
+
+def _question_without_verb(words: list[str]) -> bool:
+    """ "What…", "What time…", "Which room…": a question word and at most one word that is no verb ("What
+    happened", "What's up", "What causes…" have theirs)."""
+    if not words or words[0] not in QUESTION_WORDS or len(words) > MAX_VERBLESS_QUESTION_WORDS:
+        return False
+    return not any(w in VERB_FORMS or "'" in w or w.endswith(("ed", "s")) for w in words[1:])
+
+
+def _short_question_ending_on_its_subject(words: list[str]) -> bool:
+    return (len(words) == 3 and words[0] in ASKS_BY_INVERSION and words[1] in VERB_FORMS
+            and words[2] in SUBJECTS)
 
 
 def sounds_unfinished(text: str) -> bool:
@@ -35,9 +80,84 @@ def sounds_unfinished(text: str) -> bool:
     stripped = text.strip()
     if stripped.endswith(("...", "…", "-", "—", ",")):
         return True
-    return last_word(stripped) in UNFINISHED_LAST_WORDS
+    clause = _words(last_clause(stripped))
+    if _short_question_ending_on_its_subject(clause):
+        return False
+    if last_word(stripped) in UNFINISHED_LAST_WORDS:
+        return True
+    if len(clause) >= 2 and clause[-1] in OBJECTS and clause[-2] in ASKING_VERBS:
+        return True
+    return _question_without_verb(clause)
 
 
 def turn_over(probability: float, text: str, threshold: float = THRESHOLD) -> bool:
     """The end of the turn: the model hears a finished turn and the words heard so far can end a sentence."""
     return probability > threshold and not sounds_unfinished(text)
+
+
+def words_can_end(text: str, known: Callable[[str], bool] | None = None) -> bool:
+    """Whisper's words for a pause can end a request: a whole request the assistant knows (``known``, e.g.
+    ``Brain.knows``: "Who am I", "What was that"), or words a sentence may end on."""
+    try:
+        if known is not None and known(text):
+            return True
+    except Exception:  # noqa: BLE001 - the rule of thumb alone, as without it
+        pass
+    return not sounds_unfinished(text)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A pause's verdict: ``finished`` ends the turn. ``probability``: the model's (None: the words alone said
+    unfinished, the model was not asked); ``heard``: the words it was judged with (None: the model alone)."""
+    finished: bool
+    probability: float | None
+    heard: str | None
+
+
+class PauseVerdict:
+    """The model's probability and Whisper's words for the pause a command is in, arriving in either order on
+    different threads: ``model()`` / ``words()`` return the verdict once it can be given, only once per pause.
+    With ``use_words`` off (no transcript comes during a pause) the model decides alone."""
+
+    def __init__(self, use_words: bool = True, known: Callable[[str], bool] | None = None):
+        self.use_words = use_words
+        self.known = known
+        self._lock = threading.Lock()
+        self._pause = 0.0
+        self._probability: float | None = None
+        self._heard: str | None = None
+        self._given = False
+
+    def model(self, pause: float, probability: float) -> Verdict | None:
+        with self._lock:
+            self._for(pause)
+            self._probability = probability
+            return self._verdict()
+
+    def words(self, pause: float, text: str) -> Verdict | None:
+        with self._lock:
+            self._for(pause)
+            self._heard = text
+            return self._verdict()
+
+    def _for(self, pause: float) -> None:
+        if pause != self._pause:
+            self._pause, self._probability, self._heard, self._given = pause, None, None, False
+
+    def _verdict(self) -> Verdict | None:
+        if self._given:
+            return None
+        p, heard = self._probability, self._heard
+        if heard is not None and not words_can_end(heard, self.known):
+            verdict = Verdict(False, p, heard)          # the words ask for more: the model's answer is not needed
+        elif p is None:
+            return None
+        elif p <= THRESHOLD or not self.use_words:
+            verdict = Verdict(p > THRESHOLD, p, heard)  # the voice goes on, or the model decides alone
+        elif heard is None:
+            return None                                 # finished to the model: the words decide, once they come
+        else:
+            verdict = Verdict(True, p, heard)
+        self._given = True
+        return verdict

@@ -32,6 +32,7 @@ class TurnTaker:
         self._stopping = stopping
         self._early_speaker: Future | None = None  # speaker ID started when the command ended
         self._ahead: _Ahead | None = None   # the answer worked out in the command's last pause (prepare_early)
+        self._pause_speaker: tuple[int | None, Future] | None = None   # (turn, speaker ID) of its last pause
         self._ahead_lock = threading.Lock()
         self._id_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="speaker-id")
         self._prepare_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare-reply")
@@ -52,6 +53,9 @@ class TurnTaker:
                 return
             if utterance is None or self._stopping.is_set():
                 self._early_speaker = None
+                with self._ahead_lock:
+                    ahead, self._ahead, self._pause_speaker = self._ahead, None, None
+                self._drop(ahead)
                 continue
             with events.in_turn(utterance.turn):
                 try:
@@ -121,7 +125,12 @@ class TurnTaker:
         settings = self._settings() if self._settings is not None else None
         if settings is not None and not settings.tts.prepare_replies:
             return
-        speaker = self._id_pool.submit(self._identify, audio) if audio is not None and len(audio) else None
+        with self._ahead_lock:
+            paused = self._pause_speaker if self._pause_speaker and self._pause_speaker[0] == turn else None
+        if paused is not None:
+            speaker = paused[1]   # identified as the pause began
+        else:
+            speaker = self._id_pool.submit(self._identify, audio) if audio is not None and len(audio) else None
         ahead = _Ahead((turn, text), speaker)
         with self._ahead_lock:
             previous, self._ahead = self._ahead, ahead
@@ -133,6 +142,7 @@ class TurnTaker:
         half a sentence would slow Whisper on the rest)."""
         with self._ahead_lock:
             ahead, self._ahead = self._ahead, None
+            self._pause_speaker = None   # that pause's audio no longer holds the whole command
             self._drop(ahead)
 
     def _prepare(self, ahead: "_Ahead") -> None:
@@ -173,9 +183,19 @@ class TurnTaker:
         if ahead is not None:
             ahead.cancel.set()   # stops its LLM generation; what it would have remembered is never written
 
+    def identify_pause(self, audio, turn: int | None = None) -> None:
+        """A pause of the command began (the listener's ``on_paused``): its speaker is identified now, while
+        Whisper and the end-of-turn model hear the pause, not after them."""
+        with self._ahead_lock:
+            self._pause_speaker = (turn, self._id_pool.submit(self._identify, audio))
+
     def identify_early(self, audio) -> None:
-        """The command just ended: identify its speaker while Whisper transcribes the same recording."""
-        self._early_speaker = self._id_pool.submit(self._identify, audio)
+        """The command just ended: identify its speaker while Whisper transcribes the same recording. When no voice
+        came after its last pause (``went_on`` forgets it), the speaker found on the pause's audio is this
+        recording's: no second pass competes with the reply for the CPU."""
+        with self._ahead_lock:
+            paused, self._pause_speaker = self._pause_speaker, None
+        self._early_speaker = paused[1] if paused is not None else self._id_pool.submit(self._identify, audio)
 
     def _identify(self, audio):
         try:

@@ -290,9 +290,10 @@ def test_the_listener_reports_the_transcript_before_the_command_ends(tmp_path, w
 def test_the_speaker_identified_in_the_pause_names_the_turn_when_no_words_came_after(tmp_path, chain,
                                                                                      said_after_the_pause, named):
     """Real resemblyzer, alice and bob enrolled from espeak-ng voices. The pause's audio is alice's and the whole
-    recording's bob's (not what a room gives: it tells which one named the turn). When the command's words are the
-    pause's, the pause's speaker ID names the turn (it was ready before the turn ended); when more words came after
-    the pause, the recording's does."""
+    recording's bob's (not what a room gives: it tells which one named the turn). The pause's speaker ID starts as
+    the pause begins; when no voice came after it, it names the turn (it was ready before the turn ended) and
+    neither the answer worked out ahead nor the recording is identified again; when more words came after the pause
+    (the listener's ``went_on``), the recording's does."""
     from jarvis.audio.wav import read_speech_wav
     from jarvis.listen.listener import Utterance
     from jarvis.speakers import Identifier, SpeakerEncoder, SpeakerStore, enroll_from_wavs
@@ -311,17 +312,23 @@ def test_the_speaker_identified_in_the_pause_names_the_turn_when_no_words_came_a
     bus, seen, spoken = events.EventBus(), [], []
     bus.subscribe(seen.append)
     settings = Settings()
-    host = SimpleNamespace(identifier=Identifier(store, encoder), tts=chain)
+    identifier, identified = Identifier(store, encoder), []
+    host = SimpleNamespace(identifier=SimpleNamespace(identify=lambda audio: identified.append(audio) or
+                                                      identifier.identify(audio)), tts=chain)
     speaker = SimpleNamespace(speak_async=lambda response, cancel: spoken.append(response.text))
     taker = TurnTaker(bus, host, Brain(clock=lambda: NOON), speaker, SimpleNamespace(heard=lambda text: False),
                       UnknownVoices(0.75, 300), threading.Event(), lambda: settings)
     try:
+        taker.identify_pause(command["alice"], 7)        # the pause began
         taker.prepare_early("What time is it.", 7, command["alice"])
+        if said_after_the_pause:
+            taker.went_on()                              # the voice came back after the pause
         taker.identify_early(command["bob"])             # the recording, as it ended
         text = "What time is it now." if said_after_the_pause else "What time is it."
         taker._handle(Utterance(text=text, raw_text=text, audio=command["bob"], t_speech_end=0.0, turn=7))
         assert [e.name for e in seen if e.type == "speaker"] == [named]
         assert spoken and spoken[0].startswith("It's")
+        assert len(identified) == (2 if said_after_the_pause else 1), "one speaker ID per stretch of voice"
     finally:
         taker.close()
         encoder.close()
