@@ -67,8 +67,8 @@ class Brain:
         phrases: a whole request, whatever a rule of thumb says of its last words ("who am I", "what was that")."""
         from jarvis.brain.skills import readings
 
-        phrases = [set(skill.phrasebook.phrases) for skill in self.skills if getattr(skill, "examples", ())]
-        return any(reading in known for reading in readings(text) for known in phrases)
+        books = [skill.phrasebook for skill in self.skills if getattr(skill, "examples", ())]
+        return any(reading in book for reading in readings(text) for book in books)
 
     def adopt(self, response: Response) -> None:
         """``response`` is the turn's answer (``respond``'s, or one worked out ahead)."""

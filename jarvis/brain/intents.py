@@ -94,9 +94,14 @@ class Phrasebook:
 
     def __init__(self, templates: tuple[str, ...] | list[str]):
         self.phrases = sorted({p for t in templates for p in expand(t)})
+        self._known = frozenset(self.phrases)
         self._by_length: dict[int, list[str]] = {}
         for phrase in self.phrases:
             self._by_length.setdefault(len(phrase.split()), []).append(phrase)
+
+    def __contains__(self, text: str) -> bool:
+        """``text`` (already cleaned) is one of the phrases, word for word."""
+        return text in self._known
 
     def best(self, text: str) -> PhraseMatch:
         """The phrase closest to ``text`` (already cleaned) and its score."""
