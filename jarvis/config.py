@@ -61,7 +61,10 @@ class ListenSettings:
     end_confirmation: float = 0.0      # extra silence before the silence timer starts (RealtimeSTT: 0.16)
     early_transcription: float = 0.01  # 0 = transcribe only once the command has ended
     min_recording: float = 0.3
-    pre_recording_buffer: float = 1.2
+    # Audio kept from before a recording starts. A command's recording starts when voice follows the wake word
+    # (0.4-0.6 s after Porcupine heard it, itself ~0.2 s after the word): 1.8 s holds the whole word, so Whisper
+    # hears "Jarvis," and not half of it ("Service,", "I'm nervous,"), which made it unsure (1.2 s until 2026-12-05).
+    pre_recording_buffer: float = 1.8
     wake_word_timeout: float = 5.0
     follow_up_s: float = 5.0        # after a reply, listen this long for a follow-up without the wake word; 0 = off
     # End of turn: "model" (a pause the end-of-turn model hears as finished ends the command after

@@ -142,6 +142,8 @@ class Listener:
                 silero_sensitivity=s.silero_sensitivity, post_speech_silence_duration=self._pause_limit(),
                 deactivity_silence_confirmation_duration=s.end_confirmation,
                 silero_deactivity_detection=s.end_of_speech_vad.strip().lower() != "webrtc",
+                # Silero on one thread: a second one spins in onnxruntime's pool after every 32 ms chunk.
+                silero_onnx_threads=1,
                 early_transcription_on_silence=s.early_transcription,
                 min_length_of_recording=s.min_recording, pre_recording_buffer_duration=s.pre_recording_buffer,
                 faster_whisper_vad_filter=False, no_log_file=True, level=logging.WARNING,

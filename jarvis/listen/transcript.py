@@ -10,6 +10,9 @@ from rapidfuzz import fuzz
 # Whisper's usual spellings of "Jarvis" at the start of an utterance, with an optional greeting.
 _WAKE = r"(?:jarvis|jarvi|jervis|jarvus|jarves|javis|jarviss)"
 _LEADING_WAKE = re.compile(rf"^\s*(?:(?:hey|ok|okay|hi|hello)[\s,]+)?{_WAKE}\b[\s,.!?:;…-]*", re.IGNORECASE)
+# Speech the pre-roll caught before the wake word, ended as a sentence ("…half past nine. Jarvis, what time is it?").
+_BEFORE_WAKE = re.compile(rf"^[^.!?…]*[.!?…]+\s+(?:(?:hey|ok|okay|hi|hello)[\s,]+)?{_WAKE}\b[\s,.!?:;…-]*",
+                          re.IGNORECASE)
 # Any first word, then the punctuation (or space) after it.
 _FIRST_WORD = re.compile(r"^\s*(?:(?:hey|ok|okay|hi|hello)[\s,]+)?([^\W\d_]+)([,.!?:;…-]+\s*|\s+|$)",
                          re.IGNORECASE)
@@ -21,15 +24,18 @@ WAKE_SIMILARITY = 0.8
 
 def strip_wake_word(text: str, wake_word: str = "jarvis") -> str:
     """Remove a leading wake word, as Whisper spells it ("Jarvis, what time is it?" -> "What time is it?";
-    "Jarmis, stop." -> "Stop.")."""
-    text = (text or "").strip()
+    "Jarmis, stop." -> "Stop."), and a sentence heard before it ("Nine. Jarvis, stop." -> "Stop.")."""
+    text = original = (text or "").strip()
+    before = _BEFORE_WAKE.match(text) if wake_word.lower() == "jarvis" else None
+    if before:
+        text = text[before.end():].strip()
     cleaned = _LEADING_WAKE.sub("", text, count=1).strip() if wake_word.lower() == "jarvis" else text
     first = _FIRST_WORD.match(text)
-    if cleaned == text and first:
+    if cleaned == text and first and not before:
         floor = WAKE_SIMILARITY if first.group(2).isspace() else WAKE_SIMILARITY_SET_APART
         if fuzz.ratio(first.group(1).lower(), wake_word.lower()) >= 100 * floor:
             cleaned = text[first.end():].strip()
-    if cleaned and cleaned != text:
+    if cleaned and cleaned != original:
         cleaned = cleaned[0].upper() + cleaned[1:]
     return cleaned
 

@@ -14,6 +14,12 @@ from jarvis.listen.transcript import hallucination_reason, is_hallucination, str
     ("Jarvis.", ""),
     ("", ""),
     ("Tell Jarvis hello", "Tell Jarvis hello"),
+    # a sentence the pre-roll caught before the wake word goes with it
+    ("The train leaves at half past nine. Jarvis, what time is it?", "What time is it?"),
+    ("Nine. Hey Jarvis. Stop.", "Stop."),
+    ("Nine. Jarvis.", ""),
+    ("What does Jarvis mean?", "What does Jarvis mean?"),
+    ("Stop. Tell Jarvis hello", "Stop. Tell Jarvis hello"),
     # tiny.en's other spellings of espeak-ng's "Jarvis", set apart by a comma or close enough
     ("JARAMIS, what's the time?", "What's the time?"),
     ("Jarmis, how is the system doing?", "How is the system doing?"),
