@@ -18,6 +18,11 @@ from dataclasses import dataclass
 from typing import Callable
 
 THRESHOLD = 0.5
+# A pause whose words are word for word a command Jarvis knows ("What time is it?", ``Brain.knows``) ends on weaker
+# evidence from the voice: the model heard a third of such finished commands by natural voices below 0.5 (0.11-0.48,
+# pipeline bench, 2026-12-05), while the first halves of paused commands, whose words ask for more anyway, scored
+# 0.01-0.04 and Piper's whole sentences cut mid-way ~0.87 (benchmarks/results/smart-turn-probe-cpu.json).
+KNOWN_COMMAND_THRESHOLD = 0.2
 
 # Words an English sentence does not end on: articles, prepositions, conjunctions, possessives, auxiliaries and
 # hesitations ("What is the…", "Set a timer for…", "Tell me about… um").
@@ -141,6 +146,12 @@ class PauseVerdict:
             self._heard = text
             return self._verdict()
 
+    def _knows(self, text: str) -> bool:
+        try:
+            return bool(self.known is not None and self.known(text))
+        except Exception:  # noqa: BLE001 - as if it were not a known command
+            return False
+
     def _for(self, pause: float) -> None:
         if pause != self._pause:
             self._pause, self._probability, self._heard, self._given = pause, None, None, False
@@ -153,6 +164,10 @@ class PauseVerdict:
             verdict = Verdict(False, p, heard)          # the words ask for more: the model's answer is not needed
         elif p is None:
             return None
+        elif self.use_words and KNOWN_COMMAND_THRESHOLD < p <= THRESHOLD:
+            if heard is None:
+                return None                             # unsure: a command Jarvis knows may end on it
+            verdict = Verdict(self._knows(heard), p, heard)
         elif p <= THRESHOLD or not self.use_words:
             verdict = Verdict(p > THRESHOLD, p, heard)  # the voice goes on, or the model decides alone
         elif heard is None:

@@ -35,8 +35,10 @@ class SentenceSplitter:
     """Incremental splitter: ``feed`` pieces of text, get complete sentences; ``flush`` the rest.
 
     With ``eager_first`` the first piece is let go at the first clause break (a comma, semicolon, colon
-    or dash followed by a space) once it has ``EAGER_WORDS`` words, so speech can start before a long
-    first sentence is finished.
+    or dash followed by a space) or before the first word that opens a phrase ("because", "where", "with",
+    "by", ``PHRASE_WORDS``) once it has ``EAGER_WORDS`` words, so speech can start before a long first
+    sentence is finished: "The sky is blue" plays while the LLM and the TTS are still on "because of a
+    process called Rayleigh scattering," (an LLM's first sentence often has no comma for 10-20 words).
     """
 
     def __init__(self, max_chars: int = MAX_CHARS, eager_first: bool = False) -> None:
@@ -60,13 +62,23 @@ class SentenceSplitter:
 
 
 EAGER_WORDS = 4
+# Words that open a new phrase (conjunctions, relatives, most prepositions): a speaker may pause before them.
+# Not "of", "to", "and" or "or", which mostly sit inside a phrase ("a cup of tea", "want to go", "the capital and
+# largest city").
+PHRASE_WORDS = ("because", "where", "which", "who", "whose", "when", "while", "but", "so", "since",
+                "although", "though", "if", "unless", "until", "as", "by", "with", "for", "in", "on", "at", "from",
+                "after", "before", "than", "like", "through", "during")
+# The space before such a word, once the word is whole (something follows it).
+_PHRASE = re.compile(rf"\s+(?=(?:{'|'.join(PHRASE_WORDS)})[\s,;:.!?])", re.IGNORECASE)
 
 
 def _first_clause(text: str) -> str | None:
-    """The text up to and including the first clause break that follows at least ``EAGER_WORDS`` words."""
-    for m in _CLAUSE.finditer(text):
-        head = text[:m.end()]
-        if len(head.split()) >= EAGER_WORDS and m.end() < len(text) and _SPEAKABLE.search(head):
+    """The text up to the first clause break (its punctuation included) or phrase opening (see ``PHRASE_WORDS``)
+    that follows at least ``EAGER_WORDS`` words."""
+    breaks = sorted([m.end() for m in _CLAUSE.finditer(text)] + [m.start() for m in _PHRASE.finditer(text)])
+    for end in breaks:
+        head = text[:end]
+        if len(head.split()) >= EAGER_WORDS and end < len(text) and _SPEAKABLE.search(head):
             return head
     return None
 

@@ -119,3 +119,22 @@ def test_without_words_the_model_decides_alone_and_a_known_request_is_whole():
     known = turn_end.PauseVerdict(known=lambda text: text == "Whose voice is this?")
     known.model(1.0, 0.8)
     assert known.words(1.0, "Whose voice is this?").finished   # "this" alone would wait
+
+
+def test_an_unsure_model_ends_a_command_jarvis_knows_word_for_word():
+    """Smart Turn heard a third of the natural voices' finished commands at 0.11-0.48 (pipeline bench): between
+    ``KNOWN_COMMAND_THRESHOLD`` and 0.5 the words decide, and only a command Jarvis knows ends the turn."""
+    knows = lambda text: text.rstrip("?.").lower() in {"what time is it", "tell me the time"}  # noqa: E731
+    verdict = turn_end.PauseVerdict(known=knows)
+    assert verdict.model(1.0, 0.35) is None                                   # unsure: it waits for the words
+    assert verdict.words(1.0, "What time is it?") == turn_end.Verdict(True, 0.35, "What time is it?")
+    assert verdict.words(2.0, "Tell me the time.") is None                    # words first, then the model
+    assert verdict.model(2.0, 0.3) == turn_end.Verdict(True, 0.3, "Tell me the time.")
+    # a whole sentence Jarvis does not know word for word keeps listening, as does a clearly unfinished voice
+    assert verdict.model(3.0, 0.45) is None and verdict.words(3.0, "Why is the sky blue?").finished is False
+    assert verdict.model(4.0, 0.1) == turn_end.Verdict(False, 0.1, None)
+    # a failing ``known`` counts as not known; without words the model decides alone at 0.5
+    broken = turn_end.PauseVerdict(known=lambda text: 1 / 0)
+    broken.model(1.0, 0.4)
+    assert broken.words(1.0, "What time is it?").finished is False
+    assert turn_end.PauseVerdict(use_words=False).model(1.0, 0.4) == turn_end.Verdict(False, 0.4, None)

@@ -82,15 +82,35 @@ def test_incremental_splitter_emits_long_text_without_a_full_stop():
     assert " ".join(out).split() == ["word"] * 100
 
 
+def test_eager_splitter_lets_a_long_first_sentence_go_where_a_phrase_opens():
+    """SmolLM's "The sky is blue because of a process called atmospheric scattering, …" had its first comma after
+    ten words: Piper spent 0.6-0.9 s on that clause before Jarvis said anything (pipeline bench, 2026-12-05)."""
+    def pieces(text: str, step: int = 3) -> list[str]:
+        splitter, out = SentenceSplitter(eager_first=True), []
+        for i in range(0, len(text), step):
+            out += splitter.feed(text[i:i + step])
+        return out + splitter.flush()
+
+    assert pieces("The sky is blue because of a process called scattering. It is.") == \
+        ["The sky is blue", "because of a process called scattering.", "It is."]
+    assert pieces("The rain is caused by warm air rising.") == ["The rain is caused", "by warm air rising."]
+    # inside a phrase ("of", "and"), or before four words, it waits for the sentence
+    assert pieces("A cup of tea and a biscuit for me.") == ["A cup of tea and a biscuit", "for me."]
+    assert pieces("Rome is in Italy.") == ["Rome is in Italy."]
+    # the phrase word must be whole: "The sky is blue be" may yet be "...blue beyond", "...blue beneath"
+    splitter = SentenceSplitter(eager_first=True)
+    assert splitter.feed("The sky is blue becau") == [] and splitter.feed("se of") == ["The sky is blue"]
+
+
 def test_eager_splitter_lets_the_first_clause_go_then_waits_for_whole_sentences():
     text = "Well, the sky looks blue because air scatters blue light, mostly. Sunsets are red, too."
     splitter, out = SentenceSplitter(eager_first=True), []
     for i in range(0, len(text), 4):
         out += splitter.feed(text[i:i + 4])
     out += splitter.flush()
-    # "Well," is too short to say alone; the first clause of four words or more goes first.
-    assert out == ["Well, the sky looks blue because air scatters blue light,", "mostly.",
-                   "Sunsets are red, too."]
+    # "Well," is too short to say alone; the first clause of four words or more goes first, here up to the phrase
+    # "because" opens.
+    assert out == ["Well, the sky looks blue", "because air scatters blue light, mostly.", "Sunsets are red, too."]
     assert " ".join(out) == text
     short = SentenceSplitter(eager_first=True)
     assert short.feed("It's 3 PM. ") == [] and short.feed("Bye") == ["It's 3 PM."]  # a sentence ends first
