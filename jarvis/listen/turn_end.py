@@ -100,15 +100,18 @@ def turn_over(probability: float, text: str, threshold: float = THRESHOLD) -> bo
     return probability > threshold and not sounds_unfinished(text)
 
 
+def is_known(text: str, known: Callable[[str], bool] | None) -> bool:
+    """``known(text)`` (e.g. ``Brain.knows``), False when there is none or it fails."""
+    try:
+        return bool(known is not None and known(text))
+    except Exception:  # noqa: BLE001 - as if the words were not a known request
+        return False
+
+
 def words_can_end(text: str, known: Callable[[str], bool] | None = None) -> bool:
     """Whisper's words for a pause can end a request: a whole request the assistant knows (``known``, e.g.
     ``Brain.knows``: "Who am I", "What was that"), or words a sentence may end on."""
-    try:
-        if known is not None and known(text):
-            return True
-    except Exception:  # noqa: BLE001 - the rule of thumb alone, as without it
-        pass
-    return not sounds_unfinished(text)
+    return is_known(text, known) or not sounds_unfinished(text)
 
 
 @dataclass(frozen=True)
@@ -146,12 +149,6 @@ class PauseVerdict:
             self._heard = text
             return self._verdict()
 
-    def _knows(self, text: str) -> bool:
-        try:
-            return bool(self.known is not None and self.known(text))
-        except Exception:  # noqa: BLE001 - as if it were not a known command
-            return False
-
     def _for(self, pause: float) -> None:
         if pause != self._pause:
             self._pause, self._probability, self._heard, self._given = pause, None, None, False
@@ -167,7 +164,7 @@ class PauseVerdict:
         elif self.use_words and KNOWN_COMMAND_THRESHOLD < p <= THRESHOLD:
             if heard is None:
                 return None                             # unsure: a command Jarvis knows may end on it
-            verdict = Verdict(self._knows(heard), p, heard)
+            verdict = Verdict(is_known(heard, self.known), p, heard)
         elif p <= THRESHOLD or not self.use_words:
             verdict = Verdict(p > THRESHOLD, p, heard)  # the voice goes on, or the model decides alone
         elif heard is None:
