@@ -59,8 +59,8 @@ class ListenSettings:
     post_speech_silence: float = 0.4
     end_of_speech_vad: str = "silero"  # silero | webrtc (RealtimeSTT's default)
     end_confirmation: float = 0.0      # extra silence before the silence timer starts (RealtimeSTT: 0.16)
-    # 0 = transcribe only once the command has ended. RealtimeSTT checks once per 32 ms chunk: 0.01 waited for the
-    # next chunk (~35 ms); 0.001 sends the chunk the silence was heard on (~45 ms sooner words, 2026-12-05 bench).
+    # 0 = transcribe only once the command has ended. RealtimeSTT checks once per 32 ms chunk: any value under one
+    # chunk sends the chunk the silence was heard on (jarvis.listen.listener.SAME_CHUNK_S; 0.01 waited for the next).
     early_transcription: float = 0.001
     min_recording: float = 0.3
     # Audio kept from before a recording starts. A command's recording starts when voice follows the wake word

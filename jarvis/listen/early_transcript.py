@@ -20,6 +20,7 @@ from typing import Callable
 log = logging.getLogger(__name__)
 
 Report = Callable[[str], None]
+Asked = Callable[[float], None]
 
 
 def pause_of(recorder) -> float:
@@ -39,9 +40,17 @@ def text_of(result) -> str:
 
 
 class _Answers:
-    def __init__(self, recorder, report: Report):
+    def __init__(self, recorder, report: Report, asked: Asked | None = None):
         self.recorder = recorder
         self.report = report
+        self.asked = asked   # told the pause (``pause_of``) of each request as it goes to Whisper
+
+    def _asking(self, pause: float) -> None:
+        if self.asked is not None:
+            try:
+                self.asked(pause)
+            except Exception:  # noqa: BLE001 - only tells the pause's other work it may start
+                log.exception("reporting a Whisper request failed")
 
     def answered(self, pause: float, text: str) -> None:
         """A transcription asked in ``pause`` came back: report it when the recording is still in that pause."""
@@ -58,11 +67,11 @@ class ReadAheadPipe(_Answers):
     """Stands in for RealtimeSTT's parent transcription pipe: requests go through it as before; results are read
     by a thread of its own as they arrive, reported, and kept for RealtimeSTT's ``poll``/``recv``."""
 
-    def __init__(self, pipe, recorder, report: Report):
-        super().__init__(recorder, report)
+    def __init__(self, pipe, recorder, report: Report, asked: Asked | None = None):
+        super().__init__(recorder, report, asked)
         self._pipe = pipe                                  # RealtimeSTT's ParentPipe (its writes stay its own)
         self._connection = getattr(pipe, "_pipe", pipe)    # the multiprocessing end: read only here
-        self._asked: collections.deque[float] = collections.deque()
+        self._pauses: collections.deque[float] = collections.deque()
         self._results: collections.deque = collections.deque()
         self._ready = threading.Condition()
         self._closed = threading.Event()
@@ -70,8 +79,10 @@ class ReadAheadPipe(_Answers):
         self._reader.start()
 
     def send(self, request) -> None:
-        self._asked.append(pause_of(self.recorder))
+        pause = pause_of(self.recorder)
+        self._pauses.append(pause)
         self._pipe.send(request)
+        self._asking(pause)
 
     def poll(self, timeout: float = 0.0) -> bool:
         with self._ready:
@@ -100,7 +111,7 @@ class ReadAheadPipe(_Answers):
                 result = self._connection.recv()
             except (EOFError, OSError, ValueError):   # the worker process ended or the pipe was closed
                 break
-            pause = self._asked.popleft() if self._asked else 0.0
+            pause = self._pauses.popleft() if self._pauses else 0.0
             with self._ready:
                 self._results.append(result)
                 self._ready.notify_all()
@@ -113,12 +124,13 @@ class ReadAheadPipe(_Answers):
 class ReportingExecutor(_Answers):
     """Wraps a transcription executor (``transcribe(audio, language=, use_prompt=, **options)``)."""
 
-    def __init__(self, executor, recorder, report: Report):
-        super().__init__(recorder, report)
+    def __init__(self, executor, recorder, report: Report, asked: Asked | None = None):
+        super().__init__(recorder, report, asked)
         self.wrapped = executor
 
     def transcribe(self, audio, language=None, use_prompt=True, **options):
         pause = pause_of(self.recorder)   # RealtimeSTT calls it on a thread it starts as the request is made
+        self._asking(pause)
         result = self.wrapped.transcribe(audio, language=language, use_prompt=use_prompt, **options)
         self.answered(pause, words_of(result))
         return result
@@ -127,9 +139,11 @@ class ReportingExecutor(_Answers):
         return getattr(self.wrapped, name)
 
 
-def install(recorder, report: Report) -> None:
-    """Report ``recorder``'s early transcripts (raw Whisper text) to ``report``, on the thread that read them."""
+def install(recorder, report: Report, asked: Asked | None = None) -> None:
+    """Report ``recorder``'s early transcripts (raw Whisper text) to ``report``, on the thread that read them, and
+    the pause of each request to ``asked`` as it goes to Whisper."""
     if getattr(recorder, "_uses_external_transcription_executor", False):
-        recorder.transcription_executor = ReportingExecutor(recorder.transcription_executor, recorder, report)
+        recorder.transcription_executor = ReportingExecutor(recorder.transcription_executor, recorder, report, asked)
     elif getattr(recorder, "parent_transcription_pipe", None) is not None:
-        recorder.parent_transcription_pipe = ReadAheadPipe(recorder.parent_transcription_pipe, recorder, report)
+        recorder.parent_transcription_pipe = ReadAheadPipe(recorder.parent_transcription_pipe, recorder, report,
+                                                           asked)

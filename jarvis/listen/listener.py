@@ -28,6 +28,14 @@ from jarvis.listen.transcript import strip_wake_word
 log = logging.getLogger(__name__)
 
 STOP_CALLBACK_WAIT_S = 2.0  # RealtimeSTT's stop callback follows the queued audio within ms, unless the machine stalls
+# A pause's Whisper request goes out before speaker ID and the end-of-turn model start (at most this long after the
+# silence): started first, their threads held the GIL and the cores from the thread that sends it, which then went
+# out 25-45 ms late, and Whisper's words are what a reply waits for (2026-12-05 traces).
+WHISPER_FIRST_S = 0.05
+# RealtimeSTT asks Whisper on the first 32 ms chunk that is early_transcription into the silence; a setting under one
+# chunk means the chunk the silence was heard on, which needs a threshold under the microseconds in between.
+CHUNK_S = 512 / 16000
+SAME_CHUNK_S = 1e-6
 
 
 @dataclass(frozen=True)
@@ -73,7 +81,6 @@ class Listener:
         self._ended_ready = threading.Condition()
         # End of turn by a model (listen.end_of_turn "model"): asked at each pause, on a thread of its own.
         self.turn_model = None
-        self._turn_pool: ThreadPoolExecutor | None = None
         self.decisions: list[bool] = []  # the pauses' verdicts so far (finished?), for the log and the tests
         # A whole request the assistant knows (Brain.knows): a pause after it may end the turn whatever its last word.
         self.known_command: Callable[[str], bool] | None = None
@@ -82,6 +89,8 @@ class Listener:
         # pause begins: speaker ID runs while Whisper and the end-of-turn model do.
         self.on_paused: Callable[[np.ndarray, int | None], None] | None = None
         self._window_recording = False   # the recording was opened by speech in a window without the wake word
+        self._whisper_asked = _Asked()   # the pause of Whisper's latest request
+        self._pause_pool: ThreadPoolExecutor | None = None   # each pause's speaker ID start and end-of-turn model
         self.remote_stt = None           # jarvis.listen.remote_stt.RemoteTranscription with listen.stt_remote_url
         self.stt_placement = ""          # where Whisper runs, e.g. "cpu (int8)" (listen.stt_device auto resolved)
 
@@ -144,7 +153,7 @@ class Listener:
                 silero_deactivity_detection=s.end_of_speech_vad.strip().lower() != "webrtc",
                 # Silero on one thread: a second one spins in onnxruntime's pool after every 32 ms chunk.
                 silero_onnx_threads=1,
-                early_transcription_on_silence=s.early_transcription,
+                early_transcription_on_silence=self._early_transcription(),
                 min_length_of_recording=s.min_recording, pre_recording_buffer_duration=s.pre_recording_buffer,
                 faster_whisper_vad_filter=False, no_log_file=True, level=logging.WARNING,
                 on_recording_start=self._on_speech_start,
@@ -153,7 +162,8 @@ class Listener:
                 on_wakeword_timeout=self._on_wake_timeout,
             )
             self._external_wake = wake.install(self._recorder)
-            early_transcript.install(self._recorder, self._on_early_transcript)
+            early_transcript.install(self._recorder, self._on_early_transcript, self._whisper_asked.mark)
+            self._pause_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pause")
             self.wake_detector = wake.WakeDetector(wake_word, float(s.wake_sensitivity), self._on_wake)
         except Exception as exc:
             raise NotAvailable("stt_failed", f"Could not start speech recognition ({exc}). "
@@ -183,7 +193,11 @@ class Listener:
         # pause's early transcription, so without it the model decides alone.
         self._verdict = turn_end.PauseVerdict(use_words=self.settings.early_transcription > 0,
                                               known=lambda text: bool(self.known_command and self.known_command(text)))
-        self._turn_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="end-of-turn")
+
+    def _early_transcription(self) -> float:
+        """RealtimeSTT's ``early_transcription_on_silence`` for ``listen.early_transcription`` (0: off)."""
+        after = float(self.settings.early_transcription)
+        return SAME_CHUNK_S if 0 < after < CHUNK_S else after
 
     def _pause_limit(self) -> float:
         """How long a pause may last before the command ends, until the model has heard it: with the model, the
@@ -208,8 +222,8 @@ class Listener:
         detector, self.wake_detector = self.wake_detector, None
         if detector is not None:
             detector.close()
-        if self._turn_pool is not None:
-            self._turn_pool.shutdown(wait=False)
+        if self._pause_pool is not None:
+            self._pause_pool.shutdown(wait=False)
 
     # -- audio in / utterances out -----------------------------------------------------------
     def feed(self, block: np.ndarray, wake_word: bool = True) -> None:
@@ -357,24 +371,34 @@ class Listener:
 
     def _on_silence(self) -> None:
         self.bus.emit(events.VadSilence(turn=self._turn))
-        recorder = self._recorder
-        if recorder is None or self._pause is not None:
+        recorder, pool = self._recorder, self._pause_pool
+        if recorder is None or pool is None or self._pause is not None:
             return
         frames = list(recorder.frames)
-        if self.on_paused is not None and frames:
-            self.on_paused(np.frombuffer(b"".join(frames), dtype=np.int16).astype(np.float32) / 32768.0, self._turn)
-        if self.turn_model is not None:
-            pause = recorder.speech_end_silence_start
-            self._turn_pool.submit(self._decide, recorder, pause, frames, self._turn)
+        if frames and (self.on_paused is not None or self.turn_model is not None):
+            pool.submit(self._hear_pause, recorder, recorder.speech_end_silence_start, frames, self._turn)
 
-    def _decide(self, recorder, pause: float, frames: list, turn: int | None) -> None:
+    def _hear_pause(self, recorder, pause: float, frames: list, turn: int | None) -> None:
+        """A pause began: once Whisper was asked for it (``WHISPER_FIRST_S``), its speaker ID starts
+        (``on_paused``) and the end-of-turn model hears it."""
+        if self._early_transcription() > 0:
+            self._whisper_asked.wait_for(pause, WHISPER_FIRST_S)
+        audio = np.frombuffer(b"".join(frames), dtype=np.int16).astype(np.float32) / 32768.0
+        if self.on_paused is not None:
+            try:
+                self.on_paused(audio, turn)
+            except Exception:  # noqa: BLE001 - speaker ID then runs on the whole recording, as without it
+                log.exception("starting speaker ID on a pause failed")
+        if self.turn_model is not None:
+            self._decide(recorder, pause, audio, turn)
+
+    def _decide(self, recorder, pause: float, audio: np.ndarray, turn: int | None) -> None:
         """The model hears the command so far; with Whisper's words for the pause (``PauseVerdict``) that gives the
         verdict: finished, the command ends after ``end_of_turn_silence`` (or now, if they took longer);
         unfinished, it waits up to ``unfinished_silence``. A pause that ended meanwhile (the person went on) is left
         alone."""
-        if not frames:
-            return
-        audio = np.frombuffer(b"".join(frames), dtype=np.int16).astype(np.float32) / 32768.0
+        if recorder.speech_end_silence_start != pause or self._pause is not None:
+            return  # the person went on already
         try:
             probability = self.turn_model.probability(audio)
         except Exception:  # noqa: BLE001 - this pause then ends on silence, as without the model
@@ -430,6 +454,23 @@ class Listener:
         with self._ended_ready:
             self._ended.append((ended, ended_at))
             self._ended_ready.notify_all()
+
+
+class _Asked:
+    """The pause (RealtimeSTT's start of its silence) of Whisper's latest request, to wait for."""
+
+    def __init__(self) -> None:
+        self._pause = 0.0
+        self._changed = threading.Condition()
+
+    def mark(self, pause: float) -> None:
+        with self._changed:
+            self._pause = pause
+            self._changed.notify_all()
+
+    def wait_for(self, pause: float, timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self._pause == pause, timeout=timeout)
 
 
 class _CommandPause:

@@ -211,6 +211,37 @@ def test_a_finished_sentence_ends_the_command_as_soon_as_its_words_are_heard(qui
     assert _silence_wait(listener) < listener.settings.unfinished_silence, _silence_wait(listener)
 
 
+def test_whisper_is_asked_on_the_chunk_the_silence_was_heard_on_before_speaker_id_starts(quick_listener):
+    """Real RealtimeSTT and its Whisper worker: the pause's request carries exactly the audio the pause began with
+    (sent on that chunk, not 32 ms later), and speaker ID on the pause (``on_paused``) starts only after it went out:
+    started first, its thread and the model's held the cores and the GIL from the one sending it."""
+    from tests.speech import piper_16k
+
+    listener = quick_listener
+    pipe = listener._recorder.parent_transcription_pipe
+    sent, paused = [], []
+
+    def send(request, _send=pipe.send):
+        sent.append((time.monotonic(), len(request[0])))
+        _send(request)
+
+    pipe.send = send
+    listener.on_paused = lambda audio, turn: paused.append((time.monotonic(), len(audio)))
+    try:
+        audio = np.concatenate((_silence(0.3), _pcm16(piper_16k("Jarvis. What time is it?")), _silence(2.5)))
+        listener.listen_without_wake_word(5.0, "follow_up")
+        utterance, _ = _utterance_of(listener, audio, tail_s=2.5)
+    finally:
+        del pipe.send
+        listener.on_paused = None
+    assert "time" in utterance.text.lower(), utterance
+    assert paused, "speaker ID never started on a pause"
+    for started, samples in paused:
+        asked = [at for at, n in sent if n == samples]
+        assert asked, f"no Whisper request held the pause's {samples} samples: {[n for _, n in sent]}"
+        assert asked[0] <= started, "speaker ID started before Whisper was asked"
+
+
 def test_a_pause_mid_sentence_does_not_end_the_command_when_the_model_hears_it_unfinished(quick_listener):
     """Piper's sentence stopped after "What is the weather" for 0.6 s (longer than the 0.4 s end-of-speech silence
     that alone would have ended it there), then finished: one command, the whole sentence. The words could end a
