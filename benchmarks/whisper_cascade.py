@@ -13,7 +13,8 @@ the second is the check on clips it was not chosen on. Scored as ``whisper_promp
 clip.
 
 Run: .venv/bin/python benchmarks/whisper_cascade.py [--out benchmarks/results/whisper-cascade-cpu.json] [--sweep]
-(about 12 minutes on 2 cores; Whisper with its default threads, as the voice loop runs it).
+[--window 5] [--short-only] (about 12 minutes on 2 cores; Whisper with its default threads, as the voice loop runs
+it).
 """
 from __future__ import annotations
 
@@ -110,7 +111,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, help="write the JSON results here")
     parser.add_argument("--sweep", action="store_true", help="also score other thresholds")
+    parser.add_argument("--window", type=int, default=short_window.WINDOW_S,
+                        help=f"the short window in seconds (default {short_window.WINDOW_S})")
+    parser.add_argument("--short-only", action="store_true",
+                        help="skip the 30 s pass alone (its figures do not depend on the window)")
     args = parser.parse_args()
+    short_window.WINDOW_S = args.window
 
     settings = ListenSettings(stt_short_window=True)   # as the low-latency preset sets it
     prompt = whisper_prompt(settings.wake_word)
@@ -128,7 +134,8 @@ def main() -> int:
               "threshold_chosen_on": "command alone", "sets": {}}
     for set_name, clips in sets.items():
         result["sets"][set_name] = {}
-        for name, short_first in (("30 s pass alone", False), ("short window first", True)):
+        modes = (("30 s pass alone", False), ("short window first", True))
+        for name, short_first in modes[1:] if args.short_only else modes:
             raw = timed.run(clips, short_first)
             scored = score(raw)
             scored.update(ms_per_clip_p50=raw["ms_per_clip_p50"], ms_per_clip_p95=raw["ms_per_clip_p95"],

@@ -143,9 +143,12 @@ class BrainSettings:
     timeout_s: float = 20.0         # connect / between streamed tokens; past it Jarvis apologises
     max_tokens: int = 160
     temperature: float = 0.3
-    system_prompt: str = ("You are Jarvis, a helpful voice assistant. You are talking to {speaker}. "
-                          "Answer in one to three short sentences of plain spoken English: no lists, "
-                          "no markdown, no emoji.")
+    # The speaker's name comes last: the local model reuses its cache of what every turn's prompt starts with
+    # (warmed at load), and evaluates only the name and the question (~70 ms, not ~160, to the first token on 2 cores).
+    # (On its own line: the bundled SmolLM2 answered "What is the capital of France?" in French with it at the end of
+    # the same line.)
+    system_prompt: str = ("You are Jarvis, a helpful voice assistant. Answer in one to three short sentences of "
+                          "plain spoken English: no lists, no markdown, no emoji.\nYou are talking to {speaker}.")
     memory_turns: int = 6           # question/answer pairs remembered per speaker
     memory_idle_s: float = 300.0    # a speaker's conversation is forgotten after this much silence
     cache_size: int = 64            # repeated questions (fresh conversations only) answered from a cache

@@ -46,7 +46,7 @@ class ChatBackend(Protocol):
 
     def load(self) -> None: ...
 
-    def warmup(self) -> None: ...
+    def warmup(self, system: str = "") -> None: ...
 
     def stream(self, messages: Messages, cancelled: Cancelled, max_tokens: int,
                temperature: float) -> Iterator[str]: ...
@@ -67,13 +67,18 @@ def load(settings, warm: bool = True) -> tuple[ChatBackend | None, LlmFailure | 
         if backend is not None:
             backend.load()
             if warm:
-                backend.warmup()
+                backend.warmup(warm_prompt(settings.system_prompt))
         return backend, None
     except JarvisError as exc:
         return None, LlmFailure(exc.code, exc.message, UNAVAILABLE)
     except Exception as exc:
         log.exception("loading the LLM failed")
         return None, LlmFailure("llm_unavailable", f"The LLM could not start ({exc}).", UNAVAILABLE)
+
+
+def warm_prompt(system_prompt: str) -> str:
+    """What every turn's system prompt starts with: the prompt up to the speaker's name."""
+    return system_prompt.split("{speaker}")[0].strip()
 
 
 def create(settings) -> ChatBackend | None:
@@ -145,8 +150,13 @@ class LocalBackend:
                                                      "Check it is a GGUF chat model, or pick another.") from exc
         log.info("local LLM: %s, %d threads, %d context tokens", self.path.name, self.threads, self.context_tokens)
 
-    def warmup(self) -> None:
-        for _ in self.stream([{"role": "user", "content": "Hi"}], lambda: False, max_tokens=2, temperature=0.0):
+    def warmup(self, system: str = "") -> None:
+        """One short answer, to ``system`` (the system prompt's start) when given: llama.cpp keeps what it evaluated
+        and reuses the longest common start of the next prompt, so the first question evaluates only its own
+        tokens."""
+        messages = [{"role": "system", "content": system}] if system else []
+        for _ in self.stream([*messages, {"role": "user", "content": "Hi"}], lambda: False, max_tokens=2,
+                             temperature=0.0):
             pass
 
     def stream(self, messages: Messages, cancelled: Cancelled, max_tokens: int = 160,
@@ -236,7 +246,7 @@ class OpenAICompatibleBackend:
             return None
         return key
 
-    def warmup(self) -> None:
+    def warmup(self, system: str = "") -> None:
         """Nothing to warm: a server that is down is reported (and apologised for) at the question."""
 
     def stream(self, messages: Messages, cancelled: Cancelled, max_tokens: int = 160,

@@ -129,8 +129,8 @@ class TimedBackend:
     def load(self):
         self.backend.load()
 
-    def warmup(self):
-        self.backend.warmup()
+    def warmup(self, system: str = ""):
+        self.backend.warmup(system)
 
     def close(self):
         self.backend.close()
