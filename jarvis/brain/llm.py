@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 
 NO_ANSWER = "Sorry, I have no answer to that."
 LOOP_TOKENS = 12
+# After its first sentence the generation waits (at most this long) until the reader asks for the next one: that
+# sentence is being synthesized meanwhile, and the two on 2 cores slowed Piper's first phrase from ~100 to ~270 ms
+# (2026-12-05 traces). The reader asks as soon as the first sentence's audio is made (it goes to the player).
+FIRST_AUDIO_WAIT_S = 1.0
 UNKNOWN_LISTENER = "someone whose name you do not know"
 
 
@@ -97,6 +101,13 @@ class LlmResponder:
         def stopped() -> bool:
             return cancel.is_set() or abandoned.is_set() or looping.is_set()
 
+        more_wanted = threading.Event()   # the reader asked for the sentence after the first
+
+        def wait_for_the_first_audio() -> None:
+            deadline = time.monotonic() + FIRST_AUDIO_WAIT_S
+            while not more_wanted.wait(0.01) and not stopped() and time.monotonic() < deadline:
+                pass
+
         def produce() -> None:
             # The first clause goes to speech as soon as it is complete: the voice starts sooner.
             splitter, said, started, first = SentenceSplitter(eager_first=True), [], time.monotonic(), True
@@ -121,7 +132,10 @@ class LlmResponder:
                     if len(recent) == LOOP_TOKENS and len(set(recent)) <= 2:
                         looping.set()
                         break
-                    emit(splitter.feed(piece))
+                    sentences = splitter.feed(piece)
+                    emit(sentences)
+                    if sentences and not said[1:] and not more_wanted.is_set():
+                        wait_for_the_first_audio()
                 if not (cancel.is_set() or abandoned.is_set()):
                     emit(splitter.flush())
                     answer = " ".join(said)
@@ -151,6 +165,7 @@ class LlmResponder:
                         return
                     spoke = True
                     yield value
+                    more_wanted.set()
                     continue
                 if kind == "failed":
                     self._report(value)

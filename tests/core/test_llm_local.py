@@ -199,6 +199,44 @@ def test_first_sentence_arrives_while_the_rest_is_generated(local_model, bus_eve
     assert arrivals[0] < arrivals[-1] - 0.05, f"sentences arrived at {arrivals}"
 
 
+class CountingBackend:
+    """The real backend; counts the pieces it has generated."""
+
+    def __init__(self, backend):
+        self.backend, self.name, self.label = backend, backend.name, backend.label
+        self.pieces = 0
+
+    def stream(self, *args, **kwargs):
+        for piece in self.backend.stream(*args, **kwargs):
+            self.pieces += 1
+            yield piece
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("reader_waits_s", [0.4, 1.6])
+def test_after_its_first_sentence_the_llm_waits_for_the_reader_to_ask_for_more(local_model, bus_events,
+                                                                                 reader_waits_s, monkeypatch):
+    """The first sentence is synthesized while the reader holds it: generating meanwhile would slow that on 2 cores.
+    Generation goes on when the reader asks for the next sentence, or after ``FIRST_AUDIO_WAIT_S`` (a reader that
+    never asks, e.g. an answer worked out ahead and not yet adopted, does not hold the model for long)."""
+    from jarvis.brain import llm
+
+    monkeypatch.setattr(llm, "FIRST_AUDIO_WAIT_S", 1.0)
+    counting = CountingBackend(local_model)
+    brain, _ = make_brain(counting, bus_events[0], max_tokens=160)
+    sentences = iter(brain.respond(Turn("Why is the sky blue?")))
+    assert next(sentences)
+    time.sleep(0.1)
+    held = counting.pieces
+    time.sleep(reader_waits_s - 0.1)
+    if reader_waits_s < llm.FIRST_AUDIO_WAIT_S:
+        assert counting.pieces == held, "the LLM went on before the reader asked for more"
+    else:
+        assert counting.pieces > held, "the LLM waited for a reader that never asked"
+    rest = list(sentences)
+    assert rest and counting.pieces > held, rest
+
+
 @pytest.mark.slow
 def test_no_sentence_is_said_twice(local_model, bus_events):
     """SmolLM2-135M loops on some prompts (it repeats its joke); the repeat ends the answer."""
