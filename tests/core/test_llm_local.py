@@ -142,6 +142,30 @@ def test_a_question_evaluates_only_its_own_tokens_after_the_warm_up(bus_events):
 
 
 @pytest.mark.slow
+def test_a_speaker_s_next_question_evaluates_only_itself_though_someone_else_asked_in_between(bus_events):
+    """Two speakers take turns, each in their own remembered conversation: llama.cpp's state after each answer is
+    kept (``CONVERSATION_CACHE_MB``), so bob's third question starts from his conversation's state although alice's
+    came last, and evaluates its own tokens, not his whole conversation again."""
+    backend, failure = backends.load(BrainSettings(backend="local", temperature=0.0))
+    assert failure is None and backend is not None, failure
+    evaluated = []
+    llm = backend._llm
+    evaluate = llm.eval
+    llm.eval = lambda tokens: (evaluated.append(len(tokens)), evaluate(tokens))[1]
+    try:
+        brain, responder = make_brain(backend, bus_events[0], max_tokens=24)
+        for question in ("What is the capital of France?", "What is the capital of Italy?", "And of Spain?"):
+            for speaker in ("alice", "bob"):
+                evaluated.clear()
+                answer(brain, question, speaker)
+        conversation = responder.messages(Turn("And of Spain?", speaker="bob"))
+        whole = len(llm.tokenize("".join(m["content"] for m in conversation).encode(), add_bos=False))
+        assert evaluated[0] < 20 < whole, (evaluated[0], whole)   # bob's third question, after alice's
+    finally:
+        backend.close()
+
+
+@pytest.mark.slow
 def test_skills_answer_before_the_llm(local_model, bus_events):
     brain, _ = make_brain(local_model, bus_events[0])
     assert answer(brain, "what time is it")[1] == "time"

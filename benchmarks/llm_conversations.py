@@ -1,0 +1,80 @@
+"""The local LLM's first token as four speakers' conversations grow, taking turns (as in a home, and in
+``jarvis bench pipeline``): with llama.cpp's state after each answer kept (``CONVERSATION_CACHE_MB``) and without.
+
+Each speaker asks six questions in turn (each remembers its last six exchanges, as ``brain.memory_turns``); the
+answers are greedy (temperature 0) and at most 48 tokens (the low-latency preset's ``brain.max_tokens``).
+
+Run: .venv/bin/python benchmarks/llm_conversations.py [--out benchmarks/results/llm-conversations-cpu.json]
+(about 2 minutes on 2 cores).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from jarvis.brain import backends  # noqa: E402
+from jarvis.config import BrainSettings  # noqa: E402
+
+SPEAKERS = ("alice", "carol", "fiona", "joe")
+QUESTIONS = ("Why is the sky blue?", "What is the capital of Italy?", "What causes rain?")
+ROUNDS, MEMORY_TURNS, MAX_TOKENS = 6, 6, 48
+
+
+def run(cached: bool) -> dict:
+    settings = BrainSettings(backend="local", temperature=0.0)
+    backend, failure = backends.load(settings)
+    if failure is not None:
+        raise SystemExit(failure.message)
+    if not cached:
+        backend._llm.set_cache(None)
+    history = {who: [] for who in SPEAKERS}
+    rounds = []
+    try:
+        for rnd in range(ROUNDS):
+            firsts = []
+            for i, who in enumerate(SPEAKERS):
+                question = QUESTIONS[(rnd + i) % len(QUESTIONS)]
+                messages = [{"role": "system", "content": settings.system_prompt.replace("{speaker}", who)},
+                            *history[who], {"role": "user", "content": question}]
+                started, first, pieces = time.perf_counter(), None, []
+                for piece in backend.stream(messages, lambda: False, max_tokens=MAX_TOKENS, temperature=0.0):
+                    first = first if first is not None else time.perf_counter() - started
+                    pieces.append(piece)
+                firsts.append((first or 0.0) * 1000)
+                history[who] = (history[who] + [{"role": "user", "content": question},
+                                                {"role": "assistant", "content": "".join(pieces).strip()}])[
+                    -2 * MEMORY_TURNS:]
+            rounds.append({"round": rnd + 1, "first_token_ms": [round(t, 1) for t in firsts],
+                           "p50_ms": round(float(np.median(firsts)), 1)})
+            print(f"{'kept' if cached else 'not kept'}: round {rnd + 1} first token P50 {rounds[-1]['p50_ms']} ms",
+                  flush=True)
+    finally:
+        backend.close()
+    return {"rounds": rounds}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, help="write the JSON results here")
+    args = parser.parse_args()
+    result = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+              "date": time.strftime("%Y-%m-%d"), "model": backends.BUNDLED_MODEL,
+              "cache_mb": backends.CONVERSATION_CACHE_MB, "speakers": len(SPEAKERS), "rounds": ROUNDS,
+              "max_tokens": MAX_TOKENS, "states not kept": run(False), "states kept": run(True)}
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
