@@ -127,6 +127,21 @@ def resolve_local_model(local_model: str) -> Path:
 CONVERSATION_CACHE_MB = 64
 
 
+def _conversation_cache(ram_cache: type, capacity_bytes: int):
+    """llama-cpp-python's ``LlamaRAMCache`` keeping of each state's logits only the last token's: it saves them for
+    every token (tokens x 49152 floats, ~100 MB a state for SmolLM2, ~20 times the state, and not counted against
+    the capacity: RSS grew 1 GB in 100 turns), and the question after the kept tokens is evaluated anyway."""
+    from llama_cpp.llama import LlamaState
+
+    class ConversationCache(ram_cache):
+        def __setitem__(self, key, state) -> None:
+            super().__setitem__(key, LlamaState(
+                input_ids=state.input_ids, scores=state.scores[-1:].copy(), n_tokens=state.n_tokens,
+                llama_state=state.llama_state, llama_state_size=state.llama_state_size, seed=state.seed))
+
+    return ConversationCache(capacity_bytes)
+
+
 class LocalBackend:
     """A GGUF chat model run by llama.cpp in this process; one generation at a time."""
 
@@ -152,7 +167,7 @@ class LocalBackend:
         try:
             self._llm = Llama(model_path=str(self.path), n_ctx=self.context_tokens, n_threads=self.threads,
                               verbose=False)
-            self._llm.set_cache(LlamaRAMCache(capacity_bytes=CONVERSATION_CACHE_MB << 20))
+            self._llm.set_cache(_conversation_cache(LlamaRAMCache, CONVERSATION_CACHE_MB << 20))
         except Exception as exc:  # llama.cpp says only "Failed to load model from file"
             raise NotAvailable("llm_model_unusable", f"Cannot load the local LLM {self.path} ({exc}). "
                                                      "Check it is a GGUF chat model, or pick another.") from exc

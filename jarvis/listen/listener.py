@@ -383,6 +383,8 @@ class Listener:
         (``on_paused``) and the end-of-turn model hears it."""
         if self._early_transcription() > 0:
             self._whisper_asked.wait_for(pause, WHISPER_FIRST_S)
+        if recorder.speech_end_silence_start != pause:
+            return   # the person went on meanwhile: this pause's audio is not the command's (``on_went_on``)
         audio = np.frombuffer(b"".join(frames), dtype=np.int16).astype(np.float32) / 32768.0
         if self.on_paused is not None:
             try:
@@ -397,8 +399,6 @@ class Listener:
         verdict: finished, the command ends after ``end_of_turn_silence`` (or now, if they took longer);
         unfinished, it waits up to ``unfinished_silence``. A pause that ended meanwhile (the person went on) is left
         alone."""
-        if recorder.speech_end_silence_start != pause or self._pause is not None:
-            return  # the person went on already
         try:
             probability = self.turn_model.probability(audio)
         except Exception:  # noqa: BLE001 - this pause then ends on silence, as without the model
