@@ -1,11 +1,12 @@
 """The local LLM's first token as four speakers' conversations grow, taking turns (as in a home, and in
 ``jarvis bench pipeline``): with llama.cpp's state after each answer kept (``CONVERSATION_CACHE_MB``) and without.
 
-Each speaker asks six questions in turn (each remembers its last six exchanges, as ``brain.memory_turns``); the
-answers are greedy (temperature 0) and at most 48 tokens (the low-latency preset's ``brain.max_tokens``).
+Each speaker asks ``--rounds`` questions in turn (each remembers its last six exchanges, as ``brain.memory_turns``);
+the answers are greedy (temperature 0) and at most 48 tokens (the low-latency preset's ``brain.max_tokens``). The
+process's RSS after each round shows what the kept states cost.
 
-Run: .venv/bin/python benchmarks/llm_conversations.py [--out benchmarks/results/llm-conversations-cpu.json]
-(about 2 minutes on 2 cores).
+Run: .venv/bin/python benchmarks/llm_conversations.py [--rounds 6] [--out benchmarks/results/llm-conversations-cpu.json]
+(about 2 minutes on 2 cores for 6 rounds).
 """
 from __future__ import annotations
 
@@ -30,7 +31,11 @@ QUESTIONS = ("Why is the sky blue?", "What is the capital of Italy?", "What caus
 ROUNDS, MEMORY_TURNS, MAX_TOKENS = 6, 6, 48
 
 
-def run(cached: bool) -> dict:
+def rss_mb() -> float:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+
+
+def run(cached: bool, rounds_asked: int = ROUNDS) -> dict:
     settings = BrainSettings(backend="local", temperature=0.0)
     backend, failure = backends.load(settings)
     if failure is not None:
@@ -40,7 +45,7 @@ def run(cached: bool) -> dict:
     history = {who: [] for who in SPEAKERS}
     rounds = []
     try:
-        for rnd in range(ROUNDS):
+        for rnd in range(rounds_asked):
             firsts = []
             for i, who in enumerate(SPEAKERS):
                 question = QUESTIONS[(rnd + i) % len(QUESTIONS)]
@@ -55,9 +60,9 @@ def run(cached: bool) -> dict:
                                                 {"role": "assistant", "content": "".join(pieces).strip()}])[
                     -2 * MEMORY_TURNS:]
             rounds.append({"round": rnd + 1, "first_token_ms": [round(t, 1) for t in firsts],
-                           "p50_ms": round(float(np.median(firsts)), 1)})
-            print(f"{'kept' if cached else 'not kept'}: round {rnd + 1} first token P50 {rounds[-1]['p50_ms']} ms",
-                  flush=True)
+                           "p50_ms": round(float(np.median(firsts)), 1), "rss_mb": round(rss_mb(), 1)})
+            print(f"{'kept' if cached else 'not kept'}: round {rnd + 1} first token P50 {rounds[-1]['p50_ms']} ms, "
+                  f"RSS {rounds[-1]['rss_mb']} MB", flush=True)
     finally:
         backend.close()
     return {"rounds": rounds}
@@ -66,11 +71,13 @@ def run(cached: bool) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, help="write the JSON results here")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help=f"questions per speaker (default {ROUNDS})")
     args = parser.parse_args()
     result = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
               "date": time.strftime("%Y-%m-%d"), "model": backends.BUNDLED_MODEL,
-              "cache_mb": backends.CONVERSATION_CACHE_MB, "speakers": len(SPEAKERS), "rounds": ROUNDS,
-              "max_tokens": MAX_TOKENS, "states not kept": run(False), "states kept": run(True)}
+              "cache_mb": backends.CONVERSATION_CACHE_MB, "speakers": len(SPEAKERS), "rounds": args.rounds,
+              "max_tokens": MAX_TOKENS, "states not kept": run(False, args.rounds),
+              "states kept": run(True, args.rounds)}
     if args.out:
         args.out.write_text(json.dumps(result, indent=1) + "\n")
     return 0

@@ -20,10 +20,14 @@ def test_bench_pipeline_on_two_turns_writes_json_and_a_chart(tmp_path):
     assert data["turns"] == 2 and len(data["jarvis"]["turns"]) == 2 and len(data["peer"]["turns"]) == 2
     assert data["jarvis"]["missed_wakes"] == 0, data["jarvis"]["turns"]
     for turn in data["jarvis"]["turns"]:
-        for stage in ("endpointing", "end_of_speech_to_transcript", "brain", "tts_first_chunk", "voice_to_voice"):
+        for stage in ("endpointing", "end_of_speech_to_transcript", "tts_first_chunk", "voice_to_voice"):
             assert turn[stage] is not None and turn[stage] > 0, (stage, turn)
-        # Speaker ID runs while Whisper transcribes: its wait after the transcript may round to 0.0 ms.
-        assert turn["speaker_id"] is not None and turn["speaker_id"] >= 0, turn
+        # Speaker ID runs while Whisper transcribes: its wait after the transcript may round to 0.0 ms. So may the
+        # answer's, when it was worked out ahead: an LLM's first token can come before the speaker is announced
+        # (a misheard "Tell me what time." went to the LLM, prepared in the pause).
+        for stage in ("speaker_id", "brain"):
+            assert turn[stage] is not None and turn[stage] >= 0, (stage, turn)
+        assert turn["brain"] > 0 or turn["answered_ahead"], turn
         assert turn["voice_to_voice"] > turn["end_of_speech_to_transcript"]
     assert data["stages_ms"]["voice_to_voice"]["p50"] > 0 and "p99" in data["stages_ms"]["voice_to_voice"]
     assert data["ratio_end_of_speech_to_transcript"]["p50"] > 0
