@@ -25,6 +25,8 @@ EXCLUDED_MODULES = [
     "sse_starlette", "starlette_context", "pydantic_settings",
     # torch.compile's GPU compiler (700 MB in the CUDA build): the CSM fast path captures CUDA graphs itself.
     "triton",
+    # Piper's phoneme times (the pipeline benchmark's paused commands, run from a checkout), not the voice itself.
+    "onnx",
 ]
 
 _DROPPED_PREFIXES = tuple(p.replace("/", os.sep) for p in (

@@ -68,4 +68,25 @@ def cut_mid_sentence(audio: "np.ndarray", fraction: float) -> "np.ndarray":
     return audio[: (lo + int(np.argmin(rms[lo:hi]))) * win]
 
 
+def piper_cut_at_word(text: str, words: int) -> "tuple[np.ndarray, np.ndarray]":
+    """``text`` in Piper's joe (no sampling noise), 16 kHz: all of it, and cut after its first ``words`` words at
+    the word break Piper's phoneme times give (the sentence's prosody, as a person stopping mid-sentence leaves it)."""
+    import numpy as np
+    from piper import SynthesisConfig
+
+    from jarvis.audio.resample import resample
+    from jarvis.bench.pipeline import _aligned_piper
+
+    voice = _aligned_piper()
+    (chunk,) = voice.synthesize(text, syn_config=SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0),
+                                include_alignments=True)
+    at, breaks = 0, []
+    for aligned in chunk.phoneme_alignments:
+        if aligned.phoneme == " ":
+            breaks.append(at)
+        at += aligned.num_samples
+    audio = np.asarray(chunk.audio_float_array, np.float32)
+    return (resample(audio, chunk.sample_rate, 16000), resample(audio[:breaks[words - 1]], chunk.sample_rate, 16000))
+
+
 _piper_voices: dict = {}

@@ -33,6 +33,7 @@ import numpy as np
 
 from jarvis.bench.scratch import scratch_home
 from jarvis.bench.stats import command, date, hardware, stats_ms, versions, write_json
+from jarvis.errors import NotAvailable
 
 
 RATE = 16000
@@ -83,6 +84,7 @@ _PIPER = None
 
 
 _PIPER_LOCK = threading.Lock()
+_ALIGNED_PIPER = None
 
 
 def espeak(text: str, voice: str, out: Path | None) -> np.ndarray:
@@ -153,13 +155,76 @@ def write_wav(path: Path, samples: np.ndarray) -> Path:
 
 
 def said_with_pause(text: str, voice: str, pause_s: float) -> np.ndarray:
-    """``text`` said in two parts (``PAUSED_COMMANDS``) with ``pause_s`` of silence between the words. Each part
-    is spoken on its own: cutting the whole sentence needs word times neither espeak-ng nor this Piper voice gives
-    (tiny.en's word timestamps miss by a word on these voices), so the first part ends as a sentence would."""
-    head, tail = (espeak(part, voice, None) for part in PAUSED_COMMANDS[text])
+    """``text`` with ``pause_s`` of silence after its first words (``PAUSED_COMMANDS``): a person stopping
+    mid-sentence. A Piper voice says the whole sentence and the silence goes in at the word break (Piper's phoneme
+    alignments), so the words before it do not end as a sentence would and those after it go on in its tune.
+    espeak-ng gives no word times: its voices say the two parts on their own, each ending as a sentence does."""
+    head_words = PAUSED_COMMANDS[text][0]
+    if _piper_pace(voice) is not None:
+        samples, breaks = _piper_with_word_breaks(text, voice)
+        cut = breaks[len(head_words.split()) - 1]
+        head, tail = samples[:cut], samples[cut:]
+    else:
+        head, tail = (espeak(part, voice, None) for part in PAUSED_COMMANDS[text])
     head = head[: int(voiced_bounds(head)[1] * RATE)]   # the pause is the silence between the words
     tail = tail[int(voiced_bounds(tail)[0] * RATE):]
     return np.concatenate([head, np.zeros(int(pause_s * RATE), np.float32), tail])
+
+
+def pause_made_by(voices: dict[str, str]) -> str:
+    """How ``said_with_pause`` makes the paused commands of ``voices`` (for the results)."""
+    if all(_piper_pace(v) is not None for v in voices.values()):
+        return "one sentence, silence at a word break (Piper alignments)"
+    return "two parts said on their own, silence between (espeak-ng voices: no word times)"
+
+
+def _piper_pace(voice: str) -> tuple[float | None, float] | None:
+    """(length scale, rate factor) of a Piper voice as ``espeak`` names them, None for an espeak-ng voice."""
+    if voice.startswith("piper@"):
+        factor = float(voice.partition("@")[2])
+        return factor, factor
+    if voice.split(":")[0] == "piper":
+        scale = voice.partition(":")[2]
+        return (float(scale) if scale else None), 1.0
+    return None
+
+
+def _aligned_piper():
+    """Piper's joe patched (in memory, by the ``onnx`` package) to report how many samples each phoneme took."""
+    global _ALIGNED_PIPER
+    from piper import PiperVoice
+
+    from jarvis.speak.piper_engine import bundled_voice
+
+    with _PIPER_LOCK:
+        if _ALIGNED_PIPER is None:
+            try:
+                import onnx  # noqa: F401  (piper needs it to patch the voice)
+            except ImportError as exc:
+                raise NotAvailable("bench_needs_onnx", "The benchmark's paused commands need the onnx package: "
+                                                       "run scripts/setup.sh.") from exc
+            _ALIGNED_PIPER = PiperVoice.load(bundled_voice(), include_alignments=True)
+    return _ALIGNED_PIPER
+
+
+def _piper_with_word_breaks(text: str, voice: str) -> tuple[np.ndarray, list[int]]:
+    """``text`` in a Piper ``voice`` (16 kHz) and the sample of each word break (the middle of the break)."""
+    from piper import SynthesisConfig
+
+    from jarvis.audio.resample import resample
+
+    scale, factor = _piper_pace(voice)
+    piper = _aligned_piper()
+    (chunk,) = piper.synthesize(text, syn_config=SynthesisConfig(length_scale=scale), include_alignments=True)
+    if not chunk.phoneme_alignments:
+        raise NotAvailable("bench_no_alignments", "Piper gave no phoneme times for the benchmark's paused commands.")
+    rate = int(round(chunk.sample_rate * factor))
+    breaks, at = [], 0
+    for aligned in chunk.phoneme_alignments:
+        if aligned.phoneme == " ":
+            breaks.append(int((at + aligned.num_samples // 2) * RATE / rate))
+        at += aligned.num_samples
+    return resample(np.asarray(chunk.audio_float_array, np.float32).reshape(-1), rate, RATE), breaks
 
 
 def build_script(folder: Path, turns: int, llm_every: int = 5, distractor_every: int = 4,
@@ -563,7 +628,8 @@ def _bench(work: Path, settings, turns: int, peer: bool, progress, serve_load: i
     paused = [r for r in jarvis["turns"] if r["pause_s"]]
     result["false_cut_offs"] = {"paused_turns": len(paused), "cut_off": sum(r["cut_off"] for r in paused),
                                 "other_turns_cut_off": sum(r["cut_off"] for r in jarvis["turns"] if not r["pause_s"]),
-                                "pauses_s": sorted({r["pause_s"] for r in paused})}
+                                "pauses_s": sorted({r["pause_s"] for r in paused}),
+                                "pauses_made_by": pause_made_by(voices)}
     if peer:
         progress("peer: RealtimeSTT AudioToTextRecorder with its defaults")
         result["peer"] = run_peer(settings, script, progress)

@@ -34,6 +34,30 @@ def test_every_third_command_is_said_with_a_pause_in_the_middle(script):
             assert longest < 0.25, (turn.text, longest)
 
 
+@pytest.mark.slow
+def test_a_piper_voice_pauses_inside_one_sentence_at_the_word_break():
+    """Piper says the whole command; the silence goes in where its phoneme times put the break after the first
+    words: Whisper hears exactly those words before the pause and the whole command with it."""
+    from jarvis.config import ListenSettings
+    from jarvis.listen.stt import Transcriber
+
+    whisper = Transcriber(ListenSettings())
+    for text, voice in (("what is the time", "piper@1.15"), ("tell me the time", "piper")):
+        said = pipeline.said_with_pause(text, voice, 0.6)
+        win = RATE // 100
+        rms = np.sqrt((said[: len(said) // win * win].reshape(-1, win) ** 2).mean(axis=1))
+        quiet = np.flatnonzero(rms <= pipeline.VOICED_RMS)
+        runs = np.split(quiet, np.flatnonzero(np.diff(quiet) != 1) + 1)
+        pause = max((r for r in runs if r[0] > 0 and r[-1] < len(rms) - 1), key=len)
+        assert 0.58 <= len(pause) * win / RATE <= 0.7, (text, len(pause))
+        head = said[: pause[0] * win]
+        words = lambda clip: " ".join(whisper.transcribe(clip).lower().strip(" .?!,").replace(",", "").split())  # noqa: E731
+        assert words(head) == pipeline.PAUSED_COMMANDS[text][0], (text, words(head))
+        assert words(said) == text, (text, words(said))
+    assert pipeline.pause_made_by(pipeline.VOICE_SETS["piper"]).startswith("one sentence")
+    assert pipeline.pause_made_by(pipeline.VOICE_SETS["espeak"]).startswith("two parts")
+
+
 def _longest_run(ends: list[int], step: int) -> int:
     best = run = 0
     for a, b in zip([None] + ends, ends):
