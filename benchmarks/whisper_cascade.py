@@ -90,7 +90,7 @@ def sweep(transcriber: Transcriber, prompt: str, clips: list[dict], set_name: st
     model = transcriber._command_model
     passes = []
     for clip in clips:
-        text, avg, complete = model._decode(clip["audio"], {"initial_prompt": prompt, "language": "en"})
+        text, avg, complete, _ = model._decode(clip["audio"], {"initial_prompt": prompt, "language": "en"})
         full = full_pass(transcriber, clip["audio"], prompt)
         passes.append((clip, text, avg, complete, full))
     rows = []

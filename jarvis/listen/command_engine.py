@@ -17,15 +17,21 @@ ENGINE_FULL_WINDOW = "jarvis_faster_whisper_full_window"
 
 
 class CommandDecoding:
-    """faster-whisper's ``WhisperModel`` as the engine calls it, with the command options added to each pass."""
+    """faster-whisper's ``WhisperModel`` as the engine calls it, with the command options added to each pass.
+    ``heard``: the words the audio itself held in the last pass (``jarvis.listen.heard``), None when not scored."""
 
     def __init__(self, whisper):
         self.whisper = whisper
+        self.heard: str | None = None
 
     def transcribe(self, audio, **options):
         if not options.get("word_timestamps"):   # word timestamps need the timestamp tokens
             options.update(command_options(audio))
-        return self.whisper.transcribe(audio, **options)
+        segments, info = self.whisper.transcribe(audio, **options)
+        segments = list(segments)
+        scored = [s.heard for s in segments if getattr(s, "heard", None) is not None]
+        self.heard = " ".join(scored).strip() if segments and len(scored) == len(segments) else None
+        return segments, info
 
     def __getattr__(self, name):
         return getattr(self.whisper, name)
@@ -47,6 +53,14 @@ class CommandWhisperEngine(FasterWhisperEngine):
             self.model = faster_whisper.BatchedInferencePipeline(model=model)
             return
         self.model = CommandDecoding(ShortWindowFirst(model) if self.short_window_first else model)
+
+    def transcribe(self, audio, language=None, use_prompt=True, word_timestamps=False):
+        """RealtimeSTT's result, with the words the audio itself held in ``metadata["heard"]`` when scored."""
+        result = super().transcribe(audio, language=language, use_prompt=use_prompt, word_timestamps=word_timestamps)
+        heard = getattr(self.model, "heard", None)
+        if heard is not None:
+            result.metadata["heard"] = heard
+        return result
 
 
 class FullWindowCommandEngine(CommandWhisperEngine):

@@ -19,7 +19,7 @@ from typing import Callable
 
 log = logging.getLogger(__name__)
 
-Report = Callable[[str], None]
+Report = Callable[[str, "str | None"], None]
 Asked = Callable[[float], None]
 
 
@@ -33,10 +33,22 @@ def words_of(answer) -> str:
     return str(getattr(answer, "text", "") or "").strip()
 
 
+def heard_of(answer) -> str | None:
+    """The words the audio itself held (``jarvis.listen.heard``, from Jarvis's Whisper engine), None if not scored."""
+    heard = (getattr(answer, "metadata", None) or {}).get("heard")
+    return heard.strip() if isinstance(heard, str) else None
+
+
+def _answer(result):
+    """The answer of a worker result (``(status, result)``), None for a failure."""
+    status, answer = result if isinstance(result, tuple) and len(result) == 2 else ("error", None)
+    return answer if status == "success" else None
+
+
 def text_of(result) -> str:
     """The words of a worker result (``(status, result)``), "" for a failure."""
-    status, answer = result if isinstance(result, tuple) and len(result) == 2 else ("error", None)
-    return words_of(answer) if status == "success" else ""
+    answer = _answer(result)
+    return words_of(answer) if answer is not None else ""
 
 
 class _Answers:
@@ -52,13 +64,14 @@ class _Answers:
             except Exception:  # noqa: BLE001 - only tells the pause's other work it may start
                 log.exception("reporting a Whisper request failed")
 
-    def answered(self, pause: float, text: str) -> None:
-        """A transcription asked in ``pause`` came back: report it when the recording is still in that pause."""
+    def answered(self, pause: float, text: str, heard: str | None = None) -> None:
+        """A transcription asked in ``pause`` came back: report it (with the words the audio itself held, when
+        scored) when the recording is still in that pause."""
         recorder = self.recorder
         if not pause or not text or not recorder.is_recording or recorder.speech_end_silence_start != pause:
             return
         try:
-            self.report(text)
+            self.report(text, heard)
         except Exception:  # noqa: BLE001 - preparing a reply is an extra: the turn goes on without it
             log.exception("handling an early transcript failed")
 
@@ -115,7 +128,8 @@ class ReadAheadPipe(_Answers):
             with self._ready:
                 self._results.append(result)
                 self._ready.notify_all()
-            self.answered(pause, text_of(result))
+            answer = _answer(result)
+            self.answered(pause, text_of(result), heard_of(answer))
         self._closed.set()
         with self._ready:
             self._ready.notify_all()
@@ -132,7 +146,7 @@ class ReportingExecutor(_Answers):
         pause = pause_of(self.recorder)   # RealtimeSTT calls it on a thread it starts as the request is made
         self._asking(pause)
         result = self.wrapped.transcribe(audio, language=language, use_prompt=use_prompt, **options)
-        self.answered(pause, words_of(result))
+        self.answered(pause, words_of(result), heard_of(result))
         return result
 
     def __getattr__(self, name):
@@ -140,7 +154,8 @@ class ReportingExecutor(_Answers):
 
 
 def install(recorder, report: Report, asked: Asked | None = None) -> None:
-    """Report ``recorder``'s early transcripts (raw Whisper text) to ``report``, on the thread that read them, and
+    """Report ``recorder``'s early transcripts (raw Whisper text, and the words the audio itself held or None) to
+    ``report``, on the thread that read them, and
     the pause of each request to ``asked`` as it goes to Whisper."""
     if getattr(recorder, "_uses_external_transcription_executor", False):
         recorder.transcription_executor = ReportingExecutor(recorder.transcription_executor, recorder, report, asked)

@@ -328,9 +328,11 @@ class Listener:
         elif self._external_wake is not None:
             self._external_wake.trigger()
 
-    def _on_early_transcript(self, raw: str) -> None:
+    def _on_early_transcript(self, raw: str, heard: str | None = None) -> None:
         """Whisper's words for the command so far (the recording is in the pause they were asked in): they check the
-        end-of-turn model's verdict, and go to ``on_early_transcript`` as ``next_utterance`` would hand them over."""
+        end-of-turn model's verdict, and go to ``on_early_transcript`` as ``next_utterance`` would hand them over.
+        ``heard``: the words the audio itself held (``jarvis.listen.heard``): the check judges those, not words
+        Whisper's prompt made up to finish a half command."""
         handler, recorder = self.on_early_transcript, self._recorder
         if recorder is None or self._pause is not None:
             return
@@ -341,7 +343,7 @@ class Listener:
         turn = self._turn
         pause = recorder.speech_end_silence_start   # 0: the voice came back meanwhile
         if self._verdict is not None and pause:
-            self._conclude(recorder, pause, self._verdict.words(pause, text), turn)
+            self._conclude(recorder, pause, self._verdict.words(pause, text if heard is None else heard), turn)
         if handler is not None:
             audio = np.frombuffer(b"".join(list(recorder.frames)), dtype=np.int16).astype(np.float32) / 32768.0
             handler(strip_wake_word(text), turn, audio)

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from jarvis.listen.heard import heard
+
 log = logging.getLogger(__name__)
 
 RATE = 16000
@@ -39,6 +41,7 @@ def sure(text: str, avg_logprob: float, complete: bool, threshold: float = MIN_A
 @dataclass(frozen=True)
 class Segment:
     text: str
+    heard: str | None = None   # the words the audio itself holds (jarvis.listen.heard); None: not scored
 
 
 @dataclass(frozen=True)
@@ -59,15 +62,21 @@ class ShortWindowFirst:
     def transcribe(self, audio, **options):
         samples = np.asarray(audio, dtype=np.float32).reshape(-1)
         if fits(samples) and not self._broken and not options.get("word_timestamps"):
-            text = self._short_pass(samples, options)
-            if text is not None:
-                return [Segment(text)], Info(options.get("language") or "en", 1.0)
-        return self.whisper.transcribe(samples, **options)
+            segment = self._short_pass(samples, options)
+            if segment is not None:
+                return [segment], Info(options.get("language") or "en", 1.0)
+        if options.get("word_timestamps"):
+            return self.whisper.transcribe(samples, **options)
+        # The full window's pass, with its words scored against the audio (faster-whisper's word probabilities:
+        # the align pass ``_heard`` runs on the short window).
+        segments, info = self.whisper.transcribe(samples, **options, word_timestamps=True)
+        return [Segment(s.text, heard([w.word for w in s.words or []], [w.probability for w in s.words or []]))
+                for s in segments], info
 
-    def _short_pass(self, samples: np.ndarray, options: dict) -> str | None:
+    def _short_pass(self, samples: np.ndarray, options: dict) -> Segment | None:
         """The 10 s window's transcript when it is sure of it, else None."""
         try:
-            text, avg_logprob, complete = self._decode(samples, options)
+            text, avg_logprob, complete, heard_text = self._decode(samples, options)
         except Exception:  # noqa: BLE001 - faster-whisper internals changed: the 30 s pass alone, as before
             log.exception("the short Whisper window failed; commands use the 30 s window from now on")
             self._broken = True
@@ -76,18 +85,20 @@ class ShortWindowFirst:
         if not sure(text, avg_logprob, complete):
             return None
         self.kept += 1
-        return text
+        return Segment(text, heard_text)
 
-    def _decode(self, samples: np.ndarray, options: dict) -> tuple[str, float, bool]:
+    def _decode(self, samples: np.ndarray, options: dict) -> tuple[str, float, bool, str | None]:
         """One pass over a ``WINDOW_S`` window, decoded as faster-whisper decodes a command's window (its features,
         prompt without timestamps, suppressed tokens; greedy or the beam asked for): its text, average
-        log-probability, and whether it ended before the token cap."""
+        log-probability, whether it ended before the token cap, and the words the audio itself holds
+        (``jarvis.listen.heard``; None if they could not be scored)."""
         from faster_whisper.tokenizer import Tokenizer
         from faster_whisper.transcribe import get_suppressed_tokens
 
         model = self.whisper
         frames = WINDOW_S * 100
         features = model.feature_extractor(samples)[:, :frames]
+        content_frames = features.shape[-1]
         features = np.pad(features, [(0, 0), (0, frames - features.shape[-1])])
         tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe",
                               language=options.get("language") or "en")
@@ -96,13 +107,27 @@ class ShortWindowFirst:
                                      without_timestamps=True)
         new_tokens = TOKENS_MIN + int(TOKENS_PER_S * samples.size / RATE)
         cap = min(model.max_length, len(tokens_in) + new_tokens)   # CTranslate2 counts the prompt in the length
+        encoded = model.encode(features)
         result = model.model.generate(
-            model.encode(features), [tokens_in], beam_size=max(1, int(options.get("beam_size") or 1)),
+            encoded, [tokens_in], beam_size=max(1, int(options.get("beam_size") or 1)),
             max_length=cap, return_scores=True, suppress_blank=True,
             suppress_tokens=get_suppressed_tokens(tokenizer, list(options.get("suppress_tokens") or [-1])))[0]
         tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
         avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)   # as faster-whisper computes it
-        return tokenizer.decode(tokens).strip(), float(avg_logprob), len(tokens_in) + len(tokens) < cap
+        text = tokenizer.decode(tokens).strip()
+        return text, float(avg_logprob), len(tokens_in) + len(tokens) < cap, \
+            self._heard(encoded, tokenizer, tokens, content_frames)
+
+    def _heard(self, encoded, tokenizer, tokens: list[int], content_frames: int) -> str | None:
+        """The decoded words the audio holds: their tokens scored after the start of transcript alone (no prompt)."""
+        if not tokens:
+            return ""
+        try:
+            (aligned,) = self.whisper.model.align(encoded, tokenizer.sot_sequence, [tokens], [content_frames])
+            return heard([tokenizer.decode([t]) for t in tokens], aligned.text_token_probs)
+        except Exception:  # noqa: BLE001 - the words check then judges the whole transcript, as before
+            log.exception("scoring Whisper's words against the audio failed")
+            return None
 
     def __getattr__(self, name):
         return getattr(self.whisper, name)

@@ -7,8 +7,9 @@ what it asks ("Tell me…", "Remind us…"), or on a question word with no verb 
 is over when the model says finished and the last words heard can end a sentence.
 
 The listener asks Whisper at the start of each pause anyway (the transcript the reply is worked out from), so the
-words cost no extra pass; the model hears the pause meanwhile. ``PauseVerdict`` puts the two together in whichever
-order they come: either one saying unfinished keeps listening at once; finished needs both.
+words cost no extra pass; the model hears the pause meanwhile. The words judged are those the audio itself holds
+(``jarvis.listen.heard``), not the ones Whisper's prompt adds to finish a half command. ``PauseVerdict`` puts the two
+together in whichever order they come: either one saying unfinished keeps listening at once; finished needs both.
 """
 from __future__ import annotations
 

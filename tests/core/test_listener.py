@@ -284,6 +284,24 @@ def test_words_that_ask_for_more_keep_the_command_open_though_the_voice_sounds_f
         "the model hears this Piper \"Tell me\" finished: the words alone kept the command open"
 
 
+def test_a_half_command_whisper_finishes_from_its_prompt_keeps_the_command_open(quick_listener):
+    """"What time… is it?" cut at the word break: Whisper, primed with the skills' commands, hears the half as
+    "What time is it?" and the model may hear it finished; the words the audio holds ("What time", jarvis.listen.heard)
+    ask for more, so the command stays open and "is it" after the pause is the same command."""
+    from tests.speech import piper_16k, piper_cut_at_word
+
+    listener = quick_listener
+    whole, half = piper_cut_at_word("What time is it?", 2)
+    tail = whole[len(half):]
+    tail = tail[int(np.flatnonzero(np.abs(tail) > 0.01)[0]):]
+    audio = np.concatenate((_silence(0.3), _pcm16(piper_16k("Jarvis.")), _silence(0.3), _pcm16(half), _silence(1.6),
+                            _pcm16(tail), _silence(3.0)))
+    utterance, _ = _utterance_of(listener, audio, tail_s=3.0)
+    assert "what time is it" in utterance.text.lower(), utterance
+    first = [e for e in listener.bus_events if e.type == "end_of_turn"][0]
+    assert not first.finished and first.heard.lower().rstrip(".?!,").endswith("what time"), first
+
+
 def test_end_of_turn_silence_is_the_silence_alone_as_before(tmp_path):
     """listen.end_of_turn "silence": no model, every pause ends the command after post_speech_silence."""
     bus = events.EventBus()

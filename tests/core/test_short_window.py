@@ -90,7 +90,7 @@ def test_a_short_pass_that_runs_into_its_token_cap_is_not_kept(transcriber, full
     monkeypatch.setattr(short_window, "TOKENS_PER_S", 0)
     model = transcriber._command_model
     audio = _speech("Jarvis, what time is it?", tmp_path)
-    text, _, complete = model._decode(audio, {"initial_prompt": PROMPT, "language": "en"})
+    text, _, complete, _ = model._decode(audio, {"initial_prompt": PROMPT, "language": "en"})
     assert not complete and text.lower().startswith("jarvis"), text
     kept = model.kept
     assert "time" in transcriber.transcribe(audio, prompt=PROMPT, command=True).lower()
