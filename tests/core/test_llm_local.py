@@ -116,6 +116,14 @@ def test_open_question_is_answered_offline_by_the_bundled_model(local_model, bus
     assert "SmolLM2" in first_token[0].backend
 
 
+def _count_evaluated(llm) -> list[int]:
+    """How many tokens each of ``llm``'s evaluations took from now on (the list fills as it evaluates)."""
+    evaluated: list[int] = []
+    evaluate = llm.eval
+    llm.eval = lambda tokens: (evaluated.append(len(tokens)), evaluate(tokens))[1]
+    return evaluated
+
+
 @pytest.mark.slow
 def test_a_question_evaluates_only_its_own_tokens_after_the_warm_up(bus_events):
     """llama.cpp reuses what it evaluated last for the longest common start of the next prompt. Loaded as the
@@ -125,10 +133,8 @@ def test_a_question_evaluates_only_its_own_tokens_after_the_warm_up(bus_events):
     settings = BrainSettings(backend="local", temperature=0.0)
     backend, failure = backends.load(settings)
     assert failure is None and backend is not None, failure
-    evaluated = []
     llm = backend._llm
-    evaluate = llm.eval
-    llm.eval = lambda tokens: (evaluated.append(len(tokens)), evaluate(tokens))[1]
+    evaluated = _count_evaluated(llm)
     system_tokens = len(llm.tokenize(settings.system_prompt.encode(), add_bos=False))
     try:
         brain, _ = make_brain(backend, bus_events[0], max_tokens=2)
@@ -148,10 +154,8 @@ def test_a_speaker_s_next_question_evaluates_only_itself_though_someone_else_ask
     came last, and evaluates its own tokens, not his whole conversation again."""
     backend, failure = backends.load(BrainSettings(backend="local", temperature=0.0))
     assert failure is None and backend is not None, failure
-    evaluated = []
     llm = backend._llm
-    evaluate = llm.eval
-    llm.eval = lambda tokens: (evaluated.append(len(tokens)), evaluate(tokens))[1]
+    evaluated = _count_evaluated(llm)
     try:
         brain, responder = make_brain(backend, bus_events[0], max_tokens=24)
         for question in ("What is the capital of France?", "What is the capital of Italy?", "And of Spain?"):
