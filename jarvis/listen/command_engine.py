@@ -18,7 +18,8 @@ ENGINE_FULL_WINDOW = "jarvis_faster_whisper_full_window"
 
 class CommandDecoding:
     """faster-whisper's ``WhisperModel`` as the engine calls it, with the command options added to each pass.
-    ``heard``: the words the audio itself held in the last pass (``jarvis.listen.heard``), None when not scored."""
+    ``heard``: the words the audio itself held in the last pass (``jarvis.listen.heard``), None when not scored (the
+    30 s window alone, ``listen.stt_short_window`` off)."""
 
     def __init__(self, whisper):
         self.whisper = whisper

@@ -61,31 +61,31 @@ class ShortWindowFirst:
 
     def transcribe(self, audio, **options):
         samples = np.asarray(audio, dtype=np.float32).reshape(-1)
+        heard_text = None
         if fits(samples) and not self._broken and not options.get("word_timestamps"):
-            segment = self._short_pass(samples, options)
-            if segment is not None:
+            segment, kept = self._short_pass(samples, options)
+            if kept:
                 return [segment], Info(options.get("language") or "en", 1.0)
-        if options.get("word_timestamps"):
-            return self.whisper.transcribe(samples, **options)
-        # The full window's pass, with its words scored against the audio (faster-whisper's word probabilities:
-        # the align pass ``_heard`` runs on the short window).
-        segments, info = self.whisper.transcribe(samples, **options, word_timestamps=True)
-        return [Segment(s.text, heard([w.word for w in s.words or []], [w.probability for w in s.words or []]))
-                for s in segments], info
+            heard_text = segment.heard if segment is not None else None
+        segments, info = self.whisper.transcribe(samples, **options)
+        if heard_text is None:
+            return segments, info
+        # The full window's words, judged by what the short window's audio held: scoring the full pass itself
+        # (faster-whisper's word timestamps) took seconds when Whisper looped on a half command.
+        return [Segment(" ".join(s.text for s in segments), heard_text)], info
 
-    def _short_pass(self, samples: np.ndarray, options: dict) -> Segment | None:
-        """The 10 s window's transcript when it is sure of it, else None."""
+    def _short_pass(self, samples: np.ndarray, options: dict) -> tuple[Segment | None, bool]:
+        """The 10 s window's transcript (None if the pass failed) and whether it is sure of it (kept)."""
         try:
             text, avg_logprob, complete, heard_text = self._decode(samples, options)
         except Exception:  # noqa: BLE001 - faster-whisper internals changed: the 30 s pass alone, as before
             log.exception("the short Whisper window failed; commands use the 30 s window from now on")
             self._broken = True
-            return None
+            return None, False
         self.short_passes += 1
-        if not sure(text, avg_logprob, complete):
-            return None
-        self.kept += 1
-        return Segment(text, heard_text)
+        kept = sure(text, avg_logprob, complete)
+        self.kept += kept
+        return Segment(text, heard_text), kept
 
     def _decode(self, samples: np.ndarray, options: dict) -> tuple[str, float, bool, str | None]:
         """One pass over a ``WINDOW_S`` window, decoded as faster-whisper decodes a command's window (its features,
