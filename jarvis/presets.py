@@ -15,9 +15,12 @@ CUSTOM = "custom"
 PRESETS: dict[str, dict[str, Any]] = {
     # Piper first (its first audio comes ~60 ms after the text on two cores; CSM needs a GPU to be quick), a turn
     # ends sooner, a command's short Whisper window first (a few words less accurate), smaller microphone blocks.
+    # An unfinished sentence still waits 0.7 s: the wait counts from Silero's silence (~85 ms after the voice) and
+    # the voice's return is heard a chunk or two late, so at 0.6 s a 0.6 s pause mid-sentence raced the cap (1 of
+    # 13 paused commands cut off, benchmarks/results/pipeline-cpu-heard-words-48-turns.json).
     "low_latency": {
         "listen.stt_model": "tiny.en", "listen.beam_size": 1, "listen.end_of_turn": "model",
-        "listen.end_of_turn_silence": 0.1, "listen.unfinished_silence": 0.6, "listen.post_speech_silence": 0.3,
+        "listen.end_of_turn_silence": 0.1, "listen.unfinished_silence": 0.7, "listen.post_speech_silence": 0.3,
         "listen.stt_short_window": True, "tts.engines": ["piper", "csm", "system"], "audio.block_ms": 20,
     },
     "balanced": {
