@@ -75,18 +75,14 @@ def piper_cut_at_word(text: str, words: int) -> "tuple[np.ndarray, np.ndarray]":
     from piper import SynthesisConfig
 
     from jarvis.audio.resample import resample
-    from jarvis.bench.pipeline import _aligned_piper
+    from jarvis.bench.pipeline import _aligned_piper, word_breaks
 
     voice = _aligned_piper()
     (chunk,) = voice.synthesize(text, syn_config=SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0),
                                 include_alignments=True)
-    at, breaks = 0, []
-    for aligned in chunk.phoneme_alignments:
-        if aligned.phoneme == " ":
-            breaks.append(at)
-        at += aligned.num_samples
+    cut = word_breaks(chunk)[words - 1][0]
     audio = np.asarray(chunk.audio_float_array, np.float32)
-    return (resample(audio, chunk.sample_rate, 16000), resample(audio[:breaks[words - 1]], chunk.sample_rate, 16000))
+    return (resample(audio, chunk.sample_rate, 16000), resample(audio[:cut], chunk.sample_rate, 16000))
 
 
 _piper_voices: dict = {}

@@ -207,6 +207,16 @@ def _aligned_piper():
     return _ALIGNED_PIPER
 
 
+def word_breaks(chunk) -> list[tuple[int, int]]:
+    """(first sample, samples) of each word break in an aligned Piper chunk, at the chunk's own rate."""
+    breaks, at = [], 0
+    for aligned in chunk.phoneme_alignments or []:
+        if aligned.phoneme == " ":
+            breaks.append((at, aligned.num_samples))
+        at += aligned.num_samples
+    return breaks
+
+
 def _piper_with_word_breaks(text: str, voice: str) -> tuple[np.ndarray, list[int]]:
     """``text`` in a Piper ``voice`` (16 kHz) and the sample of each word break (the middle of the break)."""
     from piper import SynthesisConfig
@@ -219,11 +229,7 @@ def _piper_with_word_breaks(text: str, voice: str) -> tuple[np.ndarray, list[int
     if not chunk.phoneme_alignments:
         raise NotAvailable("bench_no_alignments", "Piper gave no phoneme times for the benchmark's paused commands.")
     rate = int(round(chunk.sample_rate * factor))
-    breaks, at = [], 0
-    for aligned in chunk.phoneme_alignments:
-        if aligned.phoneme == " ":
-            breaks.append(int((at + aligned.num_samples // 2) * RATE / rate))
-        at += aligned.num_samples
+    breaks = [int((start + length // 2) * RATE / rate) for start, length in word_breaks(chunk)]
     return resample(np.asarray(chunk.audio_float_array, np.float32).reshape(-1), rate, RATE), breaks
 
 
