@@ -105,12 +105,14 @@ class EndOfTurn(Event):
     listen.end_of_turn_silence, unfinished waits up to listen.unfinished_silence. ``after_ms``: how long into the
     pause the decision came. ``heard``: Whisper's words for the pause, which the model's verdict needed
     (jarvis.listen.turn_end; "" when the model decided alone); ``probability`` is None when those words could not end
-    a request and the model was not asked."""
+    a request and the model was not asked. ``wait_s``: the silence the command now ends after (counted from the
+    pause's start; a command Jarvis knows that the model doubted ends after listen.post_speech_silence)."""
     type: ClassVar[EventType] = EventType.END_OF_TURN
     finished: bool
     probability: float | None
     after_ms: float
     heard: str = ""
+    wait_s: float | None = None
 
 
 @dataclass(frozen=True)

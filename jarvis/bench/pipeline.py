@@ -487,7 +487,7 @@ def _turn_figures(turn: Turn, evs: list, tap: VoicedTap, loop) -> dict[str, Any]
         "speaker": getattr(speaker, "name", None), "expected_speaker": turn.speaker, "said": turn.text,
         "pause_s": turn.pause_s, "cut_off": cut_off,
         "end_of_turn": [{"finished": e.finished, "probability": e.probability, "after_ms": e.after_ms,
-                         "heard": e.heard} for e in evs if e.type == "end_of_turn"],
+                         "heard": e.heard, "wait_s": e.wait_s} for e in evs if e.type == "end_of_turn"],
         "transcript": getattr(transcript, "text", None), "reply": getattr(reply, "text", None),
         "llm": t["llm_first_token"] is not None, "asked_llm": turn.llm, "woke": t["wake"] is not None,
         # Its first sentence was synthesized while the command's last pause was still being heard (answered ahead).

@@ -19,19 +19,25 @@ ENGINE_FULL_WINDOW = "jarvis_faster_whisper_full_window"
 class CommandDecoding:
     """faster-whisper's ``WhisperModel`` as the engine calls it, with the command options added to each pass.
     ``heard``: the words the audio itself held in the last pass (``jarvis.listen.heard``), None when not scored (the
-    30 s window alone, ``listen.stt_short_window`` off)."""
+    30 s window alone, ``listen.stt_short_window`` off); ``provisional``: its 30 s pass was put off
+    (``ShortWindowFirst.defer_half_commands``). ``full_window`` set: the next pass is the 30 s one alone."""
 
     def __init__(self, whisper):
         self.whisper = whisper
         self.heard: str | None = None
+        self.provisional = False
+        self.full_window = False
 
     def transcribe(self, audio, **options):
         if not options.get("word_timestamps"):   # word timestamps need the timestamp tokens
             options.update(command_options(audio))
+        if self.full_window and isinstance(self.whisper, ShortWindowFirst):
+            options["full_window"] = True
         segments, info = self.whisper.transcribe(audio, **options)
         segments = list(segments)
         scored = [s.heard for s in segments if getattr(s, "heard", None) is not None]
         self.heard = " ".join(scored).strip() if segments and len(scored) == len(segments) else None
+        self.provisional = any(getattr(s, "provisional", False) for s in segments)
         return segments, info
 
     def __getattr__(self, name):
@@ -53,14 +59,26 @@ class CommandWhisperEngine(FasterWhisperEngine):
         if config.batch_size > 0:   # batched decoding (not how Jarvis runs it) stays RealtimeSTT's own
             self.model = faster_whisper.BatchedInferencePipeline(model=model)
             return
-        self.model = CommandDecoding(ShortWindowFirst(model) if self.short_window_first else model)
+        self.model = CommandDecoding(ShortWindowFirst(model, defer_half_commands=True) if self.short_window_first
+                                     else model)
 
-    def transcribe(self, audio, language=None, use_prompt=True, word_timestamps=False):
-        """RealtimeSTT's result, with the words the audio itself held in ``metadata["heard"]`` when scored."""
-        result = super().transcribe(audio, language=language, use_prompt=use_prompt, word_timestamps=word_timestamps)
-        heard = getattr(self.model, "heard", None)
-        if heard is not None:
-            result.metadata["heard"] = heard
+    def transcribe(self, audio, language=None, use_prompt=True, word_timestamps=False, full_window=False):
+        """RealtimeSTT's result, with the words the audio itself held in ``metadata["heard"]`` when scored and
+        ``metadata["provisional"]`` when the 30 s pass was put off; ``full_window``: that pass alone (the request's
+        options, sent by ``jarvis.listen.early_transcript.ReadAheadPipe``)."""
+        decoding = self.model if isinstance(self.model, CommandDecoding) else None
+        if decoding is not None:
+            decoding.full_window = full_window
+        try:
+            result = super().transcribe(audio, language=language, use_prompt=use_prompt,
+                                        word_timestamps=word_timestamps)
+        finally:
+            if decoding is not None:
+                decoding.full_window = False
+        if decoding is not None and decoding.heard is not None:
+            result.metadata["heard"] = decoding.heard
+        if decoding is not None and decoding.provisional:
+            result.metadata["provisional"] = True
         return result
 
 

@@ -328,11 +328,12 @@ class Listener:
         elif self._external_wake is not None:
             self._external_wake.trigger()
 
-    def _on_early_transcript(self, raw: str, heard: str | None = None) -> None:
+    def _on_early_transcript(self, raw: str, heard: str | None = None, provisional: bool = False) -> None:
         """Whisper's words for the command so far (the recording is in the pause they were asked in): they check the
         end-of-turn model's verdict, and go to ``on_early_transcript`` as ``next_utterance`` would hand them over.
         ``heard``: the words the audio itself held (``jarvis.listen.heard``): the check judges those, not words
-        Whisper's prompt made up to finish a half command."""
+        Whisper's prompt made up to finish a half command. ``provisional`` (a half command's words, its 30 s pass
+        put off): the check only, no reply is prepared for them."""
         handler, recorder = self.on_early_transcript, self._recorder
         if recorder is None or self._pause is not None:
             return
@@ -344,7 +345,7 @@ class Listener:
         pause = recorder.speech_end_silence_start   # 0: the voice came back meanwhile
         if self._verdict is not None and pause:
             self._conclude(recorder, pause, self._verdict.words(pause, text if heard is None else heard), turn)
-        if handler is not None:
+        if handler is not None and not provisional:
             audio = np.frombuffer(b"".join(list(recorder.frames)), dtype=np.int16).astype(np.float32) / 32768.0
             handler(strip_wake_word(text), turn, audio)
 
@@ -415,7 +416,7 @@ class Listener:
 
     def _conclude(self, recorder, pause: float, verdict: turn_end.Verdict | None, turn: int | None) -> None:
         """The pause's verdict, once given: finished ends the command after ``end_of_turn_silence``, unfinished waits
-        up to ``unfinished_silence``."""
+        up to ``unfinished_silence`` (a known command the model doubted: ``post_speech_silence``)."""
         if verdict is None or recorder.speech_end_silence_start != pause or self._pause is not None:
             return
         s = self.settings
@@ -423,12 +424,13 @@ class Listener:
         # reports the word ~300 ms after it ends (benchmarks/porcupine_latency.py), so such a pause is given
         # the usual end-of-speech silence for the wake word to arrive and hold the recording open.
         done = max(s.end_of_turn_silence, s.post_speech_silence) if self._window_recording else s.end_of_turn_silence
-        recorder.post_speech_silence_duration = done if verdict.finished else s.unfinished_silence
+        wait = done if verdict.finished else s.post_speech_silence if verdict.doubted else s.unfinished_silence
+        recorder.post_speech_silence_duration = wait
         self.decisions.append(verdict.finished)
         after_ms = round((time.time() - pause) * 1000, 1)  # RealtimeSTT times its pauses with time.time()
         probability = None if verdict.probability is None else round(verdict.probability, 3)
         self.bus.emit(events.EndOfTurn(finished=verdict.finished, probability=probability, after_ms=after_ms,
-                                       heard=verdict.heard or "", turn=turn))
+                                       heard=verdict.heard or "", wait_s=wait, turn=turn))
 
     def _on_voice_again(self) -> None:
         """The person went on after a pause: the next pause is heard afresh, and what was worked out for this one is

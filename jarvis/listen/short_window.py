@@ -8,6 +8,12 @@ is kept only when it is sure of itself: it ended before its token cap (a pass th
 it heard words, and their average log-probability is above ``MIN_AVG_LOGPROB``. Otherwise the usual 30 s pass
 runs after it. ``benchmarks/whisper_cascade.py`` measures what that costs in accuracy and saves in time: a
 trade, hence a setting and not the default.
+
+In the voice loop's Whisper worker (``defer_half_commands``) an unsure pass whose words the audio holds ask for more
+("Jarvis, what day…": Whisper loops on such half commands) is not followed by the 30 s pass at once: the person
+almost always goes on, and that pass (~0.45 s on 2 cores) held up the request of the pause that ended the command
+(a 1.5 s transcript in the pipeline bench). The result is marked ``provisional`` (its text: the words heard); the
+30 s pass runs if the recording ends in that pause after all (``full_window``, ``jarvis.listen.early_transcript``).
 """
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from jarvis.listen.heard import heard
+from jarvis.listen.turn_end import sounds_unfinished
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +49,7 @@ def sure(text: str, avg_logprob: float, complete: bool, threshold: float = MIN_A
 class Segment:
     text: str
     heard: str | None = None   # the words the audio itself holds (jarvis.listen.heard); None: not scored
+    provisional: bool = False  # the 30 s pass was put off: ``text`` is the words heard of a half command
 
 
 @dataclass(frozen=True)
@@ -54,19 +62,25 @@ class ShortWindowFirst:
     """faster-whisper's ``WhisperModel`` as RealtimeSTT's engine and ``jarvis.listen.stt.Transcriber`` call it
     (``transcribe(audio, **options)`` → segments, info), trying the short window first."""
 
-    def __init__(self, whisper):
+    def __init__(self, whisper, defer_half_commands: bool = False):
         self.whisper = whisper
-        self.short_passes = self.kept = 0   # how often the short pass ran and was kept (tests, logs)
+        self.defer_half_commands = defer_half_commands
+        self.short_passes = self.kept = self.deferred = 0   # short passes run, kept, 30 s passes put off (tests, logs)
         self._broken = False
 
-    def transcribe(self, audio, **options):
+    def transcribe(self, audio, full_window: bool = False, **options):
+        """Segments and info as faster-whisper's; ``full_window``: the 30 s pass alone (a put-off pass now due)."""
         samples = np.asarray(audio, dtype=np.float32).reshape(-1)
         heard_text = None
-        if fits(samples) and not self._broken and not options.get("word_timestamps"):
+        if fits(samples) and not full_window and not self._broken and not options.get("word_timestamps"):
             segment, kept = self._short_pass(samples, options)
+            info = Info(options.get("language") or "en", 1.0)
             if kept:
-                return [segment], Info(options.get("language") or "en", 1.0)
+                return [segment], info
             heard_text = segment.heard if segment is not None else None
+            if self.defer_half_commands and heard_text and sounds_unfinished(heard_text):
+                self.deferred += 1
+                return [Segment(heard_text, heard_text, provisional=True)], info
         segments, info = self.whisper.transcribe(samples, **options)
         if heard_text is None:
             return segments, info

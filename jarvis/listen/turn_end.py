@@ -9,7 +9,9 @@ is over when the model says finished and the last words heard can end a sentence
 The listener asks Whisper at the start of each pause anyway (the transcript the reply is worked out from), so the
 words cost no extra pass; the model hears the pause meanwhile. The words judged are those the audio itself holds
 (``jarvis.listen.heard``), not the ones Whisper's prompt adds to finish a half command. ``PauseVerdict`` puts the two
-together in whichever order they come: either one saying unfinished keeps listening at once; finished needs both.
+together in whichever order they come: words that ask for more keep listening at once; finished needs both. Words
+that are word for word a command Jarvis knows end the turn even when the model doubts them: on its usual verdict
+between ``KNOWN_COMMAND_THRESHOLD`` and 0.5, below that after the end-of-speech silence Jarvis waits without a model.
 """
 from __future__ import annotations
 
@@ -23,6 +25,9 @@ THRESHOLD = 0.5
 # evidence from the voice: the model heard a third of such finished commands by natural voices below 0.5 (0.11-0.48,
 # pipeline bench, 2026-12-05), while the first halves of paused commands, whose words ask for more anyway, scored
 # 0.01-0.04 and Piper's whole sentences cut mid-way ~0.87 (benchmarks/results/smart-turn-probe-cpu.json).
+# Below it the model may still be wrong (finished commands by Piper voices at 0.02-0.14 waited the whole
+# unfinished cap, 2026-12-05): a known command it doubts that much ends after ``listen.post_speech_silence``, as it
+# would without the model, so a person who goes on after "What's the weather…" within that silence is not cut off.
 KNOWN_COMMAND_THRESHOLD = 0.2
 
 # Words an English sentence does not end on: articles, prepositions, conjunctions, possessives, auxiliaries and
@@ -118,10 +123,13 @@ def words_can_end(text: str, known: Callable[[str], bool] | None = None) -> bool
 @dataclass(frozen=True)
 class Verdict:
     """A pause's verdict: ``finished`` ends the turn. ``probability``: the model's (None: the words alone said
-    unfinished, the model was not asked); ``heard``: the words it was judged with (None: the model alone)."""
+    unfinished, the model was not asked); ``heard``: the words it was judged with (None: the model alone).
+    ``doubted``: not finished, but the words are a command Jarvis knows: it ends after the usual end-of-speech
+    silence rather than the unfinished cap."""
     finished: bool
     probability: float | None
     heard: str | None
+    doubted: bool = False
 
 
 class PauseVerdict:
@@ -162,12 +170,13 @@ class PauseVerdict:
             verdict = Verdict(False, p, heard)          # the words ask for more: the model's answer is not needed
         elif p is None:
             return None
-        elif self.use_words and KNOWN_COMMAND_THRESHOLD < p <= THRESHOLD:
+        elif not self.use_words:
+            verdict = Verdict(p > THRESHOLD, p, None)   # the model decides alone
+        elif p <= THRESHOLD:
             if heard is None:
                 return None                             # unsure: a command Jarvis knows may end on it
-            verdict = Verdict(is_known(heard, self.known), p, heard)
-        elif p <= THRESHOLD or not self.use_words:
-            verdict = Verdict(p > THRESHOLD, p, heard)  # the voice goes on, or the model decides alone
+            known = is_known(heard, self.known)
+            verdict = Verdict(known, p, heard) if p > KNOWN_COMMAND_THRESHOLD else Verdict(False, p, heard, known)
         elif heard is None:
             return None                                 # finished to the model: the words decide, once they come
         else:

@@ -49,3 +49,37 @@ def test_whisper_s_completion_of_a_half_command_is_not_what_was_heard():
     assert words(decoding.heard) == "jarvis what time", (segments, decoding.heard)
     assert words(" ".join(s.text for s in segments)) != words(decoding.heard), \
         "Whisper no longer finishes the half command here"
+
+
+@pytest.mark.slow
+def test_the_worker_puts_off_the_30_s_pass_of_a_half_command_until_it_is_asked_for():
+    """In the voice loop's worker (``defer_half_commands``) the unsure short pass of "Jarvis, what time…" answers
+    with the words heard, marked provisional, and no 30 s pass; ``full_window`` then gives that pass alone. A whole
+    command the short pass is sure of is unchanged."""
+    from faster_whisper import WhisperModel
+
+    from jarvis.listen.command_engine import CommandDecoding
+    from jarvis.listen.short_window import ShortWindowFirst
+    from jarvis.listen.stt import cpu_threads, resolve_model
+    from jarvis.listen.vocabulary import whisper_prompt
+    from tests.core.test_stt_worker import _recording_calls
+    from tests.speech import piper_16k, piper_cut_at_word
+
+    wake = piper_16k("Jarvis.")
+    room = lambda a: np.concatenate([wake, np.zeros(4800, np.float32), a, np.zeros(3200, np.float32)])  # noqa: E731
+    whole, half = (room(a) for a in piper_cut_at_word("What time is it?", 2))
+    whisper = WhisperModel(resolve_model("tiny.en"), device="cpu", compute_type="int8", cpu_threads=cpu_threads())
+    full_passes = _recording_calls(whisper)
+    short = ShortWindowFirst(whisper, defer_half_commands=True)
+    decoding = CommandDecoding(short)
+    options = {"language": "en", "beam_size": 1, "initial_prompt": whisper_prompt("jarvis")}
+    segments, _ = decoding.transcribe(half, **options)
+    assert decoding.provisional and short.deferred == 1 and full_passes == [], (segments, full_passes)
+    assert segments[0].text == decoding.heard and decoding.heard.lower().rstrip(".?!,").endswith("what time")
+    decoding.full_window = True
+    segments, _ = decoding.transcribe(half, **options)
+    assert not decoding.provisional and len(full_passes) == 1 and "what time" in segments[0].text.lower()
+    decoding.full_window = False
+    segments, _ = decoding.transcribe(whole, **options)
+    assert not decoding.provisional and len(full_passes) == 1 and short.deferred == 1, segments
+

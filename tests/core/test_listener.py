@@ -296,11 +296,34 @@ def test_a_half_command_whisper_finishes_from_its_prompt_keeps_the_command_open(
     tail = tail[int(np.flatnonzero(np.abs(tail) > 0.01)[0]):]
     audio = np.concatenate((_silence(0.3), _pcm16(piper_16k("Jarvis.")), _silence(0.3), _pcm16(half), _silence(1.6),
                             _pcm16(tail), _silence(3.0)))
-    utterance, _ = _utterance_of(listener, audio, tail_s=3.0)
+    pipe = listener._recorder.parent_transcription_pipe
+    reports, report, full_passes = [], pipe.report, pipe.full_passes
+    pipe.report = lambda *answer: (reports.append(answer), report(*answer))
+    try:
+        utterance, _ = _utterance_of(listener, audio, tail_s=3.0)
+    finally:
+        pipe.report = report
     assert "what time is it" in utterance.text.lower(), utterance
     first = [e for e in listener.bus_events if e.type == "end_of_turn"][0]
-    # The model may answer first (unfinished: the words are then not judged, heard is "").
-    assert not first.finished and (not first.heard or first.heard.lower().rstrip(".?!,").endswith("what time")), first
+    assert not first.finished and first.heard.lower().rstrip(".?!,").endswith("what time"), first
+    # The pause's 30 s pass was put off (the person went on) and never needed: the last pause's answer was whole.
+    assert reports[0][2] is True and reports[0][0] == reports[0][1], reports
+    assert reports[-1][2] is False and pipe.full_passes == full_passes, (reports, pipe.full_passes)
+
+
+def test_a_half_command_that_ends_the_recording_gets_the_put_off_30_s_pass(quick_listener):
+    """"Jarvis, what time…" and nothing more: the pause's short pass was unsure and its 30 s pass put off; the cap
+    ends the recording in that pause, so the 30 s pass runs then and its transcript is the command's."""
+    from tests.speech import piper_16k, piper_cut_at_word
+
+    listener = quick_listener
+    _, half = piper_cut_at_word("What time is it?", 2)
+    audio = np.concatenate((_silence(0.3), _pcm16(piper_16k("Jarvis.")), _silence(0.3), _pcm16(half), _silence(3.5)))
+    pipe = listener._recorder.parent_transcription_pipe
+    full_passes = pipe.full_passes
+    utterance, _ = _utterance_of(listener, audio, tail_s=3.5)
+    assert pipe.full_passes == full_passes + 1, "the put-off 30 s pass did not run"
+    assert "what time" in utterance.text.lower(), utterance
 
 
 def test_the_words_check_judges_the_words_the_audio_held(tmp_path):
@@ -324,6 +347,29 @@ def test_the_words_check_judges_the_words_the_audio_held(tmp_path):
         verdict = [e for e in seen if e.type == "end_of_turn"][-1]
         assert (verdict.finished, recorder.post_speech_silence_duration) == (finished, wait), (heard, verdict)
         assert verdict.heard == (heard or "Jarvis, what time is it?")
+
+
+def test_a_known_command_the_model_doubts_waits_the_usual_silence_not_the_cap():
+    """The model heard "What time is it?" unfinished (p 0.05, as it did Piper voices' finished commands): the words
+    are a command Jarvis knows, so the recording ends after post_speech_silence (0.3 s), not unfinished_silence."""
+    from types import SimpleNamespace
+
+    from jarvis.listen.turn_end import PauseVerdict
+
+    bus = events.EventBus()
+    seen = []
+    bus.subscribe(seen.append)
+    listener = Listener(ListenSettings(end_of_turn_silence=0.1, unfinished_silence=0.7, post_speech_silence=0.3), bus)
+    knows = lambda text: text.rstrip("?.").lower() == "jarvis, what time is it"  # noqa: E731
+    for raw, wait in (("Jarvis, what time is it?", 0.3), ("Jarvis, why is the sky blue?", 0.7)):
+        recorder = SimpleNamespace(is_recording=True, speech_end_silence_start=100.0 + wait, frames=[],
+                                   post_speech_silence_duration=0.7, ensure_sentence_starting_uppercase=True,
+                                   ensure_sentence_ends_with_period=True)
+        listener._recorder, listener._verdict = recorder, PauseVerdict(use_words=True, known=knows)
+        assert listener._verdict.model(recorder.speech_end_silence_start, 0.05) is None   # the words decide
+        listener._on_early_transcript(raw, raw)
+        verdict = [e for e in seen if e.type == "end_of_turn"][-1]
+        assert (verdict.finished, verdict.wait_s, recorder.post_speech_silence_duration) == (False, wait, wait), raw
 
 
 def test_end_of_turn_silence_is_the_silence_alone_as_before(tmp_path):

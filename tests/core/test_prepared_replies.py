@@ -231,7 +231,7 @@ def test_a_transcript_is_reported_only_while_its_pause_lasts():
     """The rule alone, on a stand-in for RealtimeSTT's recorder state (the listener test below runs the real one)."""
     reported = []
     recorder = SimpleNamespace(is_recording=True, speech_end_silence_start=100.0)
-    answers = early_transcript._Answers(recorder, lambda text, heard: reported.append(text))
+    answers = early_transcript._Answers(recorder, lambda text, heard, provisional: reported.append(text))
     answers.answered(100.0, "What time is it?")      # still in that pause
     answers.answered(0.0, "What time is it?")        # asked once the recording had ended: the final pass
     answers.answered(99.0, "What time")              # an earlier pause: the person went on since
