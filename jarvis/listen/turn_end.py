@@ -27,7 +27,8 @@ THRESHOLD = 0.5
 # 0.01-0.04 and Piper's whole sentences cut mid-way ~0.87 (benchmarks/results/smart-turn-probe-cpu.json).
 # Below it the model may still be wrong (finished commands by Piper voices at 0.02-0.14 waited the whole
 # unfinished cap, 2026-12-05): a known command it doubts that much ends after ``listen.post_speech_silence``, as it
-# would without the model, so a person who goes on after "What's the weather…" within that silence is not cut off.
+# would without the model, if its words end as a sentence may, too: "what" alone is a known command (say that again)
+# and also the start of "What… is the time?", so it waits the cap.
 KNOWN_COMMAND_THRESHOLD = 0.2
 
 # Words an English sentence does not end on: articles, prepositions, conjunctions, possessives, auxiliaries and
@@ -107,7 +108,11 @@ def turn_over(probability: float, text: str, threshold: float = THRESHOLD) -> bo
 
 
 def is_known(text: str, known: Callable[[str], bool] | None) -> bool:
-    """``known(text)`` (e.g. ``Brain.knows``), False when there is none or it fails."""
+    """``known(text)`` (e.g. ``Brain.knows``), False when there is none or it fails, and for a question word alone:
+    "What?" is a command (say that again) but far more often the start of "What… day is it?" (it ended a command in
+    its pause in the pipeline bench, 2026-12-05)."""
+    if _words(last_clause(text)) in ([w] for w in QUESTION_WORDS):
+        return False
     try:
         return bool(known is not None and known(text))
     except Exception:  # noqa: BLE001 - as if the words were not a known request
@@ -176,7 +181,10 @@ class PauseVerdict:
             if heard is None:
                 return None                             # unsure: a command Jarvis knows may end on it
             known = is_known(heard, self.known)
-            verdict = Verdict(known, p, heard) if p > KNOWN_COMMAND_THRESHOLD else Verdict(False, p, heard, known)
+            if p > KNOWN_COMMAND_THRESHOLD:
+                verdict = Verdict(known, p, heard)
+            else:   # doubted: the words are a known command that does not end on a word asking for more either
+                verdict = Verdict(False, p, heard, known and not sounds_unfinished(heard))
         elif heard is None:
             return None                                 # finished to the model: the words decide, once they come
         else:
