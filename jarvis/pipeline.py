@@ -23,6 +23,7 @@ from jarvis.brain import backends
 from jarvis.brain.brain import Brain
 from jarvis.brain.llm import LlmResponder
 from jarvis.config import Settings
+from jarvis.heap import TrimWhenIdle
 from jarvis.host import ModelHost
 from jarvis.listen.own_voice import OwnVoice
 from jarvis.loop.microphone import MicrophoneFeed
@@ -54,6 +55,7 @@ class VoiceLoop:
         self.turns = TurnTaker(bus, self.host, self.brain, self.speaker, self.own_voice, self.strangers,
                                self._stopping, lambda: self.settings)
         self._turn_held: int | None = None   # the turn the speech server's requests are stepping aside for
+        self.heap = TrimWhenIdle()            # free memory back to the system once a turn is over
         self._unsubscribe = bus.subscribe(self._hold_requests_for_turns)
 
     # The parts' state, as the benchmarks and the windows read it.
@@ -106,6 +108,7 @@ class VoiceLoop:
         self.turns.close()
         self.speaker.close()
         self._unsubscribe()
+        self.heap.close()
         self.host.scheduler.turn_over()
         return self.host
 
@@ -117,9 +120,11 @@ class VoiceLoop:
         if kind in ("wake", "speech_start"):
             self._turn_held = event.turn
             self.host.scheduler.turn_started()
+            self.heap.turn_started()
         elif kind in ("playback_end", "listening", "ignored") and (event.turn is None or event.turn == self._turn_held):
             self._turn_held = None
             self.host.scheduler.turn_over()
+            self.heap.turn_over()
 
     def _before_reopen(self) -> None:
         """A reconnect restarts PortAudio: stop the reply and drop the player's stream first (reopened lazily)."""

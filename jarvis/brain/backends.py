@@ -127,19 +127,51 @@ def resolve_local_model(local_model: str) -> Path:
 CONVERSATION_CACHE_MB = 64
 
 
+# A kept state is superseded by a newer one of the same conversation: the newer key starts with all of the older one
+# but the few tokens where the chat template renders the end of an answer differently from how it was generated.
+SUPERSEDED_SLACK = 8
+
+
 def _conversation_cache(ram_cache: type, capacity_bytes: int):
     """llama-cpp-python's ``LlamaRAMCache`` keeping of each state's logits only the last token's: it saves them for
     every token (tokens x 49152 floats, ~100 MB a state for SmolLM2, ~20 times the state, and not counted against
-    the capacity: RSS grew 1 GB in 100 turns), and the question after the kept tokens is evaluated anyway."""
-    from llama_cpp.llama import LlamaState
+    the capacity: RSS grew 1 GB in 100 turns), and the question after the kept tokens is evaluated anyway. A
+    conversation keeps only its newest state: the next prompt's longest common start is never with an older one
+    (they filled the capacity with states no prompt would load, RSS +3 MB a question until it was full)."""
+    from llama_cpp.llama import Llama, LlamaState
 
     class ConversationCache(ram_cache):
         def __setitem__(self, key, state) -> None:
+            key = tuple(key)
+            for older in [k for k in self.cache_state if k != key]:
+                if Llama.longest_token_prefix(older, key) >= len(older) - SUPERSEDED_SLACK:
+                    del self.cache_state[older]
             super().__setitem__(key, LlamaState(
                 input_ids=state.input_ids, scores=state.scores[-1:].copy(), n_tokens=state.n_tokens,
                 llama_state=state.llama_state, llama_state_size=state.llama_state_size, seed=state.seed))
 
     return ConversationCache(capacity_bytes)
+
+
+def _lean_save_state(llm):
+    """``llm.save_state`` as the conversation cache keeps it, without copying every token's logits first: the library's
+    copies them all (~200 KB a token, tens of MB a conversation) and the cache drops all but the last row; the
+    short-lived copies left the allocator's heap fragmented (RSS +6 MB a question beyond what was kept)."""
+    import ctypes
+
+    import llama_cpp
+    from llama_cpp.llama import LlamaState
+
+    def save_state() -> LlamaState:
+        size = int(llama_cpp.llama_state_get_size(llm._ctx.ctx))
+        buffer = (ctypes.c_uint8 * size)()
+        n_bytes = int(llama_cpp.llama_state_get_data(llm._ctx.ctx, buffer, size))
+        if n_bytes > size:
+            raise RuntimeError("Failed to copy llama state data")
+        return LlamaState(input_ids=llm.input_ids.copy(), scores=llm._scores[-1:].copy(), n_tokens=llm.n_tokens,
+                          llama_state=bytes(memoryview(buffer)[:n_bytes]), llama_state_size=n_bytes, seed=llm._seed)
+
+    return save_state
 
 
 class LocalBackend:
@@ -168,6 +200,7 @@ class LocalBackend:
             self._llm = Llama(model_path=str(self.path), n_ctx=self.context_tokens, n_threads=self.threads,
                               verbose=False)
             self._llm.set_cache(_conversation_cache(LlamaRAMCache, CONVERSATION_CACHE_MB << 20))
+            self._llm.save_state = _lean_save_state(self._llm)
         except Exception as exc:  # llama.cpp says only "Failed to load model from file"
             raise NotAvailable("llm_model_unusable", f"Cannot load the local LLM {self.path} ({exc}). "
                                                      "Check it is a GGUF chat model, or pick another.") from exc

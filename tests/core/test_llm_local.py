@@ -165,8 +165,10 @@ def test_a_speaker_s_next_question_evaluates_only_itself_though_someone_else_ask
         conversation = responder.messages(Turn("And of Spain?", speaker="bob"))
         whole = len(llm.tokenize("".join(m["content"] for m in conversation).encode(), add_bos=False))
         assert evaluated[0] < 20 < whole, (evaluated[0], whole)   # bob's third question, after alice's
-        # Each kept state holds the last token's logits only, not ~100 MB of every token's.
+        # Each kept state holds the last token's logits only, not ~100 MB of every token's, and each conversation
+        # keeps its newest state only (with the warm-up's): older ones were never loaded again.
         assert {state.scores.shape[0] for state in llm.cache.cache_state.values()} == {1}
+        assert len(llm.cache.cache_state) <= 3, [len(k) for k in llm.cache.cache_state]
     finally:
         backend.close()
 

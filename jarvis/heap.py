@@ -1,0 +1,74 @@
+"""Hand the C allocator's free pages back to the system once a turn is over (glibc's ``malloc_trim``).
+
+Each turn frees buffers that its threads' allocator arenas keep: Whisper's windows, Piper's audio, llama.cpp's
+states and their copies. glibc returns memory to the system only from the top of an arena, so pages freed inside
+stay resident; the assistant's RSS then climbs turn after turn though what it holds does not. ``malloc_trim(0)``
+gives back every whole free page of every arena. It runs when the assistant has been idle for ``delay_s`` after a
+turn (never while a command is heard or answered: it holds each arena's lock while it walks it). Elsewhere than
+glibc (macOS, Windows, musl) there is nothing to call and ``trim`` does nothing.
+"""
+from __future__ import annotations
+
+import ctypes
+import logging
+import threading
+from typing import Callable
+
+log = logging.getLogger(__name__)
+
+DELAY_S = 2.0
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        function = ctypes.CDLL(None).malloc_trim   # the C library this process runs on
+    except (OSError, AttributeError):
+        return None
+    function.argtypes, function.restype = [ctypes.c_size_t], ctypes.c_int
+    return function
+
+
+_TRIM = _malloc_trim()
+
+
+def trim() -> bool:
+    """Give free pages back to the system; True if any were (False where there is no ``malloc_trim``)."""
+    return bool(_TRIM(0)) if _TRIM is not None else False
+
+
+class TrimWhenIdle:
+    """``turn_over()`` schedules a ``trim`` ``delay_s`` later; ``turn_started()`` (or another ``turn_over``) before
+    then puts it off."""
+
+    def __init__(self, delay_s: float = DELAY_S, trim: Callable[[], bool] = trim):
+        self.delay_s = delay_s
+        self.trims = 0
+        self._trim = trim
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+
+    def turn_started(self) -> None:
+        with self._lock:
+            self._cancel()
+
+    def turn_over(self) -> None:
+        with self._lock:
+            self._cancel()
+            self._timer = threading.Timer(self.delay_s, self._run)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def close(self) -> None:
+        self.turn_started()
+
+    def _cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _run(self) -> None:
+        try:
+            self._trim()
+            self.trims += 1
+        except Exception:  # noqa: BLE001 - memory stays as it was
+            log.exception("giving free memory back to the system failed")

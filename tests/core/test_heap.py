@@ -1,0 +1,74 @@
+"""Free memory handed back to the system once a turn is over (jarvis.heap): glibc's real malloc_trim on a heap
+that frees leave full of holes, and the voice loop asking for it only between turns."""
+from __future__ import annotations
+
+import threading
+import time
+
+import psutil
+import pytest
+
+from jarvis import heap
+
+
+def _rss_mb() -> float:
+    return psutil.Process().memory_info().rss / 2**20
+
+
+@pytest.mark.skipif(heap._TRIM is None, reason="no malloc_trim in this C library (not glibc)")
+def test_trim_gives_back_the_pages_freed_inside_the_heap():
+    """60 MB of 4 KB blocks (each from malloc's heap, below its mmap threshold), every tenth kept: the holes stay
+    resident until the trim hands their pages back."""
+    blocks = [bytearray(4000) for _ in range(15000)]
+    for block in blocks:
+        block[::1024] = b"x" * len(block[::1024])   # touch every page
+    kept = blocks[::10]
+    del blocks
+    before = _rss_mb()
+    assert heap.trim()
+    after = _rss_mb()
+    assert before - after > 25, (before, after)
+    assert len(kept) == 1500
+
+
+def test_it_trims_once_idle_after_a_turn_and_never_while_one_goes_on():
+    trimmed = threading.Event()
+    idle = heap.TrimWhenIdle(delay_s=0.2, trim=lambda: trimmed.set() or True)
+    idle.turn_over()
+    idle.turn_started()            # a new turn within the delay: not now
+    time.sleep(0.4)
+    assert not trimmed.is_set() and idle.trims == 0
+    idle.turn_over()
+    assert trimmed.wait(2)
+    deadline = time.monotonic() + 2
+    while idle.trims == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert idle.trims == 1
+    idle.close()
+
+
+def test_a_failing_trim_is_logged_and_changes_nothing(caplog):
+    def broken():
+        raise OSError("no")
+    idle = heap.TrimWhenIdle(delay_s=0.0, trim=broken)
+    idle._run()
+    assert idle.trims == 0 and "giving free memory back" in caplog.text
+
+
+def test_the_voice_loop_asks_for_it_when_a_turn_is_over():
+    from jarvis import events
+    from jarvis.config import Settings
+    from jarvis.pipeline import VoiceLoop
+
+    bus = events.EventBus()
+    loop = VoiceLoop(Settings(), bus)
+    asked = []
+    loop.heap = heap.TrimWhenIdle(delay_s=0.05, trim=lambda: asked.append(time.monotonic()) or True)
+    bus.emit(events.Wake(turn=7))
+    time.sleep(0.2)
+    assert asked == []             # heard and answered first
+    bus.emit(events.PlaybackEnd(turn=7))
+    deadline = time.monotonic() + 2
+    while not asked and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(asked) == 1
