@@ -20,6 +20,11 @@ def test_the_last_words_only_the_prompt_suggested_are_left_out():
     assert heard([" Tell", " me", " the", " time", ".", " Thank", " you", "."],
                  [0.9, 1.0, 0.99, 1.0, 0.7, 0.01, 0.4, 0.5]) == "Tell me the time."
     assert heard([" Jarvis", ","], [0.02, 0.1]) == "Jarvis,"   # the first word always stays
+    # One word said before a long pause may score low without the prompt; the two after it held keep it.
+    assert heard([" Jarvis", ",", " what", " day", " is", " it", "?"], [0.07, 0.45, 0.95, 0.28, 0.6, 0.89, 0.85]) == \
+        "Jarvis, what day is it?"
+    assert heard([" Jarvis", ",", " what", " time", " is", " it", "?"], [0.03, 0.3, 0.91, 0.98, 0.04, 0.6, 0.9]) == \
+        "Jarvis, what time"   # only one held word after it: the prompt's completion
     assert heard([], []) == ""
 
 
