@@ -71,7 +71,8 @@ def _figures(turn, speech_end_at: float):
     said = turn.last_voiced_s - turn.first_voiced_s
     evs = [events.Wake(t=100.5, turn=1), events.SpeechStart(t=100.6, turn=1),
            events.VadSilence(t=speech_end_at - 0.2, turn=1),
-           events.EndOfTurn(finished=True, probability=0.9, after_ms=90, t=speech_end_at - 0.1, turn=1),
+           events.EndOfTurn(finished=True, probability=0.9, after_ms=90, wait_s=0.1, t=speech_end_at - 0.1,
+                           turn=1),
            events.SpeechEnd(t=speech_end_at, turn=1), events.Transcript(text=turn.text, t=speech_end_at + 0.1, turn=1),
            events.Speaker(name=turn.speaker, score=0.8, t=speech_end_at + 0.12, turn=1),
            events.Reply(text="It is noon.", t=speech_end_at + 0.13, turn=1),
@@ -89,7 +90,8 @@ def test_a_command_that_ended_in_its_pause_is_a_false_cut_off(script):
     figures, last = _figures(paused, speech_end_at=last + 0.3)
     assert not figures["cut_off"]
     assert figures["end_of_turn_decision"] == 100.0 and figures["endpointing"] == 300.0
-    assert figures["end_of_turn"] == [{"finished": True, "probability": 0.9, "after_ms": 90, "heard": ""}]
+    assert figures["end_of_turn"] == [{"finished": True, "probability": 0.9, "after_ms": 90, "heard": "",
+                                       "wait_s": 0.1}]
     json.dumps(figures)  # the result file takes it as it is
 
 
