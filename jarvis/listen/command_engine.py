@@ -66,18 +66,19 @@ class CommandWhisperEngine(FasterWhisperEngine):
         """RealtimeSTT's result, with the words the audio itself held in ``metadata["heard"]`` when scored and
         ``metadata["provisional"]`` when the 30 s pass was put off; ``full_window``: that pass alone (the request's
         options, sent by ``jarvis.listen.early_transcript.ReadAheadPipe``)."""
-        decoding = self.model if isinstance(self.model, CommandDecoding) else None
-        if decoding is not None:
-            decoding.full_window = full_window
+        decoding = self.model
+        if not isinstance(decoding, CommandDecoding):   # batched decoding: RealtimeSTT's own
+            return super().transcribe(audio, language=language, use_prompt=use_prompt,
+                                      word_timestamps=word_timestamps)
+        decoding.full_window = full_window
         try:
             result = super().transcribe(audio, language=language, use_prompt=use_prompt,
                                         word_timestamps=word_timestamps)
         finally:
-            if decoding is not None:
-                decoding.full_window = False
-        if decoding is not None and decoding.heard is not None:
+            decoding.full_window = False
+        if decoding.heard is not None:
             result.metadata["heard"] = decoding.heard
-        if decoding is not None and decoding.provisional:
+        if decoding.provisional:
             result.metadata["provisional"] = True
         return result
 

@@ -164,7 +164,10 @@ class ReadAheadPipe(_Answers):
                 break
             with self._ready:
                 sent = self._sent.popleft() if self._sent else _Sent(0.0, ())
-                (self._own if sent.own else self._results).append(result if sent.own else (result, sent))
+                if sent.own:
+                    self._own.append(result)
+                else:
+                    self._results.append((result, sent))
                 self._ready.notify_all()
             if not sent.own:
                 answer = _answer(result)
