@@ -149,7 +149,7 @@ class BrainSettings:
     # the same line.)
     system_prompt: str = ("You are Jarvis, a helpful voice assistant. Answer in one to three short sentences of "
                           "plain spoken English: no lists, no markdown, no emoji.\nYou are talking to {speaker}.")
-    memory_turns: int = 6           # question/answer pairs remembered per speaker
+    memory_turns: int = 6           # up to this many question/answer pairs remembered per speaker
     memory_idle_s: float = 300.0    # a speaker's conversation is forgotten after this much silence
     cache_size: int = 64            # repeated questions (fresh conversations only) answered from a cache
     cache_ttl_s: float = 600.0

@@ -137,15 +137,25 @@ def _conversation_cache(ram_cache: type, capacity_bytes: int):
     every token (tokens x 49152 floats, ~100 MB a state for SmolLM2, ~20 times the state, and not counted against
     the capacity: RSS grew 1 GB in 100 turns), and the question after the kept tokens is evaluated anyway. A
     conversation keeps only its newest state: the next prompt's longest common start is never with an older one
-    (they filled the capacity with states no prompt would load, RSS +3 MB a question until it was full)."""
+    (they filled the capacity with states no prompt would load, RSS +3 MB a question until it was full). A state is
+    of the newest's conversation when its key starts with the older's, or when both answered the same system prompt
+    (it names the speaker): after the memory forgot the oldest questions the keys differ from the start."""
     from llama_cpp.llama import Llama, LlamaState
 
     class ConversationCache(ram_cache):
+        def __init__(self, capacity: int):
+            super().__init__(capacity)
+            self.conversation = ""   # the system prompt being answered (it names the speaker; strangers share one)
+            self.conversations: dict[tuple, str] = {}   # each kept state's
+
         def __setitem__(self, key, state) -> None:
             key = tuple(key)
             for older in [k for k in self.cache_state if k != key]:
-                if Llama.longest_token_prefix(older, key) >= len(older) - SUPERSEDED_SLACK:
+                if (Llama.longest_token_prefix(older, key) >= len(older) - SUPERSEDED_SLACK
+                        or self.conversation and self.conversations.get(older) == self.conversation):
                     del self.cache_state[older]
+            self.conversations = {k: self.conversations[k] for k in self.cache_state if k in self.conversations}
+            self.conversations[key] = self.conversation
             super().__setitem__(key, LlamaState(
                 input_ids=state.input_ids, scores=state.scores[-1:].copy(), n_tokens=state.n_tokens,
                 llama_state=state.llama_state, llama_state_size=state.llama_state_size, seed=state.seed))
@@ -172,6 +182,27 @@ def _lean_save_state(llm):
                           llama_state=bytes(memoryview(buffer)[:n_bytes]), llama_state_size=n_bytes, seed=llm._seed)
 
     return save_state
+
+
+def _lean_load_state(llm):
+    """``llm.load_state`` without the logits: the library writes the state's logits row into every row of the prompt
+    (``scores[:n_tokens] = ...``, ~200 KB a token) and then scans the whole 512-row table for values to zero (a 25 MB
+    mask). Sampling runs in llama.cpp's sampler and Jarvis asks for no logprobs, so nothing reads them; the writes
+    made RSS grow with the longest conversation (+10-15 MB a question, up to 100 MB)."""
+    import ctypes
+
+    import llama_cpp
+
+    def load_state(state) -> None:
+        llm.input_ids = state.input_ids.copy()
+        llm.n_tokens = state.n_tokens
+        llm._requires_eval = True
+        llm._seed = state.seed
+        source = ctypes.cast(ctypes.c_char_p(state.llama_state), ctypes.POINTER(ctypes.c_uint8))  # read, not copied
+        if llama_cpp.llama_state_set_data(llm._ctx.ctx, source, state.llama_state_size) != state.llama_state_size:
+            raise RuntimeError("Failed to set llama state data")
+
+    return load_state
 
 
 class LocalBackend:
@@ -201,6 +232,7 @@ class LocalBackend:
                               verbose=False)
             self._llm.set_cache(_conversation_cache(LlamaRAMCache, CONVERSATION_CACHE_MB << 20))
             self._llm.save_state = _lean_save_state(self._llm)
+            self._llm.load_state = _lean_load_state(self._llm)
         except Exception as exc:  # llama.cpp says only "Failed to load model from file"
             raise NotAvailable("llm_model_unusable", f"Cannot load the local LLM {self.path} ({exc}). "
                                                      "Check it is a GGUF chat model, or pick another.") from exc
@@ -222,6 +254,7 @@ class LocalBackend:
                              "Sorry, my language model isn't ready yet.")
         with self._lock:
             messages = self._fit(messages, max_tokens)
+            self._llm.cache.conversation = messages[0]["content"] if messages[0]["role"] == "system" else ""
             # repeat_penalty 1.1 (llama.cpp's own default; the Python binding's is 1.0): fewer loops.
             chunks = self._llm.create_chat_completion(messages=messages, stream=True, max_tokens=max_tokens,
                                                       temperature=temperature, repeat_penalty=1.1)

@@ -1,7 +1,7 @@
 """What the LLM remembers: the recent conversation per identified speaker, and answers to repeated questions.
 
-Each speaker has their own conversation (alice never sees bob's); it keeps the last ``max_turns``
-question/answer pairs and is forgotten after ``idle_s`` without a turn. ``AnswerCache`` answers a
+Each speaker has their own conversation (alice never sees bob's); it keeps up to the last ``max_turns``
+question/answer pairs (the oldest half forgotten together, see ``kept_when_full``) and is forgotten after ``idle_s`` without a turn. ``AnswerCache`` answers a
 question asked again (same speaker name, same words) within ``ttl_s``, but only at the start of a
 conversation: later, the same words can mean something else.
 """
@@ -45,8 +45,16 @@ class ConversationMemory:
         with self._lock:
             conversation = self._live(speaker) or self._conversations.setdefault(speaker, _Conversation())
             conversation.turns.append((question, answer))
-            del conversation.turns[:-self.max_turns]
+            if len(conversation.turns) > self.max_turns:
+                del conversation.turns[:-self.kept_when_full]
             conversation.last = self._clock()
+
+    @property
+    def kept_when_full(self) -> int:
+        """The newest pairs kept when one more than ``max_turns`` is remembered: the oldest half goes at once. Dropping
+        one pair at a time changed the prompt's start at every question, and the local model evaluated the whole
+        conversation again each time (~1.5 s to the first token on 2 cores, not ~0.5 s); now once in a few."""
+        return (self.max_turns + 1) // 2
 
     def forget(self, speaker: str | None = None) -> None:
         """Forget one speaker's conversation, or everyone's."""

@@ -35,7 +35,7 @@ def test_memory_is_per_speaker_bounded_and_forgets_after_idle():
     memory = ConversationMemory(max_turns=2, idle_s=60, clock=clock)
     for i in range(3):
         memory.remember("alice", f"q{i}", f"a{i}")
-    assert [m["content"] for m in memory.history("alice")] == ["q1", "a1", "q2", "a2"]
+    assert [m["content"] for m in memory.history("alice")] == ["q2", "a2"], "one over two: the oldest half goes"
     assert memory.history("bob") == []
     clock.now += 59
     assert memory.history("alice"), "still within the idle timeout"
@@ -47,6 +47,19 @@ def test_memory_is_per_speaker_bounded_and_forgets_after_idle():
     assert memory.history("alice") == []
     memory.forget()
     assert memory.history("bob") == []
+
+
+def test_a_full_memory_forgets_its_oldest_half_at_once_so_the_prompt_s_start_holds_for_several_questions():
+    """One pair forgotten at each question changed the prompt's start every time, and the local model evaluated
+    the whole conversation again (~1.5 s to the first token on 2 cores)."""
+    memory = ConversationMemory(max_turns=6, idle_s=60, clock=Clock())
+    starts = []
+    for i in range(16):
+        memory.remember("alice", f"q{i}", f"a{i}")
+        history = memory.history("alice")
+        assert 3 <= len(history) // 2 <= 6 or i < 3
+        starts.append(history[0]["content"])
+    assert starts == ["q0"] * 6 + ["q4"] * 4 + ["q8"] * 4 + ["q12"] * 2, starts
 
 
 def test_memory_off_remembers_nothing():
@@ -301,6 +314,33 @@ def test_cancel_stops_the_generation_and_remembers_nothing(local_model, bus_even
     # The model is free again for the next turn.
     greedy, _ = make_brain(local_model, bus_events[0])
     assert "paris" in answer(greedy, "What is the capital of France?")[0].lower()
+
+
+@pytest.mark.slow
+def test_a_conversation_that_forgot_its_oldest_questions_keeps_one_state_and_loads_it_without_logits(bus_events):
+    """After the memory forgets, a conversation's new prompt no longer starts with its kept state's tokens; the
+    state is still the conversation's (same system prompt, which names the speaker), so it is replaced, not left to
+    fill the cache. Loading a kept state writes no logits (the library broadcast one row into every prompt token's,
+    ~200 KB a token: RSS grew with the longest conversation)."""
+    import numpy as np
+
+    backend, failure = backends.load(BrainSettings(backend="local", temperature=0.0))
+    assert failure is None and backend is not None, failure
+    llm = backend._llm
+    try:
+        brain, responder = make_brain(backend, bus_events[0], max_tokens=8, memory_turns=2)
+        for question in ("What is the capital of France?", "And of Italy?", "And of Spain?", "And of Peru?"):
+            for speaker in ("alice", "bob"):
+                answer(brain, question, speaker)
+        assert [m["content"] for m in responder.memory.history("alice")][0] == "And of Spain?"
+        assert len(llm.cache.cache_state) == 3, [len(k) for k in llm.cache.cache_state]   # warm-up, alice, bob
+        llm.scores[:64] = np.nan
+        evaluated = _count_evaluated(llm)
+        answer(brain, "And of Chile?", "alice")
+        assert evaluated[0] < 20, evaluated          # alice's kept state was loaded
+        assert np.isnan(llm.scores[:64]).all(), "load_state wrote logits"
+    finally:
+        backend.close()
 
 
 @pytest.mark.slow
