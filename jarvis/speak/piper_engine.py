@@ -35,6 +35,27 @@ WARMUP_SENTENCES = (
 )
 
 
+def _voice_without_arena(voice_class, model: Path, config: Path):
+    """``PiperVoice.load`` with onnxruntime's CPU memory arena off. The arena keeps what the longest sentence so far
+    needed, in doubling blocks, and Piper's tensors follow the sentence's length: the assistant's RSS grew with each
+    longer answer (+160 MB over the pipeline bench's 100 replies, 2026-12-06). Without it a reply's memory goes back
+    after it (RSS 135 MB after the warm-up, not 290; +1 MB over a second 100 replies, not +10-30), and a short reply
+takes as long (P50 85-107 ms without, 85-118 with, in 3 alternating runs: benchmarks/results/piper-arena-cpu.json)."""
+    import json
+
+    import onnxruntime
+    from piper.config import PiperConfig
+
+    options = onnxruntime.SessionOptions()
+    options.enable_cpu_mem_arena = False
+    try:
+        piper_config = PiperConfig.from_dict(json.loads(config.read_text(encoding="utf-8")))
+    except (TypeError, KeyError, AttributeError):   # another piper-tts's config: its own loader, arena and all
+        return voice_class.load(model, config_path=config)
+    session = onnxruntime.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
+    return voice_class(config=piper_config, session=session)
+
+
 class PiperEngine(TtsEngine):
     """Streams one float32 chunk per sentence, each as soon as Piper has synthesised it."""
 
@@ -61,7 +82,7 @@ class PiperEngine(TtsEngine):
             if not path.is_file():
                 raise NotAvailable("tts_model_missing", f"Piper voice file {path} is missing. {fix}")
         try:
-            self._voice = PiperVoice.load(model, config_path=config)
+            self._voice = _voice_without_arena(PiperVoice, model, config)
         except Exception as exc:  # onnxruntime / json / config errors: a corrupt or wrong file
             log.exception("Piper could not load %s", model)
             raise NotAvailable("tts_model_missing",
@@ -70,13 +91,11 @@ class PiperEngine(TtsEngine):
         log.info("Piper voice %s loaded (%d Hz)", model.name, self.sample_rate)
 
     def warmup(self) -> None:
-        """Sentences short to long, twice: onnxruntime's memory arena grows in steps to what Piper's longest sentences
-        need and keeps it. Warmed on "Ready." alone it grew through the first ~50 replies instead (the
-        assistant's RSS +170 MB over its first 20 turns, 2026-12-05); ~10 sentences reach that size."""
-        for _ in range(2):
-            for sentence in WARMUP_SENTENCES:
-                for _ in self.synthesize(sentence):
-                    pass
+        """Sentences short to long, once: the first replies after "Ready." alone took 10-25 ms longer each
+        (onnxruntime sizes its kernels' buffers on first use of a length; 2026-12-06, 2 cores)."""
+        for sentence in WARMUP_SENTENCES:
+            for _ in self.synthesize(sentence):
+                pass
 
     def synthesize(self, text: str, cancel: threading.Event | None = None) -> Iterator[np.ndarray]:
         if self._voice is None:

@@ -196,6 +196,13 @@ def test_piper_speaks_the_words_sentence_by_sentence(piper, whisper):
     assert EXPECTED_WORDS <= transcribe(whisper, audio, piper.sample_rate)
 
 
+def test_piper_runs_without_onnxruntime_s_memory_arena(piper):
+    """The arena kept what the longest sentence so far needed: RSS grew with each longer answer (+160 MB over the
+    pipeline bench's replies; benchmarks/piper_arena.py)."""
+    assert piper._voice.session.get_session_options().enable_cpu_mem_arena is False
+    assert piper._voice.config.sample_rate == piper.sample_rate
+
+
 @pytest.mark.slow
 def test_system_engine_speaks_the_words_sentence_by_sentence(system, whisper):
     assert system.sample_rate == 22050
