@@ -1,4 +1,5 @@
-"""Hand the C allocator's free pages back to the system once a turn is over (glibc's ``malloc_trim``).
+"""Hand the C allocator's free pages back to the system once a turn is over (glibc's ``malloc_trim``), and keep
+its arenas few (``limit_arenas``).
 
 Each turn frees buffers that its threads' allocator arenas keep: Whisper's windows, Piper's audio, llama.cpp's
 states and their copies. glibc returns memory to the system only from the top of an arena, so pages freed inside
@@ -17,6 +18,12 @@ from typing import Callable
 log = logging.getLogger(__name__)
 
 DELAY_S = 2.0
+# glibc gives each new thread an arena of its own, up to 8 per core: Whisper's, Piper's, the LLM's, speaker ID's and
+# the prepare pool's threads each kept the free memory of their largest turn, and RSS grew ~10 MB a turn over a
+# 24-turn pipeline bench (1205 -> 1456 MB). With two the same bench ran 1099 -> 1128 MB, voice to voice as fast
+# (P50 507 ms, 507-540 without; 2026-12-06, 2 cores).
+ARENAS = 2
+_M_ARENA_MAX = -8   # mallopt's parameter number (malloc.h)
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
@@ -29,6 +36,17 @@ def _malloc_trim() -> Callable[[int], int] | None:
 
 
 _TRIM = _malloc_trim()
+
+
+def limit_arenas(count: int = ARENAS) -> bool:
+    """At most ``count`` allocator arenas from now on (call it first thing: arenas made before stay); True if the C
+    library took it (glibc), False elsewhere."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError, TypeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return bool(mallopt(_M_ARENA_MAX, count))
 
 
 def trim() -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -72,3 +73,48 @@ def test_the_voice_loop_asks_for_it_when_a_turn_is_over():
     while not asked and time.monotonic() < deadline:
         time.sleep(0.02)
     assert len(asked) == 1
+
+
+_ARENAS_SCRIPT = r"""
+import ctypes, sys, tempfile, threading
+from jarvis import heap
+if sys.argv[1] == "limited":
+    assert heap.limit_arenas(2)
+libc = ctypes.CDLL(None)
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+libc.fopen.restype, libc.fopen.argtypes = ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_char_p]
+libc.malloc_info.argtypes, libc.fclose.argtypes = [ctypes.c_int, ctypes.c_void_p], [ctypes.c_void_p]
+together = threading.Barrier(8)
+
+def allocate():
+    block = libc.malloc(100_000)   # in this thread's arena
+    together.wait()                # all eight hold theirs at once
+    libc.free(block)
+
+threads = [threading.Thread(target=allocate) for _ in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+with tempfile.NamedTemporaryFile(suffix=".xml") as out:
+    stream = libc.fopen(out.name.encode(), b"w")
+    libc.malloc_info(0, stream)
+    libc.fclose(stream)
+    print(open(out.name).read().count("<heap nr="))
+"""
+
+
+@pytest.mark.skipif(heap._TRIM is None, reason="no mallopt arenas in this C library (not glibc)")
+def test_threads_share_two_allocator_arenas_once_limited():
+    """glibc gives each new thread an arena of its own (up to 8 per core), and each keeps the free memory of its
+    thread's largest turn. Counted by glibc itself (``malloc_info``), in a fresh process: arenas made before the
+    limit stay."""
+    import subprocess
+    import sys
+
+    def arenas(mode: str) -> int:
+        out = subprocess.run([sys.executable, "-c", _ARENAS_SCRIPT, mode], capture_output=True, text=True,
+                             check=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
+        return int(out.stdout.strip())
+
+    assert arenas("limited") <= 2
+    assert arenas("default") >= 8   # the script does make threads that would each take one
