@@ -1,12 +1,13 @@
 """The local LLM's first token as four speakers' conversations grow, taking turns (as in a home, and in
 ``jarvis bench pipeline``): with llama.cpp's state after each answer kept (``CONVERSATION_CACHE_MB``) and without.
 
-Each speaker asks ``--rounds`` questions in turn (each remembers its last six exchanges, as ``brain.memory_turns``);
+Each speaker asks ``--rounds`` questions in turn (each remembers up to six exchanges, as ``brain.memory_turns``, in
+the assistant's ``ConversationMemory``; past 7 rounds it forgets);
 the answers are greedy (temperature 0) and at most 48 tokens (the low-latency preset's ``brain.max_tokens``). The
 process's RSS after each round shows what the kept states cost.
 
 Run: .venv/bin/python benchmarks/llm_conversations.py [--rounds 6] [--out benchmarks/results/llm-conversations-cpu.json]
-(about 2 minutes on 2 cores for 6 rounds).
+(about 2 minutes on 2 cores for 6 rounds, 5 for 16).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from jarvis.brain import backends  # noqa: E402
+from jarvis.brain.memory import ConversationMemory  # noqa: E402
 from jarvis.config import BrainSettings  # noqa: E402
 
 SPEAKERS = ("alice", "carol", "fiona", "joe")
@@ -42,7 +44,7 @@ def run(cached: bool, rounds_asked: int = ROUNDS) -> dict:
         raise SystemExit(failure.message)
     if not cached:
         backend._llm.set_cache(None)
-    history = {who: [] for who in SPEAKERS}
+    memory = ConversationMemory(MEMORY_TURNS, idle_s=1e9)   # as the assistant forgets: the oldest half at once
     rounds = []
     try:
         for rnd in range(rounds_asked):
@@ -50,15 +52,13 @@ def run(cached: bool, rounds_asked: int = ROUNDS) -> dict:
             for i, who in enumerate(SPEAKERS):
                 question = QUESTIONS[(rnd + i) % len(QUESTIONS)]
                 messages = [{"role": "system", "content": settings.system_prompt.replace("{speaker}", who)},
-                            *history[who], {"role": "user", "content": question}]
+                            *memory.history(who), {"role": "user", "content": question}]
                 started, first, pieces = time.perf_counter(), None, []
                 for piece in backend.stream(messages, lambda: False, max_tokens=MAX_TOKENS, temperature=0.0):
                     first = first if first is not None else time.perf_counter() - started
                     pieces.append(piece)
                 firsts.append((first or 0.0) * 1000)
-                history[who] = (history[who] + [{"role": "user", "content": question},
-                                                {"role": "assistant", "content": "".join(pieces).strip()}])[
-                    -2 * MEMORY_TURNS:]
+                memory.remember(who, question, "".join(pieces).strip())
             rounds.append({"round": rnd + 1, "first_token_ms": [round(t, 1) for t in firsts],
                            "p50_ms": round(float(np.median(firsts)), 1), "rss_mb": round(rss_mb(), 1)})
             print(f"{'kept' if cached else 'not kept'}: round {rnd + 1} first token P50 {rounds[-1]['p50_ms']} ms, "
@@ -76,7 +76,8 @@ def main() -> int:
     result = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
               "date": time.strftime("%Y-%m-%d"), "model": backends.BUNDLED_MODEL,
               "cache_mb": backends.CONVERSATION_CACHE_MB, "speakers": len(SPEAKERS), "rounds": args.rounds,
-              "max_tokens": MAX_TOKENS, "states not kept": run(False, args.rounds),
+              "max_tokens": MAX_TOKENS, "command": "python benchmarks/llm_conversations.py " + " ".join(sys.argv[1:]),
+              "states not kept": run(False, args.rounds),
               "states kept": run(True, args.rounds)}
     if args.out:
         args.out.write_text(json.dumps(result, indent=1) + "\n")

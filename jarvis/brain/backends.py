@@ -254,7 +254,8 @@ class LocalBackend:
                              "Sorry, my language model isn't ready yet.")
         with self._lock:
             messages = self._fit(messages, max_tokens)
-            self._llm.cache.conversation = messages[0]["content"] if messages[0]["role"] == "system" else ""
+            if self._llm.cache is not None:
+                self._llm.cache.conversation = messages[0]["content"] if messages[0]["role"] == "system" else ""
             # repeat_penalty 1.1 (llama.cpp's own default; the Python binding's is 1.0): fewer loops.
             chunks = self._llm.create_chat_completion(messages=messages, stream=True, max_tokens=max_tokens,
                                                       temperature=temperature, repeat_penalty=1.1)

@@ -343,6 +343,16 @@ def test_a_conversation_that_forgot_its_oldest_questions_keeps_one_state_and_loa
         backend.close()
 
 
+def test_the_model_answers_with_its_conversation_cache_off(local_model):
+    cache = local_model._llm.cache
+    local_model._llm.set_cache(None)
+    try:
+        messages = [{"role": "system", "content": "You are Jarvis."}, {"role": "user", "content": "Hi"}]
+        assert "".join(local_model.stream(messages, lambda: False, max_tokens=4, temperature=0.0)).strip()
+    finally:
+        local_model._llm.set_cache(cache)
+
+
 @pytest.mark.slow
 def test_a_long_conversation_drops_its_oldest_turns_to_fit_the_context(bus_events):
     bus, seen = bus_events
