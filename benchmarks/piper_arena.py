@@ -1,9 +1,9 @@
 """Piper's memory with and without onnxruntime's CPU memory arena: RSS after the warm-up and after speaking the
-pipeline bench's 100 replies twice (each on a thread of its own, as the voice loop speaks), and how long a short
-reply's synthesis takes.
+pipeline bench's 100 replies twice (each on a thread of its own, as the voice loop speaks), and how long a
+short reply's synthesis takes.
 
-Each mode runs in a process of its own (RSS is per process), ``REPEATS`` times, alternating. The replies are those of the committed 100-turn bench
-(skill answers and SmolLM2's answers), so the run is repeatable.
+Each mode runs in a process of its own (RSS is per process), ``REPEATS`` times, alternating. The replies are those
+of the committed 100-turn bench (skill answers and SmolLM2's answers), so the run is repeatable.
 
 Run: .venv/bin/python benchmarks/piper_arena.py [--out benchmarks/results/piper-arena-cpu.json]
 """
@@ -85,8 +85,9 @@ def main() -> int:
         out = subprocess.run([sys.executable, __file__, "--mode", mode], check=True, capture_output=True, text=True)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(rows[-1])
-    result = {"benchmark": "piper_arena", "command": "python benchmarks/piper_arena.py " + " ".join(sys.argv[1:]),
-              "date": date(), "hardware": hardware(), "versions": versions(("piper-tts", "onnxruntime")), "rounds": ROUNDS, "rows": rows}
+    command = "python benchmarks/piper_arena.py " + " ".join(sys.argv[1:])
+    result = {"benchmark": "piper_arena", "command": command, "date": date(), "hardware": hardware(),
+              "versions": versions(("piper-tts", "onnxruntime")), "rounds": ROUNDS, "rows": rows}
     if args.out:
         write_json(args.out, result)
     return 0

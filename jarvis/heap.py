@@ -20,8 +20,8 @@ log = logging.getLogger(__name__)
 DELAY_S = 2.0
 # glibc gives each new thread an arena of its own, up to 8 per core: Whisper's, Piper's, the LLM's, speaker ID's and
 # the prepare pool's threads each kept the free memory of their largest turn, and RSS grew ~10 MB a turn over a
-# 24-turn pipeline bench (1205 -> 1456 MB). With two the same bench ran 1099 -> 1128 MB, voice to voice as fast
-# (P50 507 ms, 507-540 without; 2026-12-06, 2 cores).
+# 24-turn pipeline bench (1205 -> 1456 MB). With two the same bench ran 1099 -> 1128 MB (skills P50 507 ms, 520
+# without; such runs differ by ~40 ms), 2026-12-06, 2 cores.
 ARENAS = 2
 _M_ARENA_MAX = -8   # mallopt's parameter number (malloc.h)
 

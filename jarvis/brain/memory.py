@@ -1,9 +1,9 @@
 """What the LLM remembers: the recent conversation per identified speaker, and answers to repeated questions.
 
 Each speaker has their own conversation (alice never sees bob's); it keeps up to the last ``max_turns``
-question/answer pairs (the oldest half forgotten together, see ``kept_when_full``) and is forgotten after ``idle_s`` without a turn. ``AnswerCache`` answers a
-question asked again (same speaker name, same words) within ``ttl_s``, but only at the start of a
-conversation: later, the same words can mean something else.
+question/answer pairs (the oldest half forgotten together, see ``kept_when_full``) and is forgotten after
+``idle_s`` without a turn. ``AnswerCache`` answers a question asked again (same speaker name, same words)
+within ``ttl_s``, but only at the start of a conversation: later, the same words can mean something else.
 """
 from __future__ import annotations
 

@@ -40,7 +40,8 @@ def _voice_without_arena(voice_class, model: Path, config: Path):
     needed, in doubling blocks, and Piper's tensors follow the sentence's length: the assistant's RSS grew with each
     longer answer (+160 MB over the pipeline bench's 100 replies, 2026-12-06). Without it a reply's memory goes back
     after it (RSS 135 MB after the warm-up, not 290; +1 MB over a second 100 replies, not +10-30), and a short reply
-takes as long (P50 85-107 ms without, 85-118 with, in 3 alternating runs: benchmarks/results/piper-arena-cpu.json)."""
+    takes as long (P50 85-107 ms without, 85-118 with, in 3 alternating runs:
+    benchmarks/results/piper-arena-cpu.json)."""
     import json
 
     import onnxruntime

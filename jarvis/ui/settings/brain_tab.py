@@ -84,8 +84,8 @@ class BrainTab(QWidget):
         conversation = QGroupBox("Conversation")
         form = QFormLayout(conversation)
         self.memory_turns = _int_spin(0, 50, special="none")
-        self.memory_turns.setToolTip("Up to this many question/answer pairs remembered per speaker; when full, the oldest "
-                                     "half is forgotten at once (the local model reuses what it evaluated)")
+        self.memory_turns.setToolTip("Up to this many question/answer pairs remembered per speaker; when full, the "
+                                     "oldest half is forgotten at once (the local model reuses what it evaluated)")
         self.memory_idle = _int_spin(10, 86400, 30, suffix=" s")
         self.memory_idle.setToolTip("A speaker's conversation is forgotten after this much silence")
         self.cache_size = _int_spin(0, 10000, 16, special="off")
