@@ -173,8 +173,9 @@ def cmd_listen(args, settings) -> int:
         bus.subscribe(_human_printer)
 
     stop = threading.Event()
+    received: list[int] = []   # the signals that asked to stop, said in the log once stopping
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, lambda signum, _frame: (received.append(signum), stop.set()))
     loop = VoiceLoop(settings, bus)
     failure: list[BaseException] = []
 
@@ -190,6 +191,10 @@ def cmd_listen(args, settings) -> int:
     while not stop.wait(0.2):
         if loop.ended:
             break
+    if received:
+        log.info("stopping: %s received", signal.Signals(received[0]).name)
+    elif loop.ended:
+        log.warning("stopping: the voice loop ended")
     _exit_soon_after(4.5)  # SIGINT/SIGTERM must end the process within 5 s whatever hangs
     loop.stop()
     if failure:

@@ -43,6 +43,13 @@ class TurnTaker:
 
     def run(self) -> None:
         """The loop thread: until stopped, take the next utterance and answer it."""
+        try:
+            self._run()
+        except BaseException:   # SystemExit and the like would end the thread without a word
+            log.exception("the voice loop stopped")
+            raise
+
+    def _run(self) -> None:
         while not self._stopping.is_set():
             try:
                 utterance = self.host.listener.next_utterance()

@@ -22,7 +22,8 @@ def _wait(stream: EventStream, predicate, what: str, after: int, timeout: float)
         found = next((e for e in stream.events[after:] if predicate(e)), None)
         if found is not None:
             return found
-        assert stream.proc.poll() is None, f"jarvis exited ({stream.proc.returncode}) waiting for {what}"
+        assert stream.proc.poll() is None, (f"jarvis exited ({stream.proc.returncode}) waiting for {what}; "
+                                            f"events since: {stream.events[after:]}")
         time.sleep(0.1)
     raise AssertionError(f"no {what} within {timeout} s; got {stream.events[after:]}")
 
@@ -61,3 +62,5 @@ def test_jarvis_listens_again_when_the_audio_server_comes_back(tmp_path, jarvis_
             proc.kill()
             proc.wait()
         audio.stop()
+        if sys.exc_info()[0] is not None:   # failing: the assistant's own account goes with it
+            print((jarvis_home / "logs" / "jarvis.log").read_text()[-4000:])
