@@ -45,7 +45,8 @@ def test_a_clear_command_is_heard_on_the_short_window_alone(transcriber, full_pa
     model = transcriber._command_model
     kept = model.kept
     text = transcriber.transcribe(_speech(said, tmp_path), prompt=PROMPT, command=True)
-    assert strip_wake_word(text).lower().rstrip("?.") == "what time is it", text
+    # The words, not the closing mark: tiny.en int8 ended this clip "?" on most runs and "," on one (CI, 2026-12-06).
+    assert strip_wake_word(text).lower().rstrip("?.,!") == "what time is it", text
     assert model.kept == kept + 1 and full_passes == []
 
 
