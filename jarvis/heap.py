@@ -26,27 +26,24 @@ ARENAS = 2
 _M_ARENA_MAX = -8   # mallopt's parameter number (malloc.h)
 
 
-def _malloc_trim() -> Callable[[int], int] | None:
+def _c_function(name: str, argtypes: list, restype):
+    """``name`` from the C library this process runs on, typed; None where it has none (not glibc)."""
     try:
-        function = ctypes.CDLL(None).malloc_trim   # the C library this process runs on
-    except (OSError, AttributeError):
+        function = getattr(ctypes.CDLL(None), name)
+    except (OSError, AttributeError, TypeError):
         return None
-    function.argtypes, function.restype = [ctypes.c_size_t], ctypes.c_int
+    function.argtypes, function.restype = argtypes, restype
     return function
 
 
-_TRIM = _malloc_trim()
+_TRIM: Callable[[int], int] | None = _c_function("malloc_trim", [ctypes.c_size_t], ctypes.c_int)
 
 
 def limit_arenas(count: int = ARENAS) -> bool:
     """At most ``count`` allocator arenas from now on (call it first thing: arenas made before stay); True if the C
     library took it (glibc), False elsewhere."""
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError, TypeError):
-        return False
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return bool(mallopt(_M_ARENA_MAX, count))
+    mallopt = _c_function("mallopt", [ctypes.c_int, ctypes.c_int], ctypes.c_int)
+    return mallopt is not None and bool(mallopt(_M_ARENA_MAX, count))
 
 
 def trim() -> bool:
