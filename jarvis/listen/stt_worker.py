@@ -1,9 +1,12 @@
-"""RealtimeSTT's Whisper worker process, minus one shutdown race in RealtimeSTT 1.1.2, with Jarvis's engine.
+"""RealtimeSTT's Whisper worker (a thread on Linux, a process elsewhere), minus one shutdown race in RealtimeSTT
+1.1.2 and its polling sleep, with Jarvis's engine.
 
 On shutdown the worker closes its pipe while its polling thread may still be inside ``poll()``; the
 thread then logs "Error receiving data from connection" with an ``OSError: handle is closed``
 traceback on every Ctrl-C. This subclass ends the polling thread quietly in exactly that case and
-keeps every other error as loud as before. ``install()`` points RealtimeSTT at it; spawn pickles the
+keeps every other error as loud as before. It also waits on the pipe itself: RealtimeSTT polls it for 10 ms then
+sleeps 20, so a command's request waited up to 20 ms before Whisper began (1-26 ms after the pause began in a
+2026-12-06 trace of the pipeline bench). ``install()`` points RealtimeSTT at it; spawn pickles the
 target by name, so the child process imports this module and runs the subclass. Importing it also registers
 ``jarvis.listen.command_engine`` with RealtimeSTT's engine factory (in the child too, where the engine is made).
 """
@@ -23,14 +26,15 @@ factory.ENGINE_CLASS_PATHS[ENGINE] = ("jarvis.listen.command_engine", "CommandWh
 factory.ENGINE_CLASS_PATHS[ENGINE_FULL_WINDOW] = ("jarvis.listen.command_engine", "FullWindowCommandEngine")
 
 
+POLL_S = 0.1   # a request is taken the moment it arrives; shutdown is noticed within this
+
+
 class QuietShutdownWorker(transcription.TranscriptionWorker):
     def poll_connection(self):
         while not self.shutdown_event.is_set():
             try:
-                if self.conn.poll(0.01):
+                if self.conn.poll(POLL_S):
                     self.queue.put(self.conn.recv())
-                else:
-                    time.sleep(transcription.TIME_SLEEP)
             except Exception as exc:
                 if isinstance(exc, (OSError, EOFError)) and (self.shutdown_event.is_set() or self.conn.closed):
                     return  # the worker is closing its end of the pipe: nothing left to read

@@ -38,6 +38,29 @@ def test_messages_reach_the_worker_queue():
     assert not thread.is_alive()
 
 
+def test_the_worker_waits_on_the_pipe_instead_of_sleeping(monkeypatch):
+    """A request is taken the moment it arrives: RealtimeSTT's own loop slept 20 ms after each 10 ms poll, and a
+    command's request could wait that long before Whisper began."""
+    shutdown = threading.Event()
+
+    class IdlePipe:
+        closed = False
+        timeouts: list[float] = []
+
+        def poll(self, timeout):
+            self.timeouts.append(timeout)
+            if len(self.timeouts) == 3:
+                shutdown.set()
+            return False
+
+    sleeps = []
+    monkeypatch.setattr(stt_worker.time, "sleep", sleeps.append)
+    pipe = IdlePipe()
+    _worker(pipe, shutdown).poll_connection()
+    assert pipe.timeouts == [stt_worker.POLL_S] * 3
+    assert not sleeps
+
+
 def test_pipe_closed_during_shutdown_ends_polling_without_a_traceback(caplog):
     parent, child = multiprocessing.Pipe()
     shutdown = threading.Event()
