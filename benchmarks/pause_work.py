@@ -1,9 +1,9 @@
 """The work at a command's last pause, as the voice loop does it, with numpy's BLAS on OpenBLAS's default threads
 (one per core) and on one (``jarvis.blas``).
 
-When a command falls silent the voice loop asks Whisper (tiny.en int8, in a worker process as RealtimeSTT runs it)
-for the short-window pass, and meanwhile the end-of-turn model and speaker ID hear the pause in the listener's
-process; once Whisper's words are back, Piper synthesizes the reply's first sentence. On 2 cores these compete.
+When a command falls silent the voice loop asks Whisper (tiny.en int8, in RealtimeSTT's worker: a thread of the
+listener's process on Linux, a process elsewhere) for the short-window pass, and meanwhile the end-of-turn model and
+speaker ID hear the pause; once Whisper's words are back, Piper synthesizes the reply's first sentence. On 2 cores these compete.
 This times that sequence on Piper-voiced commands with a wake word: Whisper's words, the end-of-turn model and the
 reply's first audio (Piper's first chunk), each from the moment the request went out; and, for a command the short
 pass is unsure of, Whisper's 30 s pass alone. A third configuration starts the end-of-turn model and speaker ID
@@ -17,6 +17,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import platform
 import statistics
 import subprocess
 import sys
@@ -43,7 +44,7 @@ ROUNDS = 4
 
 
 def _worker(conn) -> None:
-    """RealtimeSTT's worker process, reduced: Jarvis's command decoding of each clip sent, its words sent back."""
+    """RealtimeSTT's Whisper worker, reduced: Jarvis's command decoding of each clip sent, its words sent back."""
     import faster_whisper
 
     from jarvis.listen.short_window import ShortWindowFirst
@@ -118,7 +119,10 @@ def _one_round(schedule: str) -> dict:
     encoder.load()
     piper.load()
     here, there = mp.get_context("spawn").Pipe()
-    process = mp.get_context("spawn").Process(target=_worker, args=(there,), daemon=True)
+    # Where RealtimeSTT runs its Whisper worker: a thread of the listener's process on Linux, a process elsewhere
+    # (RealtimeSTT.core.runtime.start_recorder_worker).
+    start = threading.Thread if platform.system() == "Linux" else mp.get_context("spawn").Process
+    process = start(target=_worker, args=(there,), daemon=True)
     process.start()
     try:
         here.recv()
