@@ -1,9 +1,10 @@
-"""The voice loop's Whisper engine in RealtimeSTT's worker process: RealtimeSTT's faster-whisper engine, decoding
+"""The voice loop's Whisper engine in RealtimeSTT's worker (a thread of the listener's process on Linux, a process it
+spawns elsewhere): RealtimeSTT's faster-whisper engine, decoding
 each command as ``jarvis.listen.stt.command_options`` says (no timestamps, no temperature retries), on a short window
 first with ``listen.stt_short_window`` (``jarvis.listen.short_window``), with at most as many threads as cores
 (``jarvis.listen.stt.cpu_threads``), which
 RealtimeSTT 1.1.2 cannot be told to do. ``jarvis.listen.stt_worker`` registers it under ``ENGINE`` with RealtimeSTT's
-engine factory, in the listener's process and in the worker process it spawns."""
+engine factory, in the listener's process and in a worker process it spawns."""
 from __future__ import annotations
 
 from RealtimeSTT.transcription_engines.base import BaseTranscriptionEngine
