@@ -7,8 +7,9 @@ can be worked out meanwhile (``jarvis.loop.turns``). A result is reported only i
 pause it was asked in: a person who went on gets no reply prepared for half a sentence.
 
 Whisper runs in RealtimeSTT's worker (a thread on Linux, a process elsewhere), its results come back on a pipe that
-RealtimeSTT reads only once the recording has ended; here one thread reads that pipe as results arrive and keeps them,
-in order, for RealtimeSTT. With a transcription executor (the speech server's Whisper, a remote server) the executor is wrapped instead.
+RealtimeSTT reads only once the recording has ended; here one thread reads that pipe as results arrive and keeps
+them, in order, for RealtimeSTT. With a transcription executor (the speech server's Whisper, a remote server) the
+executor is wrapped instead.
 
 A ``provisional`` result (the worker put off its 30 s pass on a half command, ``jarvis.listen.short_window``) gives
 the pause's words check its words but prepares no reply; if it is the answer RealtimeSTT takes for the recording
