@@ -3,11 +3,11 @@
 
 When a command falls silent the voice loop asks Whisper (tiny.en int8, in RealtimeSTT's worker: a thread of the
 listener's process on Linux, a process elsewhere) for the short-window pass, and meanwhile the end-of-turn model and
-speaker ID hear the pause; once Whisper's words are back, Piper synthesizes the reply's first sentence. On 2 cores these compete.
-This times that sequence on Piper-voiced commands with a wake word: Whisper's words, the end-of-turn model and the
-reply's first audio (Piper's first chunk), each from the moment the request went out; and, for a command the short
-pass is unsure of, Whisper's 30 s pass alone. A third configuration starts the end-of-turn model and speaker ID
-only once Whisper's words are back (beside Piper): not better.
+speaker ID hear the pause; once Whisper's words are back, Piper synthesizes the reply's first sentence. On 2 cores
+these compete. This times that sequence on Piper-voiced commands with a wake word: Whisper's words, the end-of-turn
+model and the reply's first audio (Piper's first chunk), each from the moment the request went out; and, for a
+command the short pass is unsure of, Whisper's 30 s pass alone. A third configuration starts the end-of-turn model
+and speaker ID only once Whisper's words are back (beside Piper): not better.
 
 Run: .venv/bin/python benchmarks/pause_work.py [--out benchmarks/results/pause-work-cpu.json]
 """
