@@ -4,8 +4,9 @@ Runs ``jarvis bench pipeline`` in this process with timers around the pause's wo
 of its words, the end-of-turn model, speaker ID, Piper's first sentence, the words' report) and a sampler that reads
 every thread's CPU time (``/proc/self/task/*/schedstat``, Linux) and the audio server's every 5 ms. For each turn it
 prints the timeline from the last voiced sample and the CPU each thread used from the pause to Whisper's words and
-from the words to Piper's first chunk, beside the whole machine's (``/proc/stat``). The sampler costs ~20 % of a
-core itself: the figures are slower than a plain bench run; compare orders and shares, not totals.
+from the words to Piper's first chunk, beside the whole machine's (``/proc/stat``). A thread that ended before the
+window's last sample (Piper's calling thread) is not counted. The sampler costs ~10–15 % of a core itself (21–39 ms
+in 172–265 ms windows, ``results/pause-trace-cpu.json``): compare orders and shares with a plain bench run, not totals.
 
 Run: .venv/bin/python benchmarks/pause_trace.py OUT_PREFIX [--turns 24] (writes OUT_PREFIX.json, the bench's
 result, and OUT_PREFIX.trace.json; prints the timelines).
