@@ -44,43 +44,22 @@ _BIBLE_BOOKS = ("Gen1:1-50:26", "Exo1:1-40:38", "Lev1:1-27:34", "Num1:1-36:13")
 
 def detector(sensitivity: float | None = None):
     """Jarvis's wake-word detector for "jarvis" at ``ListenSettings().wake_sensitivity`` (or ``sensitivity``):
-    ``jarvis.listen.wake.PhasedPorcupine`` (several Porcupines at offset frame phases) where the listener uses
-    it, else one Porcupine as RealtimeSTT creates it."""
+    ``jarvis.listen.wake.PhasedPorcupine`` (several Porcupines at offset frame phases), as the listener uses it."""
     from jarvis.config import ListenSettings
 
     s = ListenSettings()
     sens = float(s.wake_sensitivity if sensitivity is None else sensitivity)
-    try:
-        from jarvis.listen.wake import PhasedPorcupine
-    except ImportError:
-        import pvporcupine
-        return _fast(pvporcupine.create(keywords=[s.wake_word], sensitivities=[sens]))
-    phased = PhasedPorcupine([s.wake_word], [sens])
-    for single in getattr(phased, "_detectors", []):
-        _fast(single)
-    return phased
+    from jarvis.listen.wake import PhasedPorcupine
+
+    return PhasedPorcupine([s.wake_word], [sens])
 
 
 def _fast(porcupine):
-    """Give a Porcupine a ``process`` that hands the numpy frame to the same C function without building a
-    Python list of it first (the library's own ``process`` spends ~0.5 ms per frame on that); same result."""
-    from ctypes import POINTER, byref, c_int, c_short
+    """A Porcupine whose ``process`` hands the numpy frame to the same C function without building a ctypes array
+    of it sample by sample (``jarvis.listen.wake.frame_caller``); same result."""
+    from jarvis.listen.wake import frame_caller
 
-    func, handle = getattr(porcupine, "process_func", None), getattr(porcupine, "_handle", None)
-    if func is None or handle is None:
-        return porcupine
-
-    def process(pcm) -> int:
-        frame = np.ascontiguousarray(pcm, dtype=np.int16)
-        if frame.size != porcupine.frame_length:
-            raise ValueError(f"expected {porcupine.frame_length} samples, got {frame.size}")
-        result = c_int()
-        status = func(handle, frame.ctypes.data_as(POINTER(c_short)), byref(result))
-        if getattr(status, "value", status) != 0:
-            raise RuntimeError("Porcupine failed on a frame")
-        return result.value
-
-    porcupine.process = process
+    porcupine.process = frame_caller(porcupine)
     return porcupine
 
 

@@ -161,6 +161,7 @@ class Listener:
                 on_turn_detection_stop=self._on_voice_again,
                 on_wakeword_timeout=self._on_wake_timeout,
             )
+            stt_worker.wait_for_chunks(self._recorder)
             self._external_wake = wake.install(self._recorder)
             early_transcript.install(self._recorder, self._on_early_transcript, self._whisper_asked.mark)
             self._pause_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pause")

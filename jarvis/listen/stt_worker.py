@@ -1,5 +1,6 @@
 """RealtimeSTT's Whisper worker (a thread on Linux, a process elsewhere), minus one shutdown race in RealtimeSTT
-1.1.2 and its polling sleep, with Jarvis's engine.
+1.1.2 and its polling sleep, with Jarvis's engine; and its recording loop without its 10 ms wake-ups
+(``wait_for_chunks``).
 
 On shutdown the worker closes its pipe while its polling thread may still be inside ``poll()``; the
 thread then logs "Error receiving data from connection" with an ``OSError: handle is closed``
@@ -13,6 +14,7 @@ target by name, so the child process imports this module and runs the subclass. 
 from __future__ import annotations
 
 import logging
+import queue
 import time
 
 from RealtimeSTT.core import initialization, transcription
@@ -48,3 +50,32 @@ def run_transcription_worker(*args, **kwargs) -> None:
 
 def install() -> None:
     initialization.run_transcription_worker = run_transcription_worker
+
+
+RECORDING_LOOP_WAIT_S = 0.1
+
+
+class _ChunkQueue(queue.Queue):
+    """RealtimeSTT's recording loop asks for the next audio chunk with a 10 ms timeout and, when none came, only
+    checks that it is still running: ~100 wake-ups a second between the 32 ms chunks (1.5 % of a core while
+    listening, 2026-12-06). A timed wait here lasts at least ``RECORDING_LOOP_WAIT_S``; it still returns the moment
+    a chunk is put, so only noticing a stop can take that long."""
+
+    def get(self, block=True, timeout=None):
+        if block and timeout is not None and timeout < RECORDING_LOOP_WAIT_S:
+            timeout = RECORDING_LOOP_WAIT_S
+        return super().get(block, timeout)
+
+
+def wait_for_chunks(recorder) -> None:
+    """Give a recorder fed by ``feed_audio`` (its in-process chunk queue) the queue above, before anything is fed."""
+    chunks = getattr(recorder, "audio_queue", None)
+    if type(chunks) is not queue.Queue:   # a microphone RealtimeSTT opens itself feeds a multiprocessing queue
+        return
+    waiting = _ChunkQueue()
+    while True:
+        try:
+            waiting.put(chunks.get_nowait())
+        except queue.Empty:
+            break
+    recorder.audio_queue = waiting

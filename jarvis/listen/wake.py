@@ -6,7 +6,9 @@ voices saying "Jarvis…" (27 utterances x 16 alignments), one detector heard 56
 92 % (see tests/core/test_wake.py). So ``PHASES`` detectors each read the same stream, offset by
 512 / PHASES samples; a detection by any of them counts, once per ``REFRACTORY_S``.
 
-Cost: ~0.2 ms per detector per 32 ms frame on one core. The false-wake rate is measured with this same detector
+Cost: ~0.13 ms per detector per 32 ms frame on one core, called with a pointer to the frame: pvporcupine's own
+``process`` copies the frame into a ctypes array one sample at a time, which made it ~0.19 ms (the four detectors were
+a third of the capture thread's CPU while listening). The false-wake rate is measured with this same detector
 (``jarvis bench false-wakes``).
 
 Jarvis runs the detector itself, on the capture thread, on the wake-word stream of the echo canceller
@@ -26,6 +28,31 @@ PHASES = 4
 REFRACTORY_S = 1.0   # one utterance wakes Jarvis once, however many phases hear it
 
 
+def frame_caller(detector):
+    """``call(int16 frame) -> keyword index or -1`` for one Porcupine: its C function with a pointer to the frame's
+    samples, or, where this pvporcupine's internals differ, its own ``process``."""
+    from ctypes import POINTER, byref, c_int, c_short
+
+    original = detector.process
+    function, handle = getattr(detector, "process_func", None), getattr(detector, "_handle", None)
+    success = getattr(getattr(detector, "PicovoiceStatuses", None), "SUCCESS", None)
+    if function is None or handle is None or success is None:
+        return original
+    samples, length = POINTER(c_short), detector.frame_length
+
+    def call(frame) -> int:
+        frame = np.ascontiguousarray(frame, dtype=np.int16)
+        if frame.size != length:   # the C function reads exactly one frame
+            raise ValueError(f"Invalid frame length. expected {length} but received {frame.size}")
+        result = c_int()
+        status = function(handle, frame.ctypes.data_as(samples), byref(result))
+        if status is not success:
+            return original(frame)   # raises pvporcupine's own error for that status
+        return result.value
+
+    return call
+
+
 class PhasedPorcupine:
     """Drop-in for a ``pvporcupine.Porcupine``: ``process(frame)`` takes ``frame_length`` int16 samples and returns
     the keyword index heard, or -1."""
@@ -40,6 +67,7 @@ class PhasedPorcupine:
         except Exception:
             self.delete()
             raise
+        self._calls = [frame_caller(detector) for detector in self._detectors]
         first = self._detectors[0]
         self.frame_length, self.sample_rate = first.frame_length, first.sample_rate
         step = self.frame_length // phases
@@ -52,9 +80,9 @@ class PhasedPorcupine:
         self._buffer = np.concatenate((self._buffer, np.asarray(pcm, dtype=np.int16)))
         heard = -1
         n = self.frame_length
-        for k, detector in enumerate(self._detectors):
+        for k, call in enumerate(self._calls):
             while self._next[k] + n <= len(self._buffer):
-                index = detector.process(self._buffer[self._next[k]:self._next[k] + n])
+                index = call(self._buffer[self._next[k]:self._next[k] + n])
                 self._next[k] += n
                 if index >= 0 and heard < 0:
                     heard = index
@@ -71,7 +99,7 @@ class PhasedPorcupine:
     def delete(self) -> None:
         for detector in self._detectors:
             detector.delete()
-        self._detectors = []
+        self._detectors, self._calls = [], []
 
 
 OWN_VOICE_WINDOW_S = 0.8   # the stretch of audio the own-voice check looks at (about one "Jarvis")

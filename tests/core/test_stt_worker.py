@@ -166,3 +166,30 @@ def test_whisper_never_runs_more_threads_than_the_cores_it_may_use():
     from jarvis.listen.stt import cpu_threads
 
     assert 1 <= cpu_threads() <= min(4, len(os.sched_getaffinity(0)))
+
+
+def test_the_recording_loop_waits_for_the_next_chunk_instead_of_waking_every_10_ms():
+    """RealtimeSTT's recording loop asks its chunk queue with a 10 ms timeout: with ``wait_for_chunks`` an empty
+    queue keeps it waiting ``RECORDING_LOOP_WAIT_S``, a chunk put meanwhile is taken at once, chunks already queued
+    keep their order, and a multiprocessing queue (RealtimeSTT's own microphone) is left as it is."""
+    import time
+    from types import SimpleNamespace
+
+    recorder = SimpleNamespace(audio_queue=queue.Queue())
+    recorder.audio_queue.put(b"first")
+    recorder.audio_queue.put(b"second")
+    stt_worker.wait_for_chunks(recorder)
+    chunks = recorder.audio_queue
+    assert [chunks.get(timeout=0.01), chunks.get(timeout=0.01)] == [b"first", b"second"]
+    started = time.monotonic()
+    with pytest.raises(queue.Empty):
+        chunks.get(timeout=0.01)
+    assert time.monotonic() - started >= stt_worker.RECORDING_LOOP_WAIT_S * 0.9
+    threading.Timer(0.02, chunks.put, args=(b"third",)).start()
+    started = time.monotonic()
+    assert chunks.get(timeout=0.01) == b"third" and time.monotonic() - started < stt_worker.RECORDING_LOOP_WAIT_S
+    assert chunks.qsize() == 0
+    own = SimpleNamespace(audio_queue=multiprocessing.Queue())
+    before = own.audio_queue
+    stt_worker.wait_for_chunks(own)
+    assert own.audio_queue is before

@@ -6,7 +6,7 @@ import pvporcupine
 import pytest
 import soundfile
 
-from jarvis.listen.wake import PHASES, PhasedPorcupine
+from jarvis.listen.wake import PHASES, PhasedPorcupine, frame_caller
 from tests.speech import espeak_wav
 
 # Voices where a single Porcupine misses "Jarvis" at some alignments (f3 is heard at all of them).
@@ -56,3 +56,22 @@ def test_no_wake_without_the_word(tmp_path):
         assert detector.process(np.zeros(detector.frame_length, np.int16)) == -1
     finally:
         detector.delete()
+
+
+def test_the_pointer_call_hears_exactly_what_porcupines_own_process_hears(utterances):
+    """``frame_caller`` hands Porcupine a pointer to the frame instead of a ctypes copy: frame for frame the same
+    results (a detection included), and a frame of the wrong length is refused, not read past its end."""
+    pcm = utterances["en-us+f5"]
+    own, pointer = (pvporcupine.create(keywords=["jarvis"], sensitivities=[0.6]) for _ in range(2))
+    call = frame_caller(pointer)
+    try:
+        n = own.frame_length
+        for offset in (0, 192):
+            frames = [pcm[i:i + n] for i in range(offset, len(pcm) - n + 1, n)]
+            expected = [own.process(frame) for frame in frames]
+            assert [call(frame) for frame in frames] == expected and 0 in expected
+        with pytest.raises(ValueError, match="frame length"):
+            call(pcm[:n - 1])
+    finally:
+        own.delete()
+        pointer.delete()
