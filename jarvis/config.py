@@ -29,6 +29,9 @@ class AudioSettings:
     input_device: str = ""      # name substring; empty = system default
     output_device: str = ""
     block_ms: int = 32          # capture block size fed to the listener
+    # Player block size: the device holds one block and 20 ms more (jarvis.audio.player.SPARE_S), so a reply's
+    # first sample is heard ~40 ms after it is handed over with 20 ms blocks, ~30 ms with 10 ms ones.
+    output_block_ms: int = 20
     # WebRTC echo cancellation on the microphone, with what the player sends to the speakers as the reference:
     # lets Jarvis hear "Jarvis" over its own voice on open speakers. Noise suppression is off by default
     # (it dulls quiet speech for Whisper); both apply to everything that listens (wake word, VAD, STT, speaker ID).
@@ -215,7 +218,7 @@ def _merged(data: dict, unknown: dict) -> dict:
 
 # Allowed ranges (inclusive; None = open) of numeric settings; anything outside falls back to the default.
 RANGES: dict[str, tuple[float | None, float | None]] = {
-    "audio.block_ms": (5, 500),
+    "audio.block_ms": (5, 500), "audio.output_block_ms": (5, 100),
     "listen.wake_sensitivity": (0, 1), "listen.silero_sensitivity": (0, 1), "listen.beam_size": (1, 20),
     "listen.post_speech_silence": (0, 10), "listen.end_confirmation": (0, 10), "listen.early_transcription": (0, 10),
     "listen.min_recording": (0, 60), "listen.pre_recording_buffer": (0, 10), "listen.wake_word_timeout": (0, 3600),

@@ -29,6 +29,10 @@ from jarvis.events import in_turn_thread
 log = logging.getLogger(__name__)
 
 BLOCK_MS = 20
+# What the device holds beyond the block being handed over: the callback may come this late (the GIL, a busy
+# machine) before the device runs dry. With 10 ms blocks and PortAudio's "low" latency (two blocks: 10 ms spare)
+# the speaker ran dry 2-3 times in every 24-turn pipeline bench on 2 cores; with 20 ms spare, never (2026-12-06).
+SPARE_S = 0.02
 MAX_AHEAD_S = 30.0   # the feeder stops pulling the generator this far ahead of the device
 STALL_SECONDS = 2.0  # no device callback for this long = the device is gone
 KEEP_OPEN_S = 30.0   # the stream plays silence this long after a reply before it stops
@@ -91,6 +95,7 @@ class Player:
         self._current: _Playback | None = None
         self._last_callback = 0.0
         self._idle_since = 0.0        # when the open stream last finished playing something
+        self.underflows = 0           # blocks the device ran dry before, while a reply played (heard as clicks)
         self._clock = StreamClock()
 
     @property
@@ -219,7 +224,7 @@ class Player:
         try:
             self._stream = sd.OutputStream(device=index, samplerate=device_rate, channels=channels, dtype="float32",
                                            blocksize=max(1, round(device_rate * self.block_ms / 1000)),
-                                           latency="low", callback=self._callback,
+                                           latency=self.block_ms / 1000 + SPARE_S, callback=self._callback,
                                            finished_callback=self._finished)
         except sd.PortAudioError as exc:
             raise NotAvailable("device_unusable", f"Cannot open the output device '{self.device_name}' ({exc}). "
@@ -286,6 +291,8 @@ class Player:
             # wait for the GIL (jarvis.audio.stream_clock); backends without stream times report 0.
             self.on_output(mono.copy(), self.device_rate, self._heard_at(time_info, now),
                            bool(status.output_underflow))
+        if playing and status.output_underflow:
+            self.underflows += 1
         if not playing:
             if now - self._idle_since > KEEP_OPEN_S:
                 raise devices._sd().CallbackStop

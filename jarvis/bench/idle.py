@@ -152,7 +152,8 @@ def measure(settings, seconds: float, progress=print) -> dict[str, Any]:
         "audio": f"private PulseAudio: {MIC} fed digital silence, output {SPEAKER}",
         "settings": {"stt_model": s.listen.stt_model, "stt_device": s.listen.stt_device,
                      "stt_compute_type": s.listen.stt_compute_type, "wake_word": s.listen.wake_word,
-                     "block_ms": s.audio.block_ms, "tts_engines": s.tts.engines, "brain_backend": s.brain.backend},
+                     "preset": s.preset, "block_ms": s.audio.block_ms,
+                     "output_block_ms": s.audio.output_block_ms, "tts_engines": s.tts.engines, "brain_backend": s.brain.backend},
         "parts": {"tts": tts, "llm": llm, "load_s": {k: round(v, 2) for k, v in loop.host.load_seconds.items()}},
         "cpu_percent_of_one_core": round(percent, 2), "cpu_seconds": round(cpu_s, 3),
         "cpu_percent_per_second": {"p50": round(_median(samples), 2), "max": round(max(samples), 2),
@@ -189,6 +190,12 @@ def add_arguments(parser) -> None:
                         help=f"use the audio server already in the environment (it must have {MIC} and {SPEAKER}) "
                              "instead of starting a private one")
     parser.add_argument("--out", metavar="FILE.json", help="also write the result as JSON")
+    from jarvis import presets
+
+    parser.add_argument("--preset", choices=tuple(presets.PRESETS),
+                        help="listen with this performance preset (before any --set)")
+    parser.add_argument("--set", metavar="SECTION.KEY=VALUE", action="append", default=[],
+                        help="try a setting for this run only, e.g. --set audio.block_ms=10")
 
 
 def main(args, settings) -> int:
@@ -197,6 +204,9 @@ def main(args, settings) -> int:
 
     if args.seconds <= 0:
         raise BadInput("bad_seconds", "--seconds must be more than 0.")
+    from jarvis.bench.pipeline import apply_preset_and_overrides
+
+    apply_preset_and_overrides(settings, args.preset, args.set)
     progress = lambda line: print(line, file=sys.stderr)  # noqa: E731
     server = None
     saved = dict(os.environ)

@@ -443,10 +443,14 @@ def run_jarvis(settings, audio, script: list[Turn], progress, serve_load: int = 
                      f"{(r['reply'] or '')[:40]!r}; voice-to-voice {r['voice_to_voice']} ms")
     finally:
         served = clients.stop() if clients is not None else None
+        # Blocks the devices dropped or ran dry before while replies played: the price of small audio blocks.
+        glitches = {"output_underflows": loop.player.underflows if loop.player else None,
+                    "input_overflows": loop.capture.overflows if loop.capture else None,
+                    "input_blocks_dropped": loop.capture.dropped if loop.capture else None}
         loop.stop()
     missed = sum(1 for t in turns if not t["woke"])
     return {"turns": turns, "serve_load": served, "load_s": round(load_s, 2), "false_wakes": false_wakes,
-            "missed_wakes": missed,
+            "missed_wakes": missed, "audio_glitches": glitches,
             "wrong_speaker": sum(1 for t in turns if t["woke"] and t["speaker"] != t["expected_speaker"]),
             "rss_mb": {"after_warmup": rss[0], "after_turns": rss[-1], "per_turn": rss}, **latency}
 
@@ -616,6 +620,7 @@ def _bench(work: Path, settings, turns: int, peer: bool, progress, serve_load: i
                               "piper-tts", "llama-cpp-python", "sounddevice")),
         "settings": {"preset": settings.preset, "listen": dataclasses.asdict(settings.listen),
                      "tts": settings.tts.engines, "audio_block_ms": settings.audio.block_ms,
+                     "audio_output_block_ms": settings.audio.output_block_ms,
                      "brain": settings.brain.backend, "brain_max_tokens": settings.brain.max_tokens,
                      "serve": dataclasses.asdict(settings.serve)},
         "voices": {"set": voice_set, **voices},
@@ -691,6 +696,11 @@ def format_text(result: dict[str, Any]) -> str:
     lines.append(f"wake words missed {j['missed_wakes']}, false wakes {j['false_wakes']}, wrong speaker "
                  f"{j['wrong_speaker']}; RSS {j['rss_mb']['after_warmup']:.0f} MB after warm-up, "
                  f"{j['rss_mb']['after_turns']:.0f} MB after the turns")
+    glitches = j.get("audio_glitches") or {}
+    if glitches:
+        lines.append(f"audio: the speaker ran dry {glitches['output_underflows']} times while replies played, the "
+                     f"microphone overflowed {glitches['input_overflows']} times "
+                     f"(latency {j['input_latency_ms']} ms in, {j['output_latency_ms']} ms out)")
     load = j.get("serve_load")
     if load:
         lines.append(f"speech server meanwhile: {load['clients']} clients, {load['requests']} requests "
@@ -745,6 +755,15 @@ def plot(result: dict[str, Any], path: str) -> None:
     plt.close(fig)
 
 
+def apply_preset_and_overrides(settings, preset: str | None, assignments: list[str]) -> None:
+    """A bench's ``--preset`` (its values) and then each ``--set SECTION.KEY=VALUE``, for this run only."""
+    if preset:
+        from jarvis import presets
+        presets.apply(settings, preset)
+    for assignment in assignments:
+        _override(settings, assignment)
+
+
 def _override(settings, assignment: str) -> None:
     from jarvis.errors import BadInput
 
@@ -792,11 +811,7 @@ def main(args, settings) -> int:
             import matplotlib  # noqa: F401
         except ImportError as exc:
             raise BadInput("no_matplotlib", "--plot needs matplotlib: scripts/setup.sh --test installs it.") from exc
-    if args.preset:
-        from jarvis import presets
-        presets.apply(settings, args.preset)
-    for assignment in args.set:
-        _override(settings, assignment)
+    apply_preset_and_overrides(settings, args.preset, args.set)
     result = bench(settings, args.turns, peer=not args.no_peer, progress=lambda line: print(line, file=sys.stderr),
                    serve_load=args.serve_load, voices=args.voices)
     print(format_text(result))

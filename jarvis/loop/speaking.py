@@ -32,7 +32,9 @@ class ReplySpeaker:
         from jarvis.audio.player import Player
 
         echo = self.mic.echo
-        self.player = Player(self._settings().audio.output_device, on_output=echo.far_end.push if echo else None)
+        audio = self._settings().audio
+        self.player = Player(audio.output_device, block_ms=audio.output_block_ms,
+                             on_output=echo.far_end.push if echo else None)
 
     def close(self) -> None:
         if self.player is not None:

@@ -270,6 +270,24 @@ def test_player_output_reaches_the_speaker(virtual_audio, rate):
     assert dominant_hz(rec.samples[int(begin * rec.rate): int(end * rec.rate)], rec.rate) == pytest.approx(440, abs=3)
 
 
+@pytest.mark.parametrize("block_ms", [10, 20])
+def test_the_device_holds_a_player_block_and_20_ms_to_spare(virtual_audio, block_ms):
+    """``audio.output_block_ms``: the device holds one block and 20 ms to spare (``SPARE_S``), so the low-latency
+    preset's 10 ms blocks are heard 10 ms sooner than 20 ms ones; the whole reply plays, and the device never runs
+    dry on an idle machine."""
+    player = Player(SPEAKER, block_ms=block_ms)
+    with virtual_audio.record_speaker() as rec:
+        time.sleep(0.2)
+        assert player.play([tone(1.0, 22050)], 22050)
+        latency_ms = player.latency_s * 1000
+        time.sleep(0.2)
+    player.close()
+    assert latency_ms == pytest.approx(block_ms + 20, abs=1)
+    begin, end = loud_span(rec.samples, rec.rate)
+    assert end - begin == pytest.approx(1.0, abs=0.03)
+    assert player.underflows == 0
+
+
 def test_player_resamples_for_a_device_at_another_rate(virtual_audio):
     player = Player(SPEAKER, device_rate=48000)
     with virtual_audio.record_speaker() as rec:

@@ -33,6 +33,9 @@ def test_bench_pipeline_on_two_turns_writes_json_and_a_chart(tmp_path):
     assert data["ratio_end_of_speech_to_transcript"]["p50"] > 0
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 10_000
     assert "voice_to_voice" in result.stdout and "peer" in result.stdout
+    glitches = data["jarvis"]["audio_glitches"]
+    assert set(glitches) == {"output_underflows", "input_overflows", "input_blocks_dropped"}
+    assert all(isinstance(n, int) and n >= 0 for n in glitches.values()) and "the speaker ran dry" in result.stdout
 
 
 def test_the_voice_loop_answers_while_other_apps_use_its_speech_server(tmp_path):

@@ -289,13 +289,13 @@ def test_a_preset_fills_in_its_fields_and_an_edit_makes_it_custom(dialog, qtbot,
     assert models.end_of_turn.currentData() == "model"
     click(qtbot, dialog.apply_button)
     data = saved(jarvis_home)
-    assert data["preset"] == "low_latency" and data["audio"]["block_ms"] == 20
+    assert data["preset"] == "low_latency" and data["audio"]["block_ms"] == 10 and data["audio"]["output_block_ms"] == 20
     assert data["listen"]["end_of_turn_silence"] == 0.1 and data["tts"]["engines"] == ["piper", "csm", "system"]
 
     models.beam_size.setValue(3)          # one of the preset's settings edited: the settings are Custom now
     click(qtbot, dialog.apply_button)
     data = saved(jarvis_home)
-    assert data["preset"] == "custom" and data["listen"]["beam_size"] == 3 and data["audio"]["block_ms"] == 20
+    assert data["preset"] == "custom" and data["listen"]["beam_size"] == 3 and data["audio"]["block_ms"] == 10
     dialog.reload()  # as when the window opens again
     assert models.preset.currentData() == "custom"
 
@@ -306,6 +306,7 @@ def test_a_preset_fills_in_its_fields_and_an_edit_makes_it_custom(dialog, qtbot,
     click(qtbot, dialog.ok_button)
     data = saved(jarvis_home)
     assert data["preset"] == "balanced" and data["audio"]["block_ms"] == 32 and data["listen"]["beam_size"] == 1
+    assert data["audio"]["output_block_ms"] == 20
 
 
 def test_the_speech_server_switch_saves_and_shows_its_token_from_the_keyring(dialog, qtbot, jarvis_home):
