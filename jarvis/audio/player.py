@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 BLOCK_MS = 20
 # What the device holds beyond the block being handed over: the callback may come this late (the GIL, a busy
 # machine) before the device runs dry. With 10 ms blocks and PortAudio's "low" latency (two blocks: 10 ms spare)
-# the speaker ran dry 2-3 times in every 24-turn pipeline bench on 2 cores; with 20 ms spare, never (2026-12-06).
+# the speaker ran dry 2-3 times in every 24-turn pipeline bench on 2 cores; with 20 ms spare 0-2 times, as 20 ms
+# blocks did (2026-12-06, README).
 SPARE_S = 0.02
 MAX_AHEAD_S = 30.0   # the feeder stops pulling the generator this far ahead of the device
 STALL_SECONDS = 2.0  # no device callback for this long = the device is gone

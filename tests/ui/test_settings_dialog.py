@@ -289,7 +289,8 @@ def test_a_preset_fills_in_its_fields_and_an_edit_makes_it_custom(dialog, qtbot,
     assert models.end_of_turn.currentData() == "model"
     click(qtbot, dialog.apply_button)
     data = saved(jarvis_home)
-    assert data["preset"] == "low_latency" and data["audio"]["block_ms"] == 10 and data["audio"]["output_block_ms"] == 20
+    assert data["preset"] == "low_latency"
+    assert data["audio"]["block_ms"] == 10 and data["audio"]["output_block_ms"] == 20
     assert data["listen"]["end_of_turn_silence"] == 0.1 and data["tts"]["engines"] == ["piper", "csm", "system"]
 
     models.beam_size.setValue(3)          # one of the preset's settings edited: the settings are Custom now
