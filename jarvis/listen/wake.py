@@ -46,8 +46,8 @@ def frame_caller(detector):
             raise ValueError(f"Invalid frame length. expected {length} but received {frame.size}")
         result = c_int()
         status = function(handle, frame.ctypes.data_as(samples), byref(result))
-        if status is not success:
-            return original(frame)   # raises pvporcupine's own error for that status
+        if status is not success:   # pvporcupine's own error for that status, as its ``process`` raises it
+            raise getattr(detector, "_PICOVOICE_STATUS_TO_EXCEPTION", {}).get(status, RuntimeError)()
         return result.value
 
     return call
