@@ -47,6 +47,7 @@ from typing import Callable
 
 import numpy as np
 
+from jarvis.audio.aec3 import Aec3
 from jarvis.errors import NotAvailable
 
 log = logging.getLogger(__name__)
@@ -293,7 +294,8 @@ class EchoCanceller:
 
     def __init__(self, noise_suppression: bool = False, on_state: StateListener | None = None,
                  wake_tap: WakeTap | None = None):
-        self._rtc, self._apm = load_processor(noise_suppression)
+        rtc, apm = load_processor(noise_suppression)
+        self._aec3 = Aec3(rtc, apm, RATE, FRAME, delay_ms=int(MARGIN_S * 1000))
         self.noise_suppression = noise_suppression
         self.wake_tap = wake_tap
         self._linear = _linear_canceller()
@@ -415,11 +417,7 @@ class EchoCanceller:
         reference = self.far_end.read(index - self._lag, FRAME)
         t0 = time.perf_counter()
         far_pcm, mic_pcm = _pcm(reference), _pcm(mic)
-        self._apm.process_reverse_stream(self._rtc.AudioFrame(far_pcm.tobytes(), RATE, 1, FRAME))
-        near = self._rtc.AudioFrame(mic_pcm.tobytes(), RATE, 1, FRAME)
-        self._apm.set_stream_delay_ms(int(MARGIN_S * 1000))
-        self._apm.process_stream(near)
-        cleaned = np.frombuffer(near.data, dtype=np.int16).astype(np.float32) / 32768.0
+        cleaned = self._aec3.process(mic_pcm, far_pcm).astype(np.float32) / 32768.0
         linear = None
         if self._linear is not None and self._held_still(index):
             # The timelines were placed anew and the alignment is not confirmed yet: the linear filter is left

@@ -327,12 +327,12 @@ def test_replies_the_canceller_never_got_as_reference_are_one_line_and_its_retur
 def test_a_library_failure_while_running_passes_audio_through_and_says_so_once():
     """A fake library object: the real AEC3 cannot be made to fail on demand."""
     class Failing:
-        def process_reverse_stream(self, frame):
+        def process(self, mic, far):
             raise RuntimeError("apm crashed")
 
     states = []
     canceller = EchoCanceller(on_state=lambda state, message: states.append((state, message)))
-    canceller._apm = Failing()
+    canceller._aec3 = Failing()
     block = (np.arange(480, dtype=np.float32) % 7) / 10
     assert np.array_equal(canceller.process(block, 1.0), block)
     assert np.array_equal(canceller.process(block, 1.03), block)
