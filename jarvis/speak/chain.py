@@ -48,10 +48,22 @@ class _Prepared:
     engine: str
     sentence: str
     made: float                                    # monotonic time it was started
-    chunks: list = field(default_factory=list)
+    chunks: list = field(default_factory=list)     # as they are made (the reply may play the first meanwhile)
     done: threading.Event = field(default_factory=threading.Event)
     failed: bool = False
     cancel: threading.Event = field(default_factory=threading.Event)
+    made_more: threading.Condition = field(default_factory=threading.Condition)   # a chunk was added, or done
+
+    def add(self, chunk: np.ndarray) -> None:
+        with self.made_more:
+            self.chunks.append(chunk)
+            self.made_more.notify_all()
+
+    def finish(self, failed: bool) -> None:
+        with self.made_more:
+            self.failed = failed
+            self.done.set()
+            self.made_more.notify_all()
 
 
 class _EngineFailed(Exception):
@@ -200,32 +212,51 @@ class TtsChain:
         return True
 
     def _synthesize_ahead(self, engine: TtsEngine, prepared: _Prepared) -> None:
+        failed = False
         try:
             for chunk in engine.synthesize(prepared.sentence, prepared.cancel):
-                prepared.chunks.append(np.asarray(chunk, dtype=np.float32).reshape(-1))
+                prepared.add(np.asarray(chunk, dtype=np.float32).reshape(-1))
         except Exception:  # noqa: BLE001 - the reply then synthesizes the sentence itself, and reports a failure
             log.info("preparing %r on %s failed; the reply synthesizes it", prepared.sentence, engine.name,
                      exc_info=True)
-            prepared.failed = True
+            failed = True
         finally:
-            prepared.done.set()
+            prepared.finish(failed)
 
-    def _take_prepared(self, slot: _Slot, sentence: str, cancel: threading.Event | None) -> list | None:
-        """The chunks prepared for ``sentence`` on this slot's engine (waiting for a preparation still running:
-        it is ahead of a fresh synthesis), or None."""
+    def _take_prepared(self, slot: _Slot, sentence: str) -> _Prepared | None:
+        """The preparation of ``sentence`` on this slot's engine (done or still running: it is ahead of a fresh
+        synthesis), taken for this reply, or None."""
         with self._lock:
             prepared = self._prepared
             if prepared is None or prepared.engine != slot.engine.name or prepared.sentence != sentence:
                 return None
             self._prepared = None
-        if self._clock() - prepared.made > PREPARED_TTL_S:
-            return None
-        while not prepared.done.wait(0.01):
-            if cancel is not None and cancel.is_set():
-                prepared.cancel.set()
-                return None
-        complete = not prepared.failed and not prepared.cancel.is_set() and prepared.chunks
-        return prepared.chunks if complete else None
+        return prepared if self._clock() - prepared.made <= PREPARED_TTL_S else None
+
+    def _from_prepared(self, slot: _Slot, prepared: _Prepared, cancel: threading.Event | None
+                       ) -> Iterator[tuple[int, np.ndarray]]:
+        """A prepared sentence's chunks as they are made (the first plays while Piper makes the rest). A preparation
+        that failed or made nothing before any of it was played is synthesized afresh; one that failed after that
+        ends the sentence there (``_EngineFailed``: its start was heard)."""
+        rate, played = int(slot.engine.sample_rate), 0
+        while True:
+            with prepared.made_more:
+                while played == len(prepared.chunks) and not prepared.done.is_set():
+                    if cancel is not None and cancel.is_set():
+                        prepared.cancel.set()   # stops the synthesis
+                        return
+                    prepared.made_more.wait(0.01)
+                chunk = prepared.chunks[played] if played < len(prepared.chunks) else None
+            if chunk is not None:
+                played += 1
+                yield rate, chunk
+                continue
+            if not prepared.failed and not prepared.cancel.is_set() and played:
+                return
+            if played:
+                raise _EngineFailed(spoke=True)
+            yield from self._from_engine(slot, prepared.sentence, cancel)
+            return
 
     def _speak(self, sentences: Iterable[str], cancel: threading.Event | None, order: list[_Slot] | None = None
                ) -> Iterator[tuple[str, int, np.ndarray]]:
@@ -236,9 +267,8 @@ class TtsChain:
                     return
                 if not self._usable(slot):
                     continue
-                prepared = self._take_prepared(slot, sentence, cancel) if not first_sent else None
-                rate = int(slot.engine.sample_rate)
-                source = ((rate, c) for c in prepared) if prepared is not None else \
+                prepared = self._take_prepared(slot, sentence) if not first_sent else None
+                source = self._from_prepared(slot, prepared, cancel) if prepared is not None else \
                     self._from_engine(slot, sentence, cancel)
                 try:
                     for rate, chunk in source:

@@ -9,6 +9,7 @@ from typing import Iterator
 import numpy as np
 
 from jarvis.errors import NotAvailable
+from jarvis.speak import piper_stream
 from jarvis.speak.base import TtsEngine
 from jarvis.speak.sentences import split_sentences
 
@@ -53,12 +54,17 @@ def _voice_without_arena(voice_class, model: Path, config: Path):
         piper_config = PiperConfig.from_dict(json.loads(config.read_text(encoding="utf-8")))
     except (TypeError, KeyError, AttributeError):   # another piper-tts's config: its own loader, arena and all
         return voice_class.load(model, config_path=config)
-    session = onnxruntime.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
+    try:
+        encoder, decoder, latent = piper_stream.split(str(model))
+        session = piper_stream.SplitVoiceModel(encoder, decoder, latent, int(piper_config.hop_length))
+    except Exception as exc:  # noqa: BLE001 - a graph not cut as expected: whole sentences, as before
+        log.info("Piper voice %s makes whole sentences (%s)", model.name, exc)
+        session = onnxruntime.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
     return voice_class(config=piper_config, session=session)
 
 
 class PiperEngine(TtsEngine):
-    """Streams one float32 chunk per sentence, each as soon as Piper has synthesised it."""
+    """Streams float32 chunks sentence by sentence, each sentence in pieces as Piper makes them (piper_stream)."""
 
     name = "piper"
     placement = "cpu (onnxruntime)"
@@ -68,6 +74,7 @@ class PiperEngine(TtsEngine):
         self.voice_path = voice_path
         self.sample_rate = 22050
         self._voice = None
+        self._gain: float | None = None
 
     def load(self) -> None:
         if self._voice is not None:
@@ -94,21 +101,52 @@ class PiperEngine(TtsEngine):
     def warmup(self) -> None:
         """Sentences short to long, once: the first replies after "Ready." alone took 10-25 ms longer each
         (onnxruntime sizes its kernels' buffers on first use of a length; 2026-12-06, 2 cores)."""
+        if self._voice is None:
+            self.load()
+        if isinstance(self._voice.session, piper_stream.SplitVoiceModel):
+            self._streaming_gain()
         for sentence in WARMUP_SENTENCES:
             for _ in self.synthesize(sentence):
                 pass
 
     def synthesize(self, text: str, cancel: threading.Event | None = None) -> Iterator[np.ndarray]:
+        """A sentence at a time; with a split voice model (``jarvis.speak.piper_stream``) each sentence in pieces,
+        its first ~0.28 s as soon as that is made."""
         if self._voice is None:
             self.load()
+        voice = self._voice
+        split = voice.session if isinstance(voice.session, piper_stream.SplitVoiceModel) else None
+        gain = self._streaming_gain() if split is not None else 1.0
         for sentence in split_sentences(text):
             if cancel is not None and cancel.is_set():
                 return
-            # Piper's generator is lazy: it synthesises a sentence only when asked for the next chunk.
-            for chunk in self._voice.synthesize(sentence):
+            if split is None:
+                # Piper's generator is lazy: it synthesises a sentence only when asked for the next chunk.
+                pieces = (chunk.audio_float_array for chunk in voice.synthesize(sentence))
+            else:
+                pieces = (np.clip(piece * gain, -1.0, 1.0) for phonemes in voice.phonemize(sentence) if phonemes
+                          for piece in split.stream(self._feeds(phonemes)))
+            for piece in pieces:
                 if cancel is not None and cancel.is_set():
                     return
-                yield np.asarray(chunk.audio_float_array, dtype=np.float32).reshape(-1)
+                yield np.asarray(piece, dtype=np.float32).reshape(-1)
+
+    def _feeds(self, phonemes: list[str]) -> dict:
+        """The voice model's inputs for one sentence, as Piper's ``phoneme_ids_to_audio`` makes them."""
+        config, ids = self._voice.config, self._voice.phonemes_to_ids(phonemes)
+        return {"input": np.array([ids], dtype=np.int64), "input_lengths": np.array([len(ids)], dtype=np.int64),
+                "scales": np.array([config.noise_scale, config.length_scale, config.noise_w_scale], np.float32)}
+
+    def _streaming_gain(self) -> float:
+        """The voice's one gain for sentences heard before they are whole (``piper_stream.calibrate``), from the
+        warm-up sentences made whole, once."""
+        if self._gain is None:
+            split = self._voice.session
+            peaks = [float(np.abs(split.run(None, self._feeds(phonemes))[0]).max())
+                     for sentence in WARMUP_SENTENCES for phonemes in self._voice.phonemize(sentence) if phonemes]
+            self._gain = piper_stream.calibrate(peaks)
+            log.info("Piper's streaming gain: %.2f (from %d sentences)", self._gain, len(peaks))
+        return self._gain
 
     def close(self) -> None:
         self._voice = None
