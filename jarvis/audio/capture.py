@@ -22,6 +22,11 @@ log = logging.getLogger(__name__)
 
 QUEUE_SECONDS = 10.0
 STALL_SECONDS = 2.0  # no buffer from a running stream for this long = the device is gone
+# While nothing waits on the next block (``relaxed``: Jarvis waits for its wake word, not recording or talking) the
+# worker takes this much audio at a time (two 32 ms blocks, six or seven 10 ms ones): the echo canceller's, the
+# wake word's and its own fixed cost per call is paid that much less often. The wake word is heard up to this much
+# later (Porcupine itself reports it ~300 ms after the word); a command's end and a voice over Jarvis are not.
+RELAXED_S = 0.064
 
 
 class MicCapture:
@@ -32,6 +37,8 @@ class MicCapture:
     ``device_rate`` forces the rate the device is opened at (else ``rate`` when supported, else its default).
     ``processor(float32 samples at rate, t_end)`` cleans the audio before it is cut into blocks (the echo
     canceller); ``t_end`` is the monotonic time the last sample was captured. It may return fewer samples.
+    ``relaxed()``, asked before each piece of work, says nothing waits on the next block: up to ``RELAXED_S`` of
+    audio is then gathered and handled at once.
     """
 
     def __init__(self, on_block: Callable[[np.ndarray], None], device: str = "", rate: int = 16000,
@@ -41,6 +48,7 @@ class MicCapture:
         self.on_block = on_block
         self.on_error = on_error
         self.processor = processor
+        self.relaxed: Callable[[], bool] | None = None
         self.device = device
         self.rate = rate
         self.block_ms = block_ms
@@ -167,6 +175,9 @@ class MicCapture:
                 if self._lost(stop, finished):
                     return
                 continue
+            relaxed = self.relaxed
+            if relaxed is not None and relaxed():
+                buf, t_end = self._gather(q, buf, t_end, stop)
             mono = buf[:, 0] if buf.shape[1] == 1 else buf.mean(axis=1, dtype=np.float32)
             if resampler is not None:
                 heard_in += len(mono)
@@ -188,6 +199,21 @@ class MicCapture:
             if (self.overflows, self.dropped) != reported:
                 reported = (self.overflows, self.dropped)
                 log.warning("capture: %d input overflows, %d blocks dropped (consumer too slow)", *reported)
+
+    def _gather(self, q: queue.Queue, buf: np.ndarray, t_end: float, stop: threading.Event
+                ) -> tuple[np.ndarray, float]:
+        """``buf`` and the buffers that come within ``RELAXED_S`` of it (a sleep, not a wake-up per buffer)."""
+        missing = RELAXED_S - len(buf) / self.device_rate
+        if missing > 0:
+            stop.wait(missing)
+        buffers = [buf]
+        while True:
+            try:
+                more, t_end = q.get_nowait()
+            except queue.Empty:
+                break
+            buffers.append(more)
+        return (np.concatenate(buffers) if len(buffers) > 1 else buf), t_end
 
     def _lost(self, stop: threading.Event, finished: threading.Event) -> bool:
         """True (after stopping and reporting) when the stream ended or stalled without stop()."""

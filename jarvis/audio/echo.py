@@ -142,6 +142,7 @@ class FarEnd:
         self.blocks = 0             # blocks pushed since start (for the "no reference" check)
         self.runs = 0               # runs of playback placed anew by their own device time
         self._stray: int | None = None  # how far off the last block's time was, when off by more than RESYNC_S
+        self._last_push = float("-inf")  # monotonic time of the last push
 
     def push(self, block: np.ndarray, rate: int, t_heard: float, underflow: bool = False) -> None:
         """Device callback: ``block`` (float32 mono at ``rate``) starts to be heard at monotonic ``t_heard``.
@@ -149,6 +150,11 @@ class FarEnd:
         is placed by its own time, not after the previous one."""
         self._pending.append((block, rate, t_heard, underflow))
         self.blocks += 1
+        self._last_push = time.monotonic()
+
+    def quiet_for(self, seconds: float) -> bool:
+        """Nothing was pushed for ``seconds`` (the player is not playing)."""
+        return time.monotonic() - self._last_push >= seconds
 
     @property
     def run_start(self) -> int | None:

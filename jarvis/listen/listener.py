@@ -272,6 +272,13 @@ class Listener:
                 log.warning("no end of speech reported for a transcribed recording in %.0f s", STOP_CALLBACK_WAIT_S)
             return self._ended.popleft() if self._ended else (None, self._t_speech_end)
 
+    @property
+    def waiting_for_wake(self) -> bool:
+        """Listening for the wake word only: no recording, no window without it, no turn under way."""
+        recorder = self._recorder
+        return recorder is not None and not recorder.is_recording and not self._without_wake_word and \
+            self._turn is None
+
     def wakeup(self) -> None:
         """Start listening for a command now, as if the wake word was heard (push-to-talk)."""
         self.listen_without_wake_word(self.settings.wake_word_timeout, "push_to_talk")

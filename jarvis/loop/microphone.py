@@ -12,6 +12,7 @@ from jarvis.errors import JarvisError, NotAvailable
 log = logging.getLogger(__name__)
 
 RECONNECT_FIRST_S, RECONNECT_MAX_S = 1.0, 8.0  # retry delays after the microphone is lost
+RELAXED_AFTER_PLAYING_S = 1.0                  # the capture gathers blocks only this long after Jarvis played
 NO_REFERENCE = ("Echo cancellation gets none of Jarvis's own playback, so it cannot remove it; Jarvis listens "
                 "without it. Use headphones, or check that Jarvis plays through its own output device (jarvis doctor).")
 
@@ -71,7 +72,15 @@ class MicrophoneFeed:
         capture = MicCapture(self._on_block, device=audio.input_device, block_ms=audio.block_ms,
                              processor=self.echo.process if self.echo is not None else None)
         capture.on_error = self._on_capture_error
+        capture.relaxed = self._relaxed
         return capture
+
+    def _relaxed(self) -> bool:
+        """Nothing waits on the microphone's next block: Jarvis waits for its wake word and has played nothing for
+        a second (a voice over Jarvis's own is heard at once). Without the echo canceller, never."""
+        echo, listener = self.echo, getattr(self.host, "listener", None)
+        return echo is not None and listener is not None and echo.far_end.quiet_for(RELAXED_AFTER_PLAYING_S) and \
+            listener.waiting_for_wake
 
     # -- audio in --------------------------------------------------------------------------------
     def _on_block(self, block) -> None:

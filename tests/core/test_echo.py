@@ -316,7 +316,10 @@ def test_replies_the_canceller_never_got_as_reference_are_one_line_and_its_retur
     for _ in range(2):  # two replies that never reached the canceller
         loop.mic.check_reference(loop.echo.far_end.blocks)
     before = loop.echo.far_end.blocks
+    assert loop.echo.far_end.quiet_for(60.0)
+    assert not loop.mic._relaxed()   # the listener has no recorder yet: the capture does not gather blocks
     loop.echo.far_end.push(np.zeros(480, np.float32), 48000, 1.0)  # the next reply goes through the player
+    assert not loop.echo.far_end.quiet_for(0.5)   # playing: a voice over Jarvis is heard block by block
     loop.mic.check_reference(before)
     said = [(e.state, e.message) for e in seen if e.type == "echo"]
     assert [s for s, _ in said] == ["on", "no_reference", "on"], said

@@ -47,7 +47,9 @@ def tone(seconds: float, rate: int, freq: float = 440.0, level: float = 0.5) -> 
 
 def capture_while_playing(audio, wav: Path, **kwargs) -> tuple[MicCapture, np.ndarray]:
     blocks: list[np.ndarray] = []
+    relaxed = kwargs.pop("relaxed", None)
     cap = MicCapture(blocks.append, **kwargs)
+    cap.relaxed = relaxed
     with cap:
         time.sleep(0.2)
         audio.play_into_mic(wav)
@@ -154,6 +156,23 @@ class DeviceTimeline(queue.Queue):
 def drift(stamps: list[tuple[int, float]], rate: int) -> np.ndarray:
     """Each stamp's time minus the time its sample count says (seconds)."""
     return np.array([t for _, t in stamps]) - np.cumsum([n for n, _ in stamps]) / rate
+
+
+def test_relaxed_capture_hears_the_same_speech_with_fewer_calls(virtual_audio, speech):
+    """While nothing waits on the next block the worker handles ~RELAXED_S of audio at a time: the same blocks,
+    the same audio, the cleaning step called a fraction as often."""
+    wav, source = speech
+    calls = {True: 0, False: 0}
+    for relaxed in (False, True):
+        def processor(samples, t_end, relaxed=relaxed):
+            calls[relaxed] += 1
+            return samples
+
+        cap, heard = capture_while_playing(virtual_audio, wav, device=MIC, block_ms=10, processor=processor,
+                                           relaxed=lambda relaxed=relaxed: relaxed)
+        corr, _ = best_match(heard, source)
+        assert corr > 0.9, f"relaxed={relaxed}: correlation {corr:.2f} ({_where(heard, source)})"
+    assert calls[True] < calls[False] * 0.6, calls
 
 
 @pytest.mark.parametrize("device_rate", [44100, 48000])
