@@ -5,8 +5,8 @@ time on 2 cores) and the HiFi-GAN decoder (~60 %, in proportion to the audio's l
 the graph where the decoder starts (the latent frames ``z``, one per ``hop_length`` samples) and decodes those
 frames in pieces: the first ``FIRST_FRAMES`` (~0.28 s of audio) at once, the rest while it plays. The decoder is
 convolutional, so a piece decoded with ``PAD_FRAMES`` of its neighbours on each side and trimmed is the whole
-decode's samples (measured: 120 dB apart, float rounding). "It's two nineteen PM." on 2 cores: the whole sentence
-~100 ms, its first 0.28 s ~50 ms (benchmarks/results/piper-stream-cpu.json).
+decode's samples (at most 1.3e-6 apart: float rounding). The first sentences of 33 replies on 2 cores: first audio
+P50 84 -> 55 ms, the whole sentence 84 -> 118 ms, ~25 % more CPU (benchmarks/results/piper-stream-cpu.json).
 
 Piper scales each sentence to a peak of 1 once it has all of it; a sentence heard before it is made cannot be, so
 the voice gets one gain instead (``calibrate``: the loudest of a few sentences made whole peaks at 1).

@@ -105,12 +105,9 @@ def test_a_reply_plays_the_first_prepared_piece_while_the_rest_is_being_made(pip
                 yield chunk
 
     engine = Gated()
-    engine.load()
-    chain = TtsChain([engine], events.EventBus())
-    chain.load()
+    chain = _chain_of(engine)
     engine.gated = True
-    engine.asked.clear()   # the warm-up's sentences
-    text = "The sky is blue because of a process called atmospheric scattering."
+    text = LONG_SENTENCE
     assert chain.prepare(text)
     prepared = _first_piece_made(chain)
     reply = chain.speak(text)
@@ -134,12 +131,9 @@ def test_a_preparation_that_fails_after_its_first_piece_played_ends_that_sentenc
                 yield chunk
 
     engine = FailsAfterOnePiece()
-    engine.load()
-    chain = TtsChain([engine], events.EventBus())
-    chain.load()
+    chain = _chain_of(engine)
     engine.failing = True
-    engine.asked.clear()
-    first = "The sky is blue because of a process called atmospheric scattering."
+    first = LONG_SENTENCE
     assert chain.prepare(first)
     prepared = _first_piece_made(chain)
     assert prepared.done.wait(10) and prepared.failed
@@ -147,6 +141,18 @@ def test_a_preparation_that_fails_after_its_first_piece_played_ends_that_sentenc
     chunks = list(chain.speak(first + " Anything else?"))
     assert engine.asked == [spoken(first), "Anything else?"] and len(chunks) >= 2
     assert chain.status()[0]["healthy"]
+
+
+LONG_SENTENCE = "The sky is blue because of a process called atmospheric scattering."   # several Piper pieces
+
+
+def _chain_of(engine: CountingPiper) -> TtsChain:
+    """``engine`` loaded and warmed in a chain of its own, its warm-up's sentences forgotten."""
+    engine.load()
+    chain = TtsChain([engine], events.EventBus())
+    chain.load()
+    engine.asked.clear()
+    return chain
 
 
 def _first_piece_made(chain: TtsChain):
