@@ -91,55 +91,51 @@ def test_a_reply_waits_for_a_preparation_still_running_rather_than_start_again(c
     assert [e.prepared for e in chain.first_chunks] == [True]
 
 
+class AtSecondPiece(CountingPiper):
+    """The real Piper engine; ``at_second()``, when set, runs before each sentence's second piece."""
+    at_second = None
+
+    def synthesize(self, text, cancel=None):
+        for n, chunk in enumerate(super().synthesize(text, cancel)):
+            if n == 1 and self.at_second is not None:
+                self.at_second()
+            yield chunk
+
+
 def test_a_reply_plays_the_first_prepared_piece_while_the_rest_is_being_made(piper):
     """Real Piper pieces, held after the first until the reply has played it (a gate: timing-free)."""
-    class Gated(CountingPiper):
-        def __init__(self):
-            super().__init__()
-            self.gate, self.gated = threading.Event(), False
-
-        def synthesize(self, text, cancel=None):
-            for n, chunk in enumerate(super().synthesize(text, cancel)):
-                if n == 1 and self.gated:
-                    assert self.gate.wait(10), "the reply never played the first piece"
-                yield chunk
-
-    engine = Gated()
+    engine, gate = AtSecondPiece(), threading.Event()
     chain = _chain_of(engine)
-    engine.gated = True
-    text = LONG_SENTENCE
-    assert chain.prepare(text)
+
+    def held():
+        assert gate.wait(10), "the reply never played the first piece"
+
+    engine.at_second = held
+    assert chain.prepare(LONG_SENTENCE)
     prepared = _first_piece_made(chain)
-    reply = chain.speak(text)
+    reply = chain.speak(LONG_SENTENCE)
     first_rate, first = next(reply)   # the first piece, while the preparation waits at the gate
     assert not prepared.done.is_set() and first_rate == engine.sample_rate and first.size > 2000
-    engine.gate.set()
+    gate.set()
     rest = [chunk for _, chunk in reply]
-    assert rest and prepared.done.is_set() and engine.asked == [spoken(text)]   # the rest: the same preparation
+    assert rest and prepared.done.is_set() and engine.asked == [spoken(LONG_SENTENCE)]   # the same preparation
 
 
 def test_a_preparation_that_fails_after_its_first_piece_played_ends_that_sentence(piper):
     """Real Piper pieces, then a stand-in failure (Piper itself does not fail here): the start was heard, so the
     sentence is not said again; the next one is."""
-    class FailsAfterOnePiece(CountingPiper):
-        failing = False
+    def hiccup():
+        raise RuntimeError("onnxruntime hiccup")
 
-        def synthesize(self, text, cancel=None):
-            for n, chunk in enumerate(super().synthesize(text, cancel)):
-                if n == 1 and self.failing:
-                    raise RuntimeError("onnxruntime hiccup")
-                yield chunk
-
-    engine = FailsAfterOnePiece()
+    engine = AtSecondPiece()
     chain = _chain_of(engine)
-    engine.failing = True
-    first = LONG_SENTENCE
-    assert chain.prepare(first)
+    engine.at_second = hiccup
+    assert chain.prepare(LONG_SENTENCE)
     prepared = _first_piece_made(chain)
     assert prepared.done.wait(10) and prepared.failed
-    engine.failing = False
-    chunks = list(chain.speak(first + " Anything else?"))
-    assert engine.asked == [spoken(first), "Anything else?"] and len(chunks) >= 2
+    engine.at_second = None
+    chunks = list(chain.speak(LONG_SENTENCE + " Anything else?"))
+    assert engine.asked == [spoken(LONG_SENTENCE), "Anything else?"] and len(chunks) >= 2
     assert chain.status()[0]["healthy"]
 
 
@@ -161,8 +157,6 @@ def _first_piece_made(chain: TtsChain):
         time.sleep(0.005)
     assert chain._prepared is not None and chain._prepared.chunks, "nothing was prepared"
     return chain._prepared
-
-
 
 
 def test_only_an_engine_that_speaks_beside_a_reply_prepares():
