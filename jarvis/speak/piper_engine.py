@@ -101,11 +101,7 @@ class PiperEngine(TtsEngine):
     def warmup(self) -> None:
         """Sentences short to long, once: the first replies after "Ready." alone took 10-25 ms longer each
         (onnxruntime sizes its kernels' buffers on first use of a length; 2026-12-06, 2 cores)."""
-        if self._voice is None:
-            self.load()
-        if isinstance(self._voice.session, piper_stream.SplitVoiceModel):
-            self._streaming_gain()
-        for sentence in WARMUP_SENTENCES:
+        for sentence in WARMUP_SENTENCES:   # the first one also sets a split voice's gain (``_streaming_gain``)
             for _ in self.synthesize(sentence):
                 pass
 
