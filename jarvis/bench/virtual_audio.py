@@ -243,6 +243,15 @@ class VirtualAudio:
         """Play a WAV into the virtual microphone (what a user would say)."""
         return self.paplay(wav_path, MIC_FEED, block)
 
+    def play_room_noise(self, seconds: float, dbfs: float, kind: str = "pink") -> subprocess.Popen:
+        """Feed the virtual microphone ``seconds`` of steady noise at ``dbfs`` RMS (a room's hum and hiss as a
+        microphone hears it), in the background; the returned process ends when it has played."""
+        rate = 16000
+        samples = steady_noise(kind, int(seconds * rate), np.random.default_rng(0)) * 10 ** (dbfs / 20)
+        path = Path(tempfile.mkstemp(suffix=".wav", dir=self.dir)[1])
+        _write_wav(path, samples, rate)
+        return self.paplay(path, MIC_FEED, block=False)
+
     def record_speaker(self, path: str | Path | None = None) -> "Recording":
         """Start recording what Jarvis plays; ``stop()`` (or leaving the ``with``) returns the samples."""
         path = Path(path) if path else Path(tempfile.mkstemp(suffix=".wav", dir=self.dir)[1])
@@ -377,6 +386,21 @@ class EchoPath:
             for module in reversed(self.modules):
                 self.audio._pactl("unload-module", str(module))
         self.modules = []
+
+
+def steady_noise(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` samples of unit-RMS steady noise: ``white``, ``pink`` (power falling as 1/f, like most rooms) or
+    ``brown`` (1/f^2, a fan's rumble)."""
+    if kind not in ("white", "pink", "brown"):
+        raise ValueError(f"unknown noise {kind!r}: white, pink or brown")
+    white = rng.standard_normal(n)
+    if kind == "white":
+        return white
+    spectrum = np.fft.rfft(white)
+    f = np.arange(len(spectrum), dtype=np.float64)
+    f[0] = 1.0
+    shaped = np.fft.irfft(spectrum / (np.sqrt(f) if kind == "pink" else f), n)
+    return shaped / np.sqrt(np.mean(shaped ** 2))
 
 
 def _steady_db(samples: np.ndarray) -> float:

@@ -11,6 +11,15 @@ Cost: ~0.13 ms per detector per 32 ms frame on one core, called with a pointer t
 a third of the capture thread's CPU while listening). The false-wake rate is measured with this same detector
 (``jarvis bench false-wakes``).
 
+While the room holds only its steady noise the detectors rest (``SoundGate``): a frame's 300-3400 Hz spectrum is
+compared, band by band, with the noise learned while nothing was heard; from the first frame 3 dB above it the
+detectors run again, first over the last second they skipped, and keep running for a second after the last such
+frame. On espeak-ng voices saying "Jarvis…" after other speech in pink noise (8 voices x 4 alignments, one run) the
+gated detectors heard as many as ungated ones from 30 down to 5 dB speech-to-noise (32 of 32 each), and at 2, 0 and
+-3 dB 30, 27 and 7 against 31, 25 and 3 (Porcupine's own result flips where a detection is marginal, from one process
+to the next); in steady white, pink or brown noise the gate stayed shut (tests/core/test_wake.py). Silence then
+costs ~0.03 ms a frame instead of four detectors' ~0.4 ms.
+
 Jarvis runs the detector itself, on the capture thread, on the wake-word stream of the echo canceller
 (``jarvis.audio.echo``), and tells RealtimeSTT through ``ExternalWake``, which stands where its Porcupine was.
 """
@@ -26,6 +35,14 @@ log = logging.getLogger(__name__)
 
 PHASES = 4
 REFRACTORY_S = 1.0   # one utterance wakes Jarvis once, however many phases hear it
+
+GATE_DB = 3.0              # a frame this far above the room's noise (mean over its bands) may hold a voice
+GATE_BAND_HZ = (300, 3400)
+GATE_HOLD_S = 1.0          # the detectors keep running this long after the last such frame
+GATE_PREROLL_S = 1.0       # and start again this far back, so a word's quiet start is heard
+GATE_LEARN_FRAMES = 16     # frames that make the first noise estimate (the detectors run meanwhile)
+GATE_ADAPT = 0.05          # how fast the noise estimate follows quiet frames (per frame)
+GATE_RISE_DB_S = 1.0       # and creeps up under sound, so a louder steady noise shuts the gate after a while
 
 
 def frame_caller(detector):
@@ -53,11 +70,47 @@ def frame_caller(detector):
     return call
 
 
+class SoundGate:
+    """``open(frame)``: whether a frame, or one within ``GATE_HOLD_S`` before it, may hold a voice rather than the
+    room's steady noise. Noise is learned per frequency band, so a fan's rumble counts as little as a hiss."""
+
+    def __init__(self, frame_length: int, sample_rate: int):
+        self.frame_length = frame_length
+        self._window = np.hanning(frame_length).astype(np.float32)
+        hz = sample_rate / frame_length
+        self._band = slice(int(GATE_BAND_HZ[0] / hz), int(GATE_BAND_HZ[1] / hz) + 1)
+        self._threshold = 10 ** (GATE_DB / 10)
+        self._rise = 10 ** (GATE_RISE_DB_S * frame_length / sample_rate / 10)
+        self._hold_frames = max(1, round(GATE_HOLD_S * sample_rate / frame_length))
+        self._noise: np.ndarray | None = None
+        self._seen = 0
+        self._hold = 0
+
+    def open(self, frame: np.ndarray) -> bool:
+        spectrum = np.fft.rfft(frame * self._window)[self._band]
+        power = spectrum.real ** 2 + spectrum.imag ** 2 + 1.0   # + 1: digital silence is quiet, not undefined
+        self._seen += 1
+        if self._noise is None or self._seen <= GATE_LEARN_FRAMES:
+            self._noise = power if self._noise is None else self._noise + (power - self._noise) / self._seen
+            sound = True
+        else:
+            sound = float(np.mean(power / self._noise)) > self._threshold
+            if sound:
+                self._noise *= self._rise
+            else:
+                self._noise += GATE_ADAPT * (power - self._noise)
+        if sound:
+            self._hold = self._hold_frames
+        elif self._hold > 0:
+            self._hold -= 1
+        return self._hold > 0
+
+
 class PhasedPorcupine:
     """Drop-in for a ``pvporcupine.Porcupine``: ``process(frame)`` takes ``frame_length`` int16 samples and returns
-    the keyword index heard, or -1."""
+    the keyword index heard, or -1. With ``gated`` the detectors rest while ``SoundGate`` hears only noise."""
 
-    def __init__(self, keywords: list[str], sensitivities: list[float], phases: int = PHASES):
+    def __init__(self, keywords: list[str], sensitivities: list[float], phases: int = PHASES, gated: bool = True):
         import pvporcupine
 
         self._detectors = []
@@ -75,9 +128,27 @@ class PhasedPorcupine:
         self._buffer = np.zeros(0, np.int16)
         self._quiet_frames = 0                        # frames left in the refractory period
         self._refractory = int(REFRACTORY_S * self.sample_rate / self.frame_length)
+        self._gate = SoundGate(self.frame_length, self.sample_rate) if gated else None
+        self._skipped: collections.deque = collections.deque(
+            maxlen=max(1, round(GATE_PREROLL_S * self.sample_rate / self.frame_length)))
+        self.frames = self.frames_run = 0   # frames given, and frames the detectors ran on
 
     def process(self, pcm) -> int:
-        self._buffer = np.concatenate((self._buffer, np.asarray(pcm, dtype=np.int16)))
+        pcm = np.asarray(pcm, dtype=np.int16)
+        self.frames += 1
+        if self._gate is not None and pcm.size == self.frame_length and not self._gate.open(pcm):
+            self._skipped.append(pcm)
+            if self._quiet_frames > 0:
+                self._quiet_frames -= 1
+            return -1
+        if self._skipped:   # start again a little before the sound, every phase from its own offset
+            pcm = np.concatenate((*self._skipped, pcm))
+            self._skipped.clear()
+            self._buffer = np.zeros(0, np.int16)
+            step = self.frame_length // len(self._calls)
+            self._next = [k * step for k in range(len(self._calls))]
+        self.frames_run += 1
+        self._buffer = np.concatenate((self._buffer, pcm))
         heard = -1
         n = self.frame_length
         for k, call in enumerate(self._calls):
