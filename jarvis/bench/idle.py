@@ -1,9 +1,9 @@
 """`jarvis bench idle`: what the always-on loop costs while nobody speaks.
 
 Starts a private virtual audio server (PulseAudio with the ``jarvis_mic`` microphone, fed digital
-silence, and the ``jarvis_speaker`` speaker; the user's own audio is never touched), runs the real voice
-loop on it with the current settings (wake word, VAD, Whisper worker process, speaker encoder, TTS
-chain, LLM), and measures, once it is ready:
+silence, or with ``--room-noise DBFS`` a room's steady pink noise, and the ``jarvis_speaker`` speaker; the
+user's own audio is never touched), runs the real voice loop on it with the current settings (wake word, VAD,
+Whisper worker process, speaker encoder, TTS chain, LLM), and measures, once it is ready:
 
 - memory: the resident set size (RSS) of this process plus every process the loop started (on Linux
   RealtimeSTT runs its Whisper worker as a thread, so that is multiprocessing's resource tracker; on
@@ -93,8 +93,9 @@ def _used(before: dict[int, float], after: dict[int, float]) -> float:
     return sum(t - before.get(pid, 0.0) for pid, t in after.items())
 
 
-def measure(settings, seconds: float, progress=print) -> dict[str, Any]:
-    """Run the voice loop on the current environment's ``jarvis_mic`` / ``jarvis_speaker`` and measure it."""
+def measure(settings, seconds: float, progress=print, noise=None, heard: str = "digital silence") -> dict[str, Any]:
+    """Run the voice loop on the current environment's ``jarvis_mic`` / ``jarvis_speaker`` and measure it;
+    ``noise``: the process feeding the microphone ``heard``, which must still be playing at the end."""
     from jarvis import events
     from jarvis.errors import NotAvailable
     from jarvis.pipeline import VoiceLoop
@@ -118,7 +119,7 @@ def measure(settings, seconds: float, progress=print) -> dict[str, Any]:
             raise RuntimeError("the voice loop started without a ready event")
         memory_ready = procs.memory()
         progress(f"ready after {load_s:.1f} s: RSS {memory_ready['rss_mb']:.0f} MB; "
-                 f"listening to {seconds:g} s of silence")
+                 f"listening to {seconds:g} s of {heard}")
         counted_from = len(seen)
         start_cpu, start = procs.cpu_seconds(), time.monotonic()
         samples = []
@@ -132,6 +133,10 @@ def measure(settings, seconds: float, progress=print) -> dict[str, Any]:
                 raise RuntimeError("the voice loop stopped while idle: "
                                    + "; ".join(f"{e.type}: {getattr(e, 'message', '')}" for e in seen[counted_from:]))
         cpu_s, wall_s = _used(start_cpu, last_cpu), last - start
+        if noise is not None and noise.poll() is not None:
+            raise RuntimeError(f"the microphone's {heard} ended before the measurement did")
+        wake = getattr(loop.host.listener, "wake_detector", None)
+        detector = getattr(wake, "detector", None)
         memory_end = procs.memory()
         blocks = loop.capture.blocks if loop.capture is not None else None
         tts = loop.host.tts.status() if loop.host.tts is not None else []
@@ -149,7 +154,7 @@ def measure(settings, seconds: float, progress=print) -> dict[str, Any]:
         "benchmark": "idle", "hardware": hardware(), "memory_gb": memory_gb(),
         "versions": versions(DISTS), "command": command(), "date": date(),
         "seconds": round(wall_s, 2), "load_s": round(load_s, 2), "stop_s": round(stop_s, 2),
-        "audio": f"private PulseAudio: {MIC} fed digital silence, output {SPEAKER}",
+        "audio": f"private PulseAudio: {MIC} fed {heard}, output {SPEAKER}",
         "settings": {"stt_model": s.listen.stt_model, "stt_device": s.listen.stt_device,
                      "stt_compute_type": s.listen.stt_compute_type, "wake_word": s.listen.wake_word,
                      "preset": s.preset, "block_ms": s.audio.block_ms, "output_block_ms": s.audio.output_block_ms,
@@ -159,7 +164,10 @@ def measure(settings, seconds: float, progress=print) -> dict[str, Any]:
         "cpu_percent_per_second": {"p50": round(_median(samples), 2), "max": round(max(samples), 2),
                                    "n": len(samples)} if samples else {},
         "memory_after_warmup": memory_ready, "memory_at_end": memory_end,
-        "mic_blocks": blocks, "events_while_idle": dict(Counter(e.type for e in seen[counted_from:])),
+        "mic_blocks": blocks,
+        "wake_detector_frames": ({"given": detector.frames, "run": detector.frames_run}
+                                 if hasattr(detector, "frames_run") else None),
+        "events_while_idle": dict(Counter(e.type for e in seen[counted_from:])),
         "goals": {"cpu_percent_of_one_core_max": CPU_GOAL_PERCENT, "rss_gb_max": RSS_GOAL_GB},
         "pass": {"cpu": percent <= CPU_GOAL_PERCENT, "rss": rss_gb <= RSS_GOAL_GB},
     }
@@ -174,7 +182,8 @@ def format_text(r: dict[str, Any]) -> str:
     ok = {True: "meets", False: "MISSES"}
     ready, end = r["memory_after_warmup"], r["memory_at_end"]
     return "\n".join([
-        f"Idle benchmark on {r['hardware']}: {r['seconds']:.0f} s of silence after a {r['load_s']:.1f} s start",
+        f"Idle benchmark on {r['hardware']}: {r['seconds']:.0f} s of {r['audio'].split(' fed ')[1].split(',')[0]} "
+        f"after a {r['load_s']:.1f} s start",
         f"  CPU  {r['cpu_percent_of_one_core']:6.2f} % of one core (busiest second "
         f"{r['cpu_percent_per_second'].get('max', 0):.1f} %); {ok[r['pass']['cpu']]} the goal of "
         f"<= {r['goals']['cpu_percent_of_one_core_max']:g} %",
@@ -189,6 +198,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-server", action="store_true",
                         help=f"use the audio server already in the environment (it must have {MIC} and {SPEAKER}) "
                              "instead of starting a private one")
+    parser.add_argument("--room-noise", type=float, metavar="DBFS",
+                        help="feed the microphone a room's steady pink noise at this RMS level (e.g. -50) instead of "
+                             "digital silence (needs the private server)")
     parser.add_argument("--out", metavar="FILE.json", help="also write the result as JSON")
     from jarvis import presets
 
@@ -204,6 +216,10 @@ def main(args, settings) -> int:
 
     if args.seconds <= 0:
         raise BadInput("bad_seconds", "--seconds must be more than 0.")
+    noise_db = getattr(args, "room_noise", None)
+    if noise_db is not None and (args.no_server or not -120 <= noise_db <= 0):
+        raise BadInput("bad_room_noise", "--room-noise takes a level from -120 to 0 dBFS (e.g. -50), and the private "
+                                         "audio server (leave out --no-server).")
     from jarvis.bench.pipeline import apply_preset_and_overrides
 
     apply_preset_and_overrides(settings, args.preset, args.set)
@@ -222,7 +238,11 @@ def main(args, settings) -> int:
         devices.refresh()  # PortAudio listed the devices before this server existed
         progress(f"private audio server up in {server.startup_s:.2f} s")
     try:
-        result = measure(settings, args.seconds, progress)
+        noise, heard = None, "digital silence"
+        if noise_db is not None:
+            # long enough for the models' start and the measurement; checked to be still playing at the end
+            noise, heard = server.play_room_noise(args.seconds + 600, noise_db), f"pink noise at {noise_db:g} dBFS"
+        result = measure(settings, args.seconds, progress, noise, heard)
     finally:
         if server is not None:
             server.stop()

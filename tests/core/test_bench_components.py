@@ -121,3 +121,28 @@ def test_idle_measures_cpu_and_memory_of_the_running_loop(virtual_audio, tmp_pat
     assert set(result["pass"]) == {"cpu", "rss"} and all(isinstance(v, bool) for v in result["pass"].values())
     assert result["goals"] == {"cpu_percent_of_one_core_max": 10.0, "rss_gb_max": 2.0}
     assert "% of one core" in capsys.readouterr().out
+
+
+def test_room_noise_needs_a_level_and_the_private_server():
+    for argv in (["--room-noise", "-50", "--no-server"], ["--room-noise", "12"]):
+        with pytest.raises(BadInput) as err:
+            idle.main(_args(idle, argv), config.load())
+        assert err.value.code == "bad_room_noise" and "dBFS" in err.value.message
+
+
+@pytest.mark.slow
+def test_in_a_rooms_steady_noise_the_wake_word_detectors_rest(virtual_audio):
+    """The loop listening to pink noise at -50 dBFS through the real audio server: nothing is heard, and the
+    wake word's detectors ran only while the gate learned the room (and the hold after it)."""
+    from jarvis.listen.wake import GATE_HOLD_S, GATE_LEARN_FRAMES
+
+    settings = config.load()
+    settings.brain.backend = "off"
+    noise = virtual_audio.play_room_noise(120, -50)
+    result = idle.measure(settings, 3.0, progress=lambda line: None, noise=noise, heard="pink noise at -50 dBFS")
+    noise.terminate()
+    assert result["audio"].startswith("private PulseAudio: jarvis_mic fed pink noise at -50 dBFS")
+    assert result["events_while_idle"] == {}
+    frames = result["wake_detector_frames"]
+    assert frames["given"] > 90, frames                         # the loop's start and 3 s of 32 ms frames
+    assert frames["run"] <= GATE_LEARN_FRAMES + round(GATE_HOLD_S / 0.032), frames
