@@ -334,6 +334,29 @@ def _ms(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else round((b - a) * 1000, 1)
 
 
+WARM_TURNS = 10   # RSS growth is counted from after this turn (models' and allocators' first-use growth before)
+
+
+def _growth(rss: list[float], states: list[float | None]) -> dict:
+    """RSS growth per turn from after turn ``WARM_TURNS`` to the last, and the same less the LLM's kept conversation
+    states (bounded by design); empty for runs too short to say."""
+    if len(rss) < WARM_TURNS + 11:
+        return {}
+    turns = len(rss) - 1 - WARM_TURNS
+    out = {"growth_per_turn_after_warm_turns": round((rss[-1] - rss[WARM_TURNS]) / turns, 3),
+           "warm_turns": WARM_TURNS}
+    if states[WARM_TURNS] is not None and states[-1] is not None:
+        less = (rss[-1] - states[-1]) - (rss[WARM_TURNS] - states[WARM_TURNS])
+        out["growth_per_turn_less_llm_states"] = round(less / turns, 3)
+    return out
+
+
+def _kept_llm_states_mb(loop) -> float | None:
+    """MB of the local LLM's kept conversation states (bounded: see jarvis.brain.backends), part of the RSS."""
+    kept = getattr(loop.host.llm, "kept_state_bytes", None)
+    return round(kept / 1e6, 1) if kept is not None else None
+
+
 def _rss_mb() -> float:
     import psutil
 
@@ -399,7 +422,7 @@ def run_jarvis(settings, audio, script: list[Turn], progress, serve_load: int = 
     loop.start()
     load_s = time.monotonic() - started
     loop.add_tap(tap)
-    rss = [_rss_mb()]
+    rss, states = [_rss_mb()], [_kept_llm_states_mb(loop)]
     latency = {"input_latency_ms": round(loop.capture.latency_s * 1000, 1), "output_latency_ms": None}
     time.sleep(1.0)
     turns, false_wakes = [], 0
@@ -438,6 +461,7 @@ def run_jarvis(settings, audio, script: list[Turn], progress, serve_load: int = 
             turns.append(_turn_figures(turn, log.events[mark:], tap, loop))
             latency["output_latency_ms"] = round(loop.player.latency_s * 1000, 1)  # open once it has played
             rss.append(_rss_mb())
+            states.append(_kept_llm_states_mb(loop))
             r = turns[-1]
             progress(f"turn {i + 1}/{len(script)} {turn.speaker}: {turn.text!r} -> "
                      f"{(r['reply'] or '')[:40]!r}; voice-to-voice {r['voice_to_voice']} ms")
@@ -452,7 +476,8 @@ def run_jarvis(settings, audio, script: list[Turn], progress, serve_load: int = 
     return {"turns": turns, "serve_load": served, "load_s": round(load_s, 2), "false_wakes": false_wakes,
             "missed_wakes": missed, "audio_glitches": glitches,
             "wrong_speaker": sum(1 for t in turns if t["woke"] and t["speaker"] != t["expected_speaker"]),
-            "rss_mb": {"after_warmup": rss[0], "after_turns": rss[-1], "per_turn": rss}, **latency}
+            "rss_mb": {"after_warmup": rss[0], "after_turns": rss[-1], "per_turn": rss,
+                       "llm_states_per_turn": states, **_growth(rss, states)}, **latency}
 
 
 def _wait_out_follow_up(log: EventLog, mark: int, follow_up_s: float) -> None:
@@ -696,6 +721,11 @@ def format_text(result: dict[str, Any]) -> str:
     lines.append(f"wake words missed {j['missed_wakes']}, false wakes {j['false_wakes']}, wrong speaker "
                  f"{j['wrong_speaker']}; RSS {j['rss_mb']['after_warmup']:.0f} MB after warm-up, "
                  f"{j['rss_mb']['after_turns']:.0f} MB after the turns")
+    growth = j["rss_mb"]
+    if "growth_per_turn_after_warm_turns" in growth:
+        lines.append(f"RSS growth after turn {growth['warm_turns']}: {growth['growth_per_turn_after_warm_turns']:+.2f}"
+                     f" MB a turn ({growth.get('growth_per_turn_less_llm_states', float('nan')):+.2f} less the LLM's "
+                     "kept conversation states)")
     glitches = j.get("audio_glitches") or {}
     if glitches:
         lines.append(f"audio: the speaker ran dry {glitches['output_underflows']} times while replies played, the "

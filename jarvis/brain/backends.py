@@ -238,6 +238,14 @@ class LocalBackend:
                                                      "Check it is a GGUF chat model, or pick another.") from exc
         log.info("local LLM: %s, %d threads, %d context tokens", self.path.name, self.threads, self.context_tokens)
 
+    @property
+    def kept_state_bytes(self) -> int:
+        """Bytes of llama.cpp states the conversation cache holds (at most ``CONVERSATION_CACHE_MB``; a speaker's
+        grows with each question until the conversation forgets its oldest half)."""
+        cache = getattr(self._llm, "cache", None)
+        states = list(getattr(cache, "cache_state", {}).values())
+        return sum(int(getattr(state, "llama_state_size", 0)) for state in states)
+
     def warmup(self, system: str = "") -> None:
         """One short answer, to ``system`` (the system prompt's start) when given: llama.cpp keeps what it evaluated
         and reuses the longest common start of the next prompt, so the first question evaluates only its own

@@ -115,3 +115,14 @@ def test_the_piper_voices_are_four_speakers_speaker_id_tells_apart(tmp_path):
             assert identifier.identify(said).name == name, name
     finally:
         encoder.close()
+
+
+def test_rss_growth_is_counted_after_the_warm_turns_with_and_without_the_llms_states():
+    rss = [1000.0 + 5 * min(i, 10) + 0.5 * max(i - 10, 0) for i in range(31)]   # fast first, then 0.5 MB a turn
+    states = [None] + [0.4 * i for i in range(1, 31)]                         # of which 0.4 are LLM states
+    growth = pipeline._growth(rss, states)
+    assert growth["warm_turns"] == pipeline.WARM_TURNS == 10
+    assert growth["growth_per_turn_after_warm_turns"] == pytest.approx(0.5)
+    assert growth["growth_per_turn_less_llm_states"] == pytest.approx(0.1)
+    assert pipeline._growth(rss[:20], states[:20]) == {}                      # too short to say
+    assert "growth_per_turn_less_llm_states" not in pipeline._growth(rss, [None] * 31)
