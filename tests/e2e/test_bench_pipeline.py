@@ -31,6 +31,9 @@ def test_bench_pipeline_on_two_turns_writes_json_and_a_chart(tmp_path):
         assert turn["voice_to_voice"] > turn["end_of_speech_to_transcript"]
     assert data["stages_ms"]["voice_to_voice"]["p50"] > 0 and "p99" in data["stages_ms"]["voice_to_voice"]
     assert data["ratio_end_of_speech_to_transcript"]["p50"] > 0
+    rss = data["jarvis"]["rss_mb"]
+    assert len(rss["per_turn"]) == len(rss["llm_states_per_turn"]) == 3   # after warm-up and after each turn
+    assert all(mb is not None and mb >= 0 for mb in rss["llm_states_per_turn"]), rss   # the local LLM's states
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 10_000
     assert "voice_to_voice" in result.stdout and "peer" in result.stdout
     glitches = data["jarvis"]["audio_glitches"]
