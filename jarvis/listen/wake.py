@@ -75,7 +75,6 @@ class SoundGate:
     room's steady noise. Noise is learned per frequency band, so a fan's rumble counts as little as a hiss."""
 
     def __init__(self, frame_length: int, sample_rate: int):
-        self.frame_length = frame_length
         self._window = np.hanning(frame_length).astype(np.float32)
         hz = sample_rate / frame_length
         self._band = slice(int(GATE_BAND_HZ[0] / hz), int(GATE_BAND_HZ[1] / hz) + 1)
