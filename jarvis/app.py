@@ -22,7 +22,7 @@ def _prepare_environment() -> None:
     sys.setswitchinterval(0.001)
     from jarvis import blas, heap
 
-    heap.limit_arenas()   # before any thread: each would keep an arena of its own
+    heap.tune_allocator()   # before any thread: each would keep an arena of its own
     blas.limit_threads()  # before numpy loads
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("PYTHONWARNINGS", "ignore::UserWarning")  # inherited by worker processes

@@ -18,12 +18,11 @@ import dataclasses
 import logging
 import threading
 
-from jarvis import events
+from jarvis import events, heap
 from jarvis.brain import backends
 from jarvis.brain.brain import Brain
 from jarvis.brain.llm import LlmResponder
 from jarvis.config import Settings
-from jarvis.heap import TrimWhenIdle
 from jarvis.host import ModelHost
 from jarvis.listen.own_voice import OwnVoice
 from jarvis.loop.microphone import MicrophoneFeed
@@ -55,7 +54,7 @@ class VoiceLoop:
         self.turns = TurnTaker(bus, self.host, self.brain, self.speaker, self.own_voice, self.strangers,
                                self._stopping, lambda: self.settings)
         self._turn_held: int | None = None   # the turn the speech server's requests are stepping aside for
-        self.heap = TrimWhenIdle()            # free memory back to the system once a turn is over
+        self.heap = heap.TrimWhenIdle()          # free memory back to the system once a turn is over
         self._unsubscribe = bus.subscribe(self._hold_requests_for_turns)
 
     # The parts' state, as the benchmarks and the windows read it.
@@ -89,6 +88,7 @@ class VoiceLoop:
         self._loop_thread = threading.Thread(target=self.turns.run, name="voice-loop", daemon=True)
         self._loop_thread.start()
         self.host.serve(self.settings.serve)   # serve.enabled: the same models to other apps, the loop first
+        heap.settle_loaded()
         self.bus.emit(events.Ready())
         log.info("voice loop ready: listening on %s", audio.input_device or "the default microphone")
 
@@ -102,6 +102,7 @@ class VoiceLoop:
             self.host.listener.interrupt()
         if self._loop_thread is not None:
             self._loop_thread.join(timeout=2)
+        heap.unsettle()
         if not keep_models:
             self.host.close()
         self.mic.close()

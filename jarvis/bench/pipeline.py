@@ -338,17 +338,25 @@ WARM_TURNS = 10   # RSS growth is counted from after this turn (models' and allo
 
 
 def _growth(rss: list[float], states: list[float | None]) -> dict:
-    """RSS growth per turn from after turn ``WARM_TURNS`` to the last, and the same less the LLM's kept conversation
+    """RSS growth per turn from after turn ``WARM_TURNS`` to the last (end to end, and the slope of a straight line
+    fitted to every turn between, which one turn's step moves less), and the same less the LLM's kept conversation
     states (bounded by design); empty for runs too short to say."""
     if len(rss) < WARM_TURNS + 11:
         return {}
-    turns = len(rss) - 1 - WARM_TURNS
-    out = {"growth_per_turn_after_warm_turns": round((rss[-1] - rss[WARM_TURNS]) / turns, 3),
-           "warm_turns": WARM_TURNS}
-    if states[WARM_TURNS] is not None and states[-1] is not None:
-        less = (rss[-1] - states[-1]) - (rss[WARM_TURNS] - states[WARM_TURNS])
-        out["growth_per_turn_less_llm_states"] = round(less / turns, 3)
+    after = rss[WARM_TURNS:]
+    out = {"growth_per_turn_after_warm_turns": round((after[-1] - after[0]) / (len(after) - 1), 3),
+           "fitted_per_turn_after_warm_turns": _slope(after), "warm_turns": WARM_TURNS}
+    kept = states[WARM_TURNS:]
+    if all(state is not None for state in kept):
+        less = [total - state for total, state in zip(after, kept)]
+        out["growth_per_turn_less_llm_states"] = round((less[-1] - less[0]) / (len(less) - 1), 3)
+        out["fitted_per_turn_less_llm_states"] = _slope(less)
     return out
+
+
+def _slope(values: list[float]) -> float:
+    """MB a turn of the least-squares line through ``values`` (one a turn)."""
+    return round(float(np.polyfit(np.arange(len(values)), values, 1)[0]), 3)
 
 
 def _kept_llm_states_mb(loop) -> float | None:
@@ -422,7 +430,7 @@ def run_jarvis(settings, audio, script: list[Turn], progress, serve_load: int = 
     loop.start()
     load_s = time.monotonic() - started
     loop.add_tap(tap)
-    rss, states = [_rss_mb()], [_kept_llm_states_mb(loop)]
+    rss, states, released = [_rss_mb()], [_kept_llm_states_mb(loop)], [None]
     latency = {"input_latency_ms": round(loop.capture.latency_s * 1000, 1), "output_latency_ms": None}
     time.sleep(1.0)
     turns, false_wakes = [], 0
@@ -462,6 +470,7 @@ def run_jarvis(settings, audio, script: list[Turn], progress, serve_load: int = 
             latency["output_latency_ms"] = round(loop.player.latency_s * 1000, 1)  # open once it has played
             rss.append(_rss_mb())
             states.append(_kept_llm_states_mb(loop))
+            released.append(loop.heap.took_ms)
             r = turns[-1]
             progress(f"turn {i + 1}/{len(script)} {turn.speaker}: {turn.text!r} -> "
                      f"{(r['reply'] or '')[:40]!r}; voice-to-voice {r['voice_to_voice']} ms")
@@ -477,7 +486,8 @@ def run_jarvis(settings, audio, script: list[Turn], progress, serve_load: int = 
             "missed_wakes": missed, "audio_glitches": glitches,
             "wrong_speaker": sum(1 for t in turns if t["woke"] and t["speaker"] != t["expected_speaker"]),
             "rss_mb": {"after_warmup": rss[0], "after_turns": rss[-1], "per_turn": rss,
-                       "llm_states_per_turn": states, **_growth(rss, states)}, **latency}
+                       "llm_states_per_turn": states, **_growth(rss, states),
+                       "release_ms_per_turn": released}, **latency}
 
 
 def _wait_out_follow_up(log: EventLog, mark: int, follow_up_s: float) -> None:
@@ -723,9 +733,15 @@ def format_text(result: dict[str, Any]) -> str:
                  f"{j['rss_mb']['after_turns']:.0f} MB after the turns")
     growth = j["rss_mb"]
     if "growth_per_turn_after_warm_turns" in growth:
+        nan = float("nan")
         lines.append(f"RSS growth after turn {growth['warm_turns']}: {growth['growth_per_turn_after_warm_turns']:+.2f}"
-                     f" MB a turn ({growth.get('growth_per_turn_less_llm_states', float('nan')):+.2f} less the LLM's "
-                     "kept conversation states)")
+                     f" MB a turn (fitted {growth['fitted_per_turn_after_warm_turns']:+.2f}); less the LLM's kept "
+                     f"conversation states {growth.get('growth_per_turn_less_llm_states', nan):+.2f} (fitted "
+                     f"{growth.get('fitted_per_turn_less_llm_states', nan):+.2f})")
+    took = [ms for ms in growth.get("release_ms_per_turn") or [] if ms is not None]
+    if took:
+        lines.append(f"memory handed back after a turn (cycle collector + malloc_trim, while idle): "
+                     f"{np.median(took):.0f} ms P50, {max(took):.0f} ms max")
     glitches = j.get("audio_glitches") or {}
     if glitches:
         lines.append(f"audio: the speaker ran dry {glitches['output_underflows']} times while replies played, the "

@@ -124,5 +124,15 @@ def test_rss_growth_is_counted_after_the_warm_turns_with_and_without_the_llms_st
     assert growth["warm_turns"] == pipeline.WARM_TURNS == 10
     assert growth["growth_per_turn_after_warm_turns"] == pytest.approx(0.5)
     assert growth["growth_per_turn_less_llm_states"] == pytest.approx(0.1)
+    assert growth["fitted_per_turn_after_warm_turns"] == pytest.approx(0.5)
+    assert growth["fitted_per_turn_less_llm_states"] == pytest.approx(0.1)
     assert pipeline._growth(rss[:20], states[:20]) == {}                      # too short to say
     assert "growth_per_turn_less_llm_states" not in pipeline._growth(rss, [None] * 31)
+
+
+def test_the_fitted_growth_is_moved_less_than_the_end_to_end_one_by_a_step_at_the_last_turn():
+    rss = [1000.0] * 110 + [1020.0]          # flat, then one 20 MB step at the very end
+    growth = pipeline._growth(rss, [None] * 111)
+    assert growth["growth_per_turn_after_warm_turns"] == pytest.approx(0.2)
+    assert 0 < growth["fitted_per_turn_after_warm_turns"] < 0.02
+    assert "fitted_per_turn_less_llm_states" not in growth

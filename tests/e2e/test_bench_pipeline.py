@@ -34,6 +34,8 @@ def test_bench_pipeline_on_two_turns_writes_json_and_a_chart(tmp_path):
     rss = data["jarvis"]["rss_mb"]
     assert len(rss["per_turn"]) == len(rss["llm_states_per_turn"]) == 3   # after warm-up and after each turn
     assert all(mb is not None and mb >= 0 for mb in rss["llm_states_per_turn"]), rss   # the local LLM's states
+    # Memory is handed back 2 s after each reply, inside the 5 s follow-up window the bench waits out.
+    assert rss["release_ms_per_turn"][0] is None and all(ms >= 0 for ms in rss["release_ms_per_turn"][1:]), rss
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 10_000
     assert "voice_to_voice" in result.stdout and "peer" in result.stdout
     glitches = data["jarvis"]["audio_glitches"]
