@@ -96,7 +96,7 @@ class TrimWhenIdle:
     def __init__(self, delay_s: float = DELAY_S, trim: Callable[[], bool] = release):
         self.delay_s = delay_s
         self.trims = 0
-        self.took_ms: float | None = None   # the last one's (it holds the GIL: the collector walks every object)
+        self.took_ms: float | None = None   # the last one's (the collector holds the GIL while it walks)
         self._trim = trim
         self._timer: threading.Timer | None = None
         self._lock = threading.Lock()
