@@ -354,6 +354,38 @@ def _growth(rss: list[float], states: list[float | None]) -> dict:
     return out
 
 
+def _steady_window(script: list[Turn], memory_turns: int) -> tuple[int, int] | None:
+    """(first turn, turns) over which the LLM's kept conversation states are at their steady size: from when every
+    asking speaker's conversation memory has filled and forgotten its oldest half once (``memory_turns`` + 1
+    questions each), over whole forgetting cycles of every speaker. The states rise with each question and drop at
+    each forgetting, a sawtooth; growth over part of a cycle is its phase, not a trend. None if the run is too short."""
+    asked: dict[str, list[int]] = collections.defaultdict(list)
+    for i, turn in enumerate(script):
+        if turn.llm:
+            asked[turn.speaker].append(i)
+    cycle = memory_turns + 1 - (memory_turns + 1) // 2       # questions from one forgetting to the next
+    if memory_turns < 1 or not asked or any(len(q) < memory_turns + 1 for q in asked.values()):
+        return None
+    start = max(q[memory_turns] for q in asked.values()) + 1
+    period = max((q[1] - q[0]) * cycle for q in asked.values())
+    turns = (len(script) - start) // period * period
+    return (start, turns) if turns else None
+
+
+def _steady_growth(rss: list[float], states: list[float | None], window: tuple[int, int] | None) -> dict:
+    """RSS growth per turn over ``window`` (see ``_steady_window``), end to end and fitted, with and without the
+    LLM's kept states; empty without a window."""
+    if window is None:
+        return {}
+    start, turns = window
+    span, kept = rss[start:start + turns + 1], states[start:start + turns + 1]
+    out = {"from_turn": start, "turns": turns, "growth_per_turn": round((span[-1] - span[0]) / turns, 3),
+           "fitted_per_turn": _slope(span)}
+    if all(state is not None for state in kept):
+        out["llm_states_per_turn"] = round((kept[-1] - kept[0]) / turns, 3)
+    return out
+
+
 def _slope(values: list[float]) -> float:
     """MB a turn of the least-squares line through ``values`` (one a turn)."""
     return round(float(np.polyfit(np.arange(len(values)), values, 1)[0]), 3)
@@ -487,6 +519,8 @@ def run_jarvis(settings, audio, script: list[Turn], progress, serve_load: int = 
             "wrong_speaker": sum(1 for t in turns if t["woke"] and t["speaker"] != t["expected_speaker"]),
             "rss_mb": {"after_warmup": rss[0], "after_turns": rss[-1], "per_turn": rss,
                        "llm_states_per_turn": states, **_growth(rss, states),
+                       "steady_conversations": _steady_growth(
+                           rss, states, _steady_window(script, settings.brain.memory_turns)),
                        "release_ms_per_turn": released}, **latency}
 
 
@@ -697,7 +731,7 @@ def _heard_as_said(turn: dict) -> bool:
 
 # Issue 14's goals (half a second, voice to voice, on two CPU cores); at most, except where noted.
 GOALS = {"skills_voice_to_voice_p50_ms": 500, "skills_voice_to_voice_p95_ms": 700, "llm_voice_to_voice_p50_ms": 900,
-         "false_cut_off_rate": 0.02, "stt_vs_peer_p50": 0.4}
+         "false_cut_off_rate": 0.02, "stt_vs_peer_p50": 0.4, "rss_mb_per_turn_steady": 0.1}
 
 
 def _targets(result: dict[str, Any]) -> dict[str, Any]:
@@ -707,7 +741,9 @@ def _targets(result: dict[str, Any]) -> dict[str, Any]:
                 "llm_voice_to_voice_p50_ms": v2v["llm"].get("p50"),
                 "false_cut_off_rate":
                     round(cuts["cut_off"] / cuts["paused_turns"], 3) if cuts["paused_turns"] else None,
-                "stt_vs_peer_p50": result.get("ratio_end_of_speech_to_transcript", {}).get("p50")}
+                "stt_vs_peer_p50": result.get("ratio_end_of_speech_to_transcript", {}).get("p50"),
+                "rss_mb_per_turn_steady": result["jarvis"]["rss_mb"].get("steady_conversations", {}).get(
+                    "growth_per_turn")}
     return {name: {"goal": GOALS[name], "measured": value, "met": value is not None and value <= GOALS[name]}
             for name, value in measured.items() if value is not None}
 
@@ -738,6 +774,12 @@ def format_text(result: dict[str, Any]) -> str:
                      f" MB a turn (fitted {growth['fitted_per_turn_after_warm_turns']:+.2f}); less the LLM's kept "
                      f"conversation states {growth.get('growth_per_turn_less_llm_states', nan):+.2f} (fitted "
                      f"{growth.get('fitted_per_turn_less_llm_states', nan):+.2f})")
+    steady = growth.get("steady_conversations") or {}
+    if steady:
+        lines.append(f"RSS growth from turn {steady['from_turn']} over {steady['turns']} turns (every conversation "
+                     f"forgot once, whole forgetting cycles): {steady['growth_per_turn']:+.2f} MB a turn (fitted "
+                     f"{steady['fitted_per_turn']:+.2f}; the LLM's kept states "
+                     f"{steady.get('llm_states_per_turn', float('nan')):+.2f})")
     took = [ms for ms in growth.get("release_ms_per_turn") or [] if ms is not None]
     if took:
         lines.append(f"memory handed back after a turn (cycle collector + malloc_trim, while idle): "

@@ -3,6 +3,7 @@ mid-sentence, and a turn cut off in that pause counted as one (real espeak-ng sp
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -128,6 +129,38 @@ def test_rss_growth_is_counted_after_the_warm_turns_with_and_without_the_llms_st
     assert growth["fitted_per_turn_less_llm_states"] == pytest.approx(0.1)
     assert pipeline._growth(rss[:20], states[:20]) == {}                      # too short to say
     assert "growth_per_turn_less_llm_states" not in pipeline._growth(rss, [None] * 31)
+
+
+def _bench_like_script(turns: int) -> list:
+    """The benchmark's rota: four speakers in turn, every fifth turn a question for the LLM."""
+    names = ["alice", "carol", "fiona", "joe"]
+    return [pipeline.Turn(names[i % 4], "", Path("x.wav"), np.zeros(1, np.float32), 0, 0, 0, llm=i % 5 == 4)
+            for i in range(turns)]
+
+
+def test_the_steady_window_starts_once_every_conversation_forgot_and_spans_whole_forgetting_cycles():
+    # Each speaker asks every 20 turns (alice first at turn 5, joe at 20); with 6 remembered pairs a conversation
+    # forgets its oldest half at the 7th question (joe's at turn 140), then every 4th: a cycle of 80 turns.
+    assert pipeline._steady_window(_bench_like_script(300), 6) == (140, 160)
+    assert pipeline._steady_window(_bench_like_script(299), 6) == (140, 80)
+    assert pipeline._steady_window(_bench_like_script(200), 6) is None           # not one whole cycle after
+    assert pipeline._steady_window(_bench_like_script(100), 6) is None           # conversations still filling
+    assert pipeline._steady_window(_bench_like_script(300), 0) is None           # nothing remembered
+    assert pipeline._steady_window(_bench_like_script(300), 2) == (60, 240)     # forgets at every 2nd question
+
+
+def test_a_sawtooth_of_kept_states_over_whole_cycles_is_no_growth_and_a_trend_under_it_is_measured():
+    window = pipeline._steady_window(_bench_like_script(300), 6)
+    saw = [float(i % 80) / 8 for i in range(301)]                      # rises 10 MB, drops at once, every 80 turns
+    rss = [1000.0 + 0.05 * i + s for i, s in enumerate(saw)]           # a real 0.05 MB a turn under it
+    growth = pipeline._steady_growth(rss, saw, window)
+    assert (growth["from_turn"], growth["turns"]) == (140, 160)
+    assert growth["growth_per_turn"] == pytest.approx(0.05)
+    assert growth["llm_states_per_turn"] == pytest.approx(0.0)
+    part = rss[140:241]                                                # 100 turns, not whole cycles: phase
+    assert abs((part[-1] - part[0]) / 100 - 0.05) > 0.05
+    assert pipeline._steady_growth(rss, saw, None) == {}
+    assert "llm_states_per_turn" not in pipeline._steady_growth(rss, [None] * 301, window)
 
 
 def test_the_fitted_growth_is_moved_less_than_the_end_to_end_one_by_a_step_at_the_last_turn():
