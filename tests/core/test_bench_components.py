@@ -13,7 +13,7 @@ import pytest
 
 from jarvis import config
 from jarvis.bench import components, idle
-from jarvis.bench.stats import stats_ms
+from jarvis.bench.stats import cpu_vector_extensions, hardware, stats_ms
 from jarvis.errors import BadInput
 
 FIGURES = ("p50_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms", "min_ms")
@@ -34,6 +34,19 @@ def test_stats_ms_percentiles_by_nearest_rank():
     assert s == {"p50_ms": 50.5, "p95_ms": 95.0, "p99_ms": 99.0, "max_ms": 100.0, "mean_ms": 50.5,
                  "min_ms": 1.0, "n": 100}
     assert stats_ms([]) == {}
+
+
+def test_the_hardware_names_the_cpus_vector_extensions():
+    # Two machines both called "AMD EPYC" ran Whisper at different speeds; results say which kind ran them.
+    milan = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx fma avx2 bmi2\n"
+    genoa = "flags\t\t: avx avx2 avx512f avx512bw avx512_vnni\n"
+    assert cpu_vector_extensions(milan) == "AVX2, no AVX-512"
+    assert cpu_vector_extensions(genoa) == "AVX2, AVX-512, VNNI"
+    assert cpu_vector_extensions("flags\t: fpu sse2\n") == "none of AVX2, AVX-512, VNNI, AVX-VNNI, AMX"
+    assert cpu_vector_extensions("Features\t: fp asimd\n") is None          # ARM: no x86 flags line
+    with open("/proc/cpuinfo") as info:
+        here = cpu_vector_extensions(info.read())
+    assert here and f"({here})" in hardware()
 
 
 def test_a_benchmark_home_is_its_own_and_goes_with_it(tmp_path, monkeypatch):
