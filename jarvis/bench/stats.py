@@ -7,6 +7,8 @@ import statistics
 import sys
 import time
 
+from jarvis import cpu as cpu_info
+
 
 def _rank(values: list[float], q: float) -> float:
     """The ``q`` quantile of sorted ``values`` by nearest rank (no interpolation)."""
@@ -56,16 +58,9 @@ VECTOR_FLAGS = (("avx2", "AVX2"), ("avx512f", "AVX-512"), ("avx512_vnni", "VNNI"
 def cpu_vector_extensions(cpuinfo: str | None = None) -> str | None:
     """``"AVX2, no AVX-512"``, ``"AVX2, AVX-512, VNNI"``...: the CPU's vector extensions from ``/proc/cpuinfo``
     (or ``cpuinfo``'s text); None where it cannot be read (not Linux, not x86)."""
-    if cpuinfo is None:
-        try:
-            with open("/proc/cpuinfo") as info:
-                cpuinfo = info.read()
-        except OSError:
-            return None
-    line = next((ln for ln in cpuinfo.splitlines() if ln.startswith("flags")), None)   # x86 only
-    if line is None:
+    flags = cpu_info.flags(cpuinfo)
+    if flags is None:
         return None
-    flags = set(line.split(":", 1)[1].split())
     found = [label for flag, label in VECTOR_FLAGS if flag in flags]
     if "avx2" in flags and "avx512f" not in flags:
         found.append("no AVX-512")

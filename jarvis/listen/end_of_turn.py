@@ -6,7 +6,8 @@ trailing "What is the… um". Its weights ship inside the ``pipecat-ai`` wheel, 
 trained with. Jarvis installs that wheel without its dependencies and loads both files by path, so none of
 pipecat's runtime (loguru, aiohttp, …) comes into Jarvis and nothing is downloaded.
 
-It runs on onnxruntime with one thread: ~60-140 ms per call on the 2-core Xeon (benchmarks/smart_turn_probe.py).
+It runs on onnxruntime with one thread: ~60-140 ms per call on the 2-core Xeon (benchmarks/smart_turn_probe.py);
+on x86 without VNNI as written, not through int8 kernels (``EndOfTurnModel.optimization``).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jarvis import cpu
 from jarvis.errors import NotAvailable
 
 RATE = 16000
@@ -58,7 +60,7 @@ class EndOfTurnModel:
         options = ort.SessionOptions()
         options.intra_op_num_threads = options.inter_op_num_threads = 1  # the listener's other work keeps a core
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.graph_optimization_level = self.optimization(ort)
         try:
             session = ort.InferenceSession(str(_package_file(MODEL_FILE)), sess_options=options,
                                            providers=["CPUExecutionProvider"])
@@ -66,6 +68,16 @@ class EndOfTurnModel:
             raise NotAvailable("end_of_turn_failed", f"The end-of-turn model could not load ({exc}). {MISSING}") \
                 from exc
         self._features, self._session = features.compute_whisper_log_mel_features, session
+
+    @staticmethod
+    def optimization(ort, cpu_flags: set[str] | None | bool = True):
+        """onnxruntime's graph optimization for this CPU (``cpu_flags``: its flags; True reads them): all of it fuses
+        the model's quantize/dequantize pairs into int8 kernels, which saturate on x86 without VNNI; basic keeps
+        them as written, computed in float (~125 ms a call, not ~70, on such a 2-core EPYC)."""
+        flags = cpu.flags() if cpu_flags is True else cpu_flags
+        if cpu.int8_products_saturate(flags):
+            return ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        return ort.GraphOptimizationLevel.ORT_ENABLE_ALL
 
     @property
     def loaded(self) -> bool:
