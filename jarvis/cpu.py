@@ -19,5 +19,6 @@ def int8_products_saturate(cpu_flags: set[str] | None) -> bool:
     """True on x86 CPUs without VNNI: onnxruntime's int8 kernels there multiply u8 by s8 pairs into 16-bit sums
     (``vpmaddubsw``), which saturate, so a quantized model's results differ from its own definition. Smart Turn's
     verdict on a sentence cut mid-way was 0.38-0.55 ("finished") on such an AMD EPYC (AVX2) against 0.02-0.07 run
-    as defined. With VNNI (AVX-512 or AVX) the sums are 32-bit; ARM's dot products do not saturate either."""
+    as defined (``jarvis.listen.end_of_turn.unsigned_weights`` avoids them). With VNNI (AVX-512 or AVX) the sums
+    are 32-bit; ARM's dot products do not saturate either."""
     return bool(cpu_flags) and "avx2" in cpu_flags and not cpu_flags & {"avx512_vnni", "avx_vnni"}

@@ -7,10 +7,12 @@ trained with. Jarvis installs that wheel without its dependencies and loads both
 pipecat's runtime (loguru, aiohttp, …) comes into Jarvis and nothing is downloaded.
 
 It runs on onnxruntime with one thread: ~60-140 ms per call on the 2-core Xeon (benchmarks/smart_turn_probe.py);
-on x86 without VNNI as written, not through int8 kernels (``EndOfTurnModel.optimization``).
+on x86 without VNNI with its weights stored unsigned, so that onnxruntime's int8 kernels do not saturate
+(``unsigned_weights``).
 """
 from __future__ import annotations
 
+import collections
 import importlib.metadata
 import importlib.util
 import threading
@@ -60,9 +62,8 @@ class EndOfTurnModel:
         options = ort.SessionOptions()
         options.intra_op_num_threads = options.inter_op_num_threads = 1  # the listener's other work keeps a core
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = self.optimization(ort)
         try:
-            session = ort.InferenceSession(str(_package_file(MODEL_FILE)), sess_options=options,
+            session = ort.InferenceSession(self.model_source(), sess_options=options,
                                            providers=["CPUExecutionProvider"])
         except Exception as exc:  # a damaged file
             raise NotAvailable("end_of_turn_failed", f"The end-of-turn model could not load ({exc}). {MISSING}") \
@@ -70,14 +71,12 @@ class EndOfTurnModel:
         self._features, self._session = features.compute_whisper_log_mel_features, session
 
     @staticmethod
-    def optimization(ort, cpu_flags: set[str] | None | bool = True):
-        """onnxruntime's graph optimization for this CPU (``cpu_flags``: its flags; True reads them): all of it fuses
-        the model's quantize/dequantize pairs into int8 kernels, which saturate on x86 without VNNI; basic keeps
-        them as written, computed in float (~125 ms a call, not ~70, on such a 2-core EPYC)."""
+    def model_source(cpu_flags: set[str] | None | bool = True) -> str | bytes:
+        """The model for onnxruntime on this CPU (``cpu_flags``: its flags; True reads them): its file, or on x86
+        without VNNI, where its int8 products would saturate, the model with ``unsigned_weights``."""
+        path = _package_file(MODEL_FILE)
         flags = cpu.flags() if cpu_flags is True else cpu_flags
-        if cpu.int8_products_saturate(flags):
-            return ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-        return ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        return unsigned_weights(path.read_bytes()) if cpu.int8_products_saturate(flags) else str(path)
 
     @property
     def loaded(self) -> bool:
@@ -93,3 +92,33 @@ class EndOfTurnModel:
         with self._lock:
             (scores,) = self._session.run(None, {"input_features": features})
         return float(np.asarray(scores).reshape(-1)[0])
+
+
+def unsigned_weights(model: bytes) -> bytes:
+    """A quantized ONNX model (QDQ) with its int8 weights stored as uint8: each value and its zero point 128 higher,
+    so every weight means the same. onnxruntime fuses the quantize/dequantize pairs into int8 kernels; on x86 without
+    VNNI those multiply u8 activations by s8 weights into saturating 16-bit sums (``jarvis.cpu``), while u8 by u8
+    they widen first and are exact. Smart Turn then takes ~80 ms a call on a 2-core AMD EPYC (AVX2) against ~150
+    computed in float as written, and 75 with the saturating kernels (README, "Smart Turn on x86 without VNNI")."""
+    import onnx
+    from onnx import TensorProto, numpy_helper
+
+    graph = onnx.load_from_string(model)
+    constants = {t.name: t for t in graph.graph.initializer}
+    weights = [node for node in graph.graph.node if node.op_type == "DequantizeLinear" and len(node.input) == 3
+               and all(name in constants for name in node.input)
+               and constants[node.input[0]].data_type == TensorProto.INT8]
+    # Shifted together, or not at all: a value or zero point also read elsewhere (an activation's quantizer sharing a
+    # zero point) keeps every weight that shares it as it is.
+    readers = collections.Counter(name for node in graph.graph.node for name in node.input)
+    while True:
+        own = collections.Counter(name for node in weights for name in (node.input[0], node.input[2]))
+        exclusive = [node for node in weights if all(readers[n] == own[n] for n in (node.input[0], node.input[2]))]
+        if len(exclusive) == len(weights):
+            break
+        weights = exclusive
+    for name in own:
+        tensor = constants[name]
+        tensor.CopyFrom(numpy_helper.from_array(
+            (numpy_helper.to_array(tensor).astype(np.int16) + 128).astype(np.uint8), name))
+    return graph.SerializeToString()

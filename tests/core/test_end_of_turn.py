@@ -41,15 +41,61 @@ def test_a_sentence_cut_off_mid_way_is_not(model, text, words):
     assert model.probability(np.concatenate([cut, TAIL])) < 0.3
 
 
-def test_on_x86_without_vnni_the_model_runs_as_defined_not_through_saturating_int8_kernels():
+def test_on_x86_without_vnni_the_model_loads_with_unsigned_weights():
+    source = EndOfTurnModel.model_source
+    for flags in ({"avx2", "fma"}, {"avx2", "avx512f", "avx512bw"}):                 # AMD EPYC (AVX2); AVX-512, no VNNI
+        assert not _int8_constants(source(flags))
+    for flags in ({"avx2", "avx512f", "avx512_vnni"}, {"avx2", "avx_vnni"}, None):   # VNNI; ARM, macOS
+        assert source(flags) == str(end_of_turn._package_file(end_of_turn.MODEL_FILE))
+
+
+def _int8_constants(model: bytes) -> list[str]:
+    import onnx
+
+    return [t.name for t in onnx.load_from_string(model).graph.initializer if t.data_type == onnx.TensorProto.INT8]
+
+
+def _quantized_matmul(k: int, signed_activations: bool = False) -> bytes:
+    """x (4 x k, quantized and dequantized as Smart Turn's activations are) times k x 8 int8 weights of 127."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    activation_zero = np.zeros((), np.int8) if signed_activations else np.zeros((), np.uint8)
+    constants = {"scale": np.array(1.0, np.float32), "zero_x": activation_zero,
+                 "w": np.full((k, 8), 127, np.int8), "zero_w": np.zeros((), np.int8)}
+    zero_x = "zero_w" if signed_activations else "zero_x"   # signed: the weights' zero point is shared with x's
+    nodes = [helper.make_node("QuantizeLinear", ["x", "scale", zero_x], ["xq"]),
+             helper.make_node("DequantizeLinear", ["xq", "scale", zero_x], ["xd"]),
+             helper.make_node("DequantizeLinear", ["w", "scale", "zero_w"], ["wd"]),
+             helper.make_node("MatMul", ["xd", "wd"], ["y"])]
+    graph = helper.make_graph(nodes, "matmul", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, k])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 8])],
+                              [numpy_helper.from_array(v, n) for n, v in constants.items()])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=9).SerializeToString()
+
+
+def _run_fused(model: bytes, x: np.ndarray) -> float:
     import onnxruntime as ort
 
-    level = EndOfTurnModel.optimization
-    assert level(ort, {"avx2", "fma"}) == ort.GraphOptimizationLevel.ORT_ENABLE_BASIC            # AMD EPYC, AVX2
-    assert level(ort, {"avx2", "avx512f"}) == ort.GraphOptimizationLevel.ORT_ENABLE_BASIC        # AVX-512, no VNNI
-    assert level(ort, {"avx2", "avx512f", "avx512_vnni"}) == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    assert level(ort, {"avx2", "avx_vnni"}) == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    assert level(ort, None) == ort.GraphOptimizationLevel.ORT_ENABLE_ALL                         # ARM, macOS
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL   # int8 kernels
+    session = ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
+    return float(session.run(None, {"x": x})[0][0, 0])
+
+
+def test_weights_stored_unsigned_mean_the_same_and_their_products_do_not_saturate():
+    from jarvis import cpu
+
+    k = 64
+    exact = 255 * 127 * k   # u8 255 x s8 127: pairs of products over 16 bits
+    signed = _quantized_matmul(k)
+    assert _run_fused(end_of_turn.unsigned_weights(signed), np.full((4, k), 255, np.float32)) == exact
+    # The model as shipped: onnxruntime's u8 x s8 kernel saturates exactly where jarvis.cpu says it does.
+    assert (_run_fused(signed, np.full((4, k), 255, np.float32)) != exact) == cpu.int8_products_saturate(cpu.flags())
+    # A zero point an activation's quantizer shares stays as it is, with the weights that use it.
+    shared = _quantized_matmul(k, signed_activations=True)
+    assert _int8_constants(end_of_turn.unsigned_weights(shared)) == _int8_constants(shared) != []
+    x = np.full((4, k), 100, np.float32)
+    assert _run_fused(end_of_turn.unsigned_weights(shared), x) == _run_fused(shared, x)
 
 
 def test_it_hears_only_the_last_eight_seconds_and_loads_nothing_of_pipecat(model, monkeypatch):
@@ -57,7 +103,7 @@ def test_it_hears_only_the_last_eight_seconds_and_loads_nothing_of_pipecat(model
     long = np.concatenate([np.random.default_rng(0).normal(0, 0.1, 16000 * 10).astype(np.float32), finished])
     assert model.probability(long) == pytest.approx(model.probability(long[-8 * 16000:]), abs=1e-6)
     assert model.probability(long) == pytest.approx(model.probability(long[-9 * 16000:]), abs=1e-6)
-    # What the model is given: run as defined, its quantized output can be the same for 7 s as for 8.
+    # What the model is given: its quantized output can be the same for 7 s as for 8.
     heard, session = [], model._session
     monkeypatch.setattr(model, "_session", SimpleNamespace(
         run=lambda names, feeds: heard.append(feeds["input_features"]) or session.run(names, feeds)))
