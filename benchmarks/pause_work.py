@@ -9,7 +9,7 @@ model and the reply's first audio (Piper's first chunk), each from the moment th
 command the short pass is unsure of, Whisper's 30 s pass alone. A third configuration starts the end-of-turn model
 and speaker ID only once Whisper's words are back (beside Piper): not better.
 
-Run: .venv/bin/python benchmarks/pause_work.py [--out benchmarks/results/pause-work-cpu.json]
+Run: .venv/bin/python benchmarks/pause_work.py [--compare whisper-threads|omp-passive] [--out FILE.json]
 """
 from __future__ import annotations
 
@@ -38,8 +38,14 @@ VOICES = ("piper", "piper@1.3", "piper@0.85")
 COMMANDS = ("what time is it", "tell me the time", "what day is it", "what is the time")
 REPLY = "It's 4:12 AM."
 PROMPT = "Jarvis: what time is it, what's the date today, who am I, system status, how's the GPU, CPU load, stop."
-# (numpy BLAS threads: None for OpenBLAS's default, where the end-of-turn model and speaker ID run)
-CONFIGS = ((None, "beside_whisper"), (1, "beside_whisper"), (1, "after_words"))
+# (numpy BLAS threads: None for OpenBLAS's default, where the end-of-turn model and speaker ID run; when they run;
+# more environment: Whisper's threads, gomp's wait policy)
+CONFIGS = ((None, "beside_whisper", ()), (1, "beside_whisper", ()), (1, "after_words", ()))
+# --compare: Whisper's threads (CTranslate2's, 2 on 2 cores) or its OpenMP threads' waiting (gomp spins a while)
+COMPARISONS = {
+    "whisper-threads": ((1, "beside_whisper", ()), (1, "beside_whisper", (("JARVIS_BENCH_WHISPER_THREADS", "1"),))),
+    "omp-passive": ((1, "beside_whisper", ()), (1, "beside_whisper", (("OMP_WAIT_POLICY", "PASSIVE"),))),
+}
 ROUNDS = 4
 
 
@@ -51,7 +57,8 @@ def _worker(conn) -> None:
     from jarvis.listen.stt import command_options, resolve_model
 
     model = faster_whisper.WhisperModel(resolve_model("tiny.en"), device="cpu", compute_type="int8",
-                                        cpu_threads=cpu_threads())
+                                        cpu_threads=int(os.environ.get("JARVIS_BENCH_WHISPER_THREADS", 0))
+                                        or cpu_threads())
     short = ShortWindowFirst(model)
     conn.send("ready")
     while (request := conn.recv()) is not None:
@@ -140,42 +147,48 @@ def _one_round(schedule: str) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", help="write the result as JSON")
+    parser.add_argument("--compare", choices=sorted(COMPARISONS),
+                        help="instead of BLAS threads and the model's schedule: Whisper on 1 thread against 2, or "
+                             "gomp's threads passive")
     parser.add_argument("--one-round", metavar="SCHEDULE", help=argparse.SUPPRESS)   # internal: one round here
     args = parser.parse_args()
     if args.one_round:
         print(json.dumps(_one_round(args.one_round)))
         return 0
-    runs = {config: [] for config in CONFIGS}
-    full = {config: [] for config in CONFIGS}
+    configs = COMPARISONS[args.compare] if args.compare else CONFIGS
+    runs = {config: [] for config in configs}
+    full = {config: [] for config in configs}
     # A process per round and configuration: OpenBLAS takes its thread count as numpy loads (limited later, through
     # threadpoolctl, it did not behave as when started with one). Configurations alternate round by round, so a
     # slower spell of the machine touches all alike.
     for number in range(ROUNDS):
-        for blas, schedule in CONFIGS:
+        for blas, schedule, more in configs:
             env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
             if blas is not None:
                 env["OPENBLAS_NUM_THREADS"] = str(blas)
+            env.update(more)
             out = subprocess.run([sys.executable, __file__, "--one-round", schedule], env=env, check=True,
                                  capture_output=True, text=True, timeout=600)
             done = json.loads(out.stdout.strip().splitlines()[-1])
-            runs[blas, schedule] += done["pauses"]
-            full[blas, schedule] += done["full"]
-            print(f"round {number + 1}/{ROUNDS}: blas {blas or 'default'}, {schedule}: first audio P50 "
+            runs[blas, schedule, more] += done["pauses"]
+            full[blas, schedule, more] += done["full"]
+            print(f"round {number + 1}/{ROUNDS}: blas {blas or 'default'}, {schedule}, {dict(more)}: first audio P50 "
                   f"{statistics.median(r['first_audio'] for r in done['pauses']):.0f} ms", flush=True)
     rows = []
-    for blas, schedule in CONFIGS:
-        done = runs[blas, schedule]
+    for blas, schedule, more in configs:
+        done = runs[blas, schedule, more]
         row = {"blas_threads": blas or "openblas default (one per core)", "model_and_speaker_id": schedule,
-               "n": len(done)}
+               "environment": dict(more), "n": len(done)}
         for key in ("words", "end_of_turn_model", "speaker_id", "first_audio", "can_play", "all_done"):
             row[f"{key}_p50_ms"] = round(statistics.median(r[key] for r in done), 1)
         row["can_play_p95_ms"] = round(float(np.percentile([r["can_play"] for r in done], 95)), 1)
-        row["full_30s_pass_alone_p50_ms"] = round(statistics.median(full[blas, schedule]), 1)
+        row["full_30s_pass_alone_p50_ms"] = round(statistics.median(full[blas, schedule, more]), 1)
         row["transcripts"] = sorted({r["text"] for r in done})
         rows.append(row)
         print({k: v for k, v in row.items() if k != "transcripts"})
     result = {"benchmark": "pause_work", "hardware": hardware(), "date": date(),
-              "command": "benchmarks/pause_work.py" + (f" --out {args.out}" if args.out else ""),
+              "command": "benchmarks/pause_work.py" + (f" --compare {args.compare}" if args.compare else "")
+              + (f" --out {args.out}" if args.out else ""),
               "what": "ms from Whisper's request at a command's pause: its words (short window, worker process), "
                       "the end-of-turn model and speaker ID beside it or after the words (beside Piper), Piper's first "
                       "chunk of the reply "
