@@ -98,8 +98,8 @@ def unsigned_weights(model: bytes) -> bytes:
     """A quantized ONNX model (QDQ) with its int8 weights stored as uint8: each value and its zero point 128 higher,
     so every weight means the same. onnxruntime fuses the quantize/dequantize pairs into int8 kernels; on x86 without
     VNNI those multiply u8 activations by s8 weights into saturating 16-bit sums (``jarvis.cpu``), while u8 by u8
-    they widen first and are exact. Smart Turn then takes ~80 ms a call on a 2-core AMD EPYC (AVX2) against ~150
-    computed in float as written, and 75 with the saturating kernels (README, "Smart Turn on x86 without VNNI")."""
+    they widen first and are exact. Smart Turn then takes ~85 ms a call on a 2-core AMD EPYC (AVX2), against ~125
+    computed in float as written and ~74 with the saturating kernels (``benchmarks/smart_turn_kernels.py``)."""
     import onnx
     from onnx import TensorProto, numpy_helper
 
