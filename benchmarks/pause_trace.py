@@ -68,6 +68,7 @@ def _instrument() -> None:
 
     _timed(short_window.ShortWindowFirst, "transcribe", "whisper")
     _timed(short_window.ShortWindowFirst, "_heard", "score words")
+    _timed(short_window.EncoderWatch, "done", "encoder done")
     _timed(end_of_turn.EndOfTurnModel, "probability", "end-of-turn model")
     _timed(identify.Identifier, "identify", "speaker ID")
     _timed(piper_engine.PiperEngine, "synthesize", "piper", generator=True)

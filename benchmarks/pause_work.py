@@ -9,7 +9,9 @@ model and the reply's first audio (Piper's first chunk), each from the moment th
 command the short pass is unsure of, Whisper's 30 s pass alone. A third configuration starts the end-of-turn model
 and speaker ID only once Whisper's words are back (beside Piper): not better.
 
-Run: .venv/bin/python benchmarks/pause_work.py [--compare whisper-threads|omp-passive] [--out FILE.json]
+Run: .venv/bin/python benchmarks/pause_work.py [--compare whisper-threads|omp-passive|one-thread-decoder|
+encoder-first]
+[--out FILE.json]
 """
 from __future__ import annotations
 
@@ -45,6 +47,10 @@ CONFIGS = ((None, "beside_whisper", ()), (1, "beside_whisper", ()), (1, "after_w
 COMPARISONS = {
     "whisper-threads": ((1, "beside_whisper", ()), (1, "beside_whisper", (("JARVIS_BENCH_WHISPER_THREADS", "1"),))),
     "omp-passive": ((1, "beside_whisper", ()), (1, "beside_whisper", (("OMP_WAIT_POLICY", "PASSIVE"),))),
+    # the short pass decoded on Whisper's own threads (as before 2026-12-07) against a one-thread copy (now)
+    "one-thread-decoder": ((1, "beside_whisper", (("JARVIS_BENCH_NO_DECODER", "1"),)), (1, "beside_whisper", ())),
+    # the end-of-turn model and speaker ID as soon as Whisper is asked, or once its encoder is done (now)
+    "encoder-first": ((1, "beside_whisper", ()), (1, "after_encoder", ())),
 }
 ROUNDS = 4
 
@@ -53,13 +59,15 @@ def _worker(conn) -> None:
     """RealtimeSTT's Whisper worker, reduced: Jarvis's command decoding of each clip sent, its words sent back."""
     import faster_whisper
 
-    from jarvis.listen.short_window import ShortWindowFirst
+    from jarvis.listen.short_window import ShortWindowFirst, one_thread_decoder
     from jarvis.listen.stt import command_options, resolve_model
 
+    threads = int(os.environ.get("JARVIS_BENCH_WHISPER_THREADS", 0)) or cpu_threads()
     model = faster_whisper.WhisperModel(resolve_model("tiny.en"), device="cpu", compute_type="int8",
-                                        cpu_threads=int(os.environ.get("JARVIS_BENCH_WHISPER_THREADS", 0))
-                                        or cpu_threads())
-    short = ShortWindowFirst(model)
+                                        cpu_threads=threads)
+    decoder = None if os.environ.get("JARVIS_BENCH_NO_DECODER") else \
+        one_thread_decoder(resolve_model("tiny.en"), "cpu", "int8", threads)
+    short = ShortWindowFirst(model, decoder=decoder)
     conn.send("ready")
     while (request := conn.recv()) is not None:
         audio, full = request
@@ -78,14 +86,21 @@ def _clips() -> list[np.ndarray]:
     return clips
 
 
-def _pause(conn, clip: np.ndarray, turn_model, encoder, piper, after_words: bool = False) -> dict:
-    """One pause: the request, then the end-of-turn model and speaker ID beside it (``after_words``: once the words
-    are back, beside Piper), then Piper on the words."""
+def _pause(conn, clip: np.ndarray, turn_model, encoder, piper, schedule: str = "beside_whisper") -> dict:
+    """One pause: the request, then the end-of-turn model and speaker ID beside it (``after_encoder``: once Whisper's
+    encoder is done, as the voice loop does; ``after_words``: once the words are back, beside Piper), then Piper on
+    the words."""
+    from jarvis.listen.listener import ENCODER_FIRST_S
+    from jarvis.listen.short_window import ENCODER
+
     marks: dict[str, float] = {}
-    start = time.perf_counter()
+    start, asked = time.perf_counter(), time.monotonic()
     conn.send((clip, False))
+    after_words = schedule == "after_words"
 
     def hear() -> None:
+        if schedule == "after_encoder":
+            ENCODER.wait(asked, ENCODER_FIRST_S)
         turn_model.probability(clip)
         marks["end_of_turn_model"] = time.perf_counter()
         encoder.embed(clip)
@@ -136,7 +151,7 @@ def _one_round(schedule: str) -> dict:
         for clip in clips[:2]:   # warm-up
             _pause(here, clip, turn_model, encoder, piper)
             _full_pass(here, clip)
-        pauses = [_pause(here, clip, turn_model, encoder, piper, after_words=schedule == "after_words")
+        pauses = [_pause(here, clip, turn_model, encoder, piper, schedule)
                   for clip in clips]
         return {"pauses": pauses, "full": [_full_pass(here, clip) for clip in clips[::4]]}
     finally:
@@ -148,8 +163,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", help="write the result as JSON")
     parser.add_argument("--compare", choices=sorted(COMPARISONS),
-                        help="instead of BLAS threads and the model's schedule: Whisper on 1 thread against 2, or "
-                             "gomp's threads passive")
+                        help="instead of BLAS threads and the model's schedule: Whisper on 1 thread against 2, "
+                             "gomp's threads passive, or the short pass decoded on Whisper's threads against a "
+                             "one-thread copy")
     parser.add_argument("--one-round", metavar="SCHEDULE", help=argparse.SUPPRESS)   # internal: one round here
     args = parser.parse_args()
     if args.one_round:

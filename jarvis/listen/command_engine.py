@@ -10,7 +10,7 @@ from __future__ import annotations
 from RealtimeSTT.transcription_engines.base import BaseTranscriptionEngine
 from RealtimeSTT.transcription_engines.faster_whisper_engine import FasterWhisperEngine
 
-from jarvis.listen.short_window import ShortWindowFirst
+from jarvis.listen.short_window import ShortWindowFirst, one_thread_decoder
 from jarvis.listen.stt import command_options, cpu_threads
 
 ENGINE = "jarvis_faster_whisper"
@@ -54,14 +54,18 @@ class CommandWhisperEngine(FasterWhisperEngine):
         BaseTranscriptionEngine.__init__(self, config)
         import faster_whisper
 
+        threads = cpu_threads()
         model = faster_whisper.WhisperModel(model_size_or_path=config.model, device=config.device,
                                             compute_type=config.compute_type, device_index=config.gpu_device_index,
-                                            download_root=config.download_root, cpu_threads=cpu_threads())
+                                            download_root=config.download_root, cpu_threads=threads)
         if config.batch_size > 0:   # batched decoding (not how Jarvis runs it) stays RealtimeSTT's own
             self.model = faster_whisper.BatchedInferencePipeline(model=model)
             return
-        self.model = CommandDecoding(ShortWindowFirst(model, defer_half_commands=True) if self.short_window_first
-                                     else model)
+        if not self.short_window_first:
+            self.model = CommandDecoding(model)
+            return
+        decoder = one_thread_decoder(config.model, config.device, config.compute_type, threads, config.download_root)
+        self.model = CommandDecoding(ShortWindowFirst(model, defer_half_commands=True, decoder=decoder))
 
     def transcribe(self, audio, language=None, use_prompt=True, word_timestamps=False, full_window=False):
         """RealtimeSTT's result, with the words the audio itself held in ``metadata["heard"]`` when scored and

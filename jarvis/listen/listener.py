@@ -20,8 +20,8 @@ import numpy as np
 from jarvis import events
 from jarvis.config import CHOICES, ListenSettings
 from jarvis.errors import NotAvailable
-from jarvis.listen import early_transcript, turn_end, wake
-from jarvis.listen.stt import resolve_model, resolve_placed
+from jarvis.listen import early_transcript, short_window, turn_end, wake
+from jarvis.listen.stt import cpu_threads, resolve_model, resolve_placed
 from jarvis.listen.vocabulary import whisper_prompt
 from jarvis.listen.transcript import strip_wake_word
 
@@ -32,6 +32,9 @@ STOP_CALLBACK_WAIT_S = 2.0  # RealtimeSTT's stop callback follows the queued aud
 # silence): started first, their threads held the GIL and the cores from the thread that sends it, which then went
 # out 25-45 ms late, and Whisper's words are what a reply waits for (2026-12-05 traces).
 WHISPER_FIRST_S = 0.05
+# ... and, for a command on the short window, once Whisper's encoder is done (at most this long after the request):
+# its products use both cores; its one-thread decoder then leaves the other to them (jarvis.listen.short_window).
+ENCODER_FIRST_S = 0.15
 # RealtimeSTT asks Whisper on the first 32 ms chunk that is early_transcription into the silence; a setting under one
 # chunk means the chunk the silence was heard on, which needs a threshold under the microseconds in between.
 CHUNK_S = 512 / 16000
@@ -92,6 +95,7 @@ class Listener:
         self._whisper_asked = _Asked()   # the pause of Whisper's latest request
         self._pause_pool: ThreadPoolExecutor | None = None   # each pause's speaker ID start and end-of-turn model
         self.remote_stt = None           # jarvis.listen.remote_stt.RemoteTranscription with listen.stt_remote_url
+        self._encoder_first = False      # a pause's other work waits for Whisper's encoder (ENCODER_FIRST_S)
         self.stt_placement = ""          # where Whisper runs, e.g. "cpu (int8)" (listen.stt_device auto resolved)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -131,6 +135,9 @@ class Listener:
             self.stt_placement += ", shared with the speech server"
         if self.remote_stt is not None:
             self.stt_placement = f"{self.remote_stt.url}, this machine's {self.stt_placement} when it is down"
+        # The worker's short passes decoded on one thread (jarvis.listen.short_window.one_thread_decoder)
+        self._encoder_first = self.remote_stt is None and self.shared_stt is None and s.stt_short_window and \
+            short_window.decodes_on_one_thread(stt_device, cpu_threads())
         try:
             self._recorder = AudioToTextRecorder(
                 # Remote or shared speech-to-text replaces the Whisper worker process (jarvis.listen.remote_stt,
@@ -390,13 +397,15 @@ class Listener:
             pool.submit(self._hear_pause, recorder, recorder.speech_end_silence_start, frames, self._turn)
 
     def _hear_pause(self, recorder, pause: float, frames: list, turn: int | None) -> None:
-        """A pause began: once Whisper was asked for it (``WHISPER_FIRST_S``), its speaker ID starts
-        (``on_paused``) and the end-of-turn model hears it."""
-        if self._early_transcription() > 0:
-            self._whisper_asked.wait_for(pause, WHISPER_FIRST_S)
+        """A pause began: once Whisper was asked for it (``WHISPER_FIRST_S``) and, for a command on the short window
+        in this process's worker, its encoder is done (``ENCODER_FIRST_S``), its speaker ID starts (``on_paused``)
+        and the end-of-turn model hears it."""
+        audio = np.frombuffer(b"".join(frames), dtype=np.int16).astype(np.float32) / 32768.0
+        if self._early_transcription() > 0 and self._whisper_asked.wait_for(pause, WHISPER_FIRST_S) and \
+                self._encoder_first and short_window.fits(audio) and short_window.ENCODER.reported:
+            short_window.ENCODER.wait(self._whisper_asked.at, ENCODER_FIRST_S)
         if recorder.speech_end_silence_start != pause:
             return   # the person went on meanwhile: this pause's audio is not the command's (``on_went_on``)
-        audio = np.frombuffer(b"".join(frames), dtype=np.int16).astype(np.float32) / 32768.0
         if self.on_paused is not None:
             try:
                 self.on_paused(audio, turn)
@@ -473,11 +482,12 @@ class _Asked:
 
     def __init__(self) -> None:
         self._pause = 0.0
+        self.at = 0.0   # when it was asked (time.monotonic)
         self._changed = threading.Condition()
 
     def mark(self, pause: float) -> None:
         with self._changed:
-            self._pause = pause
+            self._pause, self.at = pause, time.monotonic()
             self._changed.notify_all()
 
     def wait_for(self, pause: float, timeout: float) -> bool:

@@ -14,10 +14,19 @@ In the voice loop's Whisper worker (``defer_half_commands``) an unsure pass whos
 almost always goes on, and that pass (~0.45 s on 2 cores) held up the request of the pause that ended the command
 (a 1.5 s transcript in the pipeline bench). The result is marked ``provisional`` (its text: the words heard); the
 30 s pass runs if the recording ends in that pause after all (``full_window``, ``jarvis.listen.early_transcript``).
+
+On a CPU with more than one of Whisper's threads the pass is encoded on them all and decoded and scored by a copy of
+the model on one thread (``one_thread_decoder``, +46 MB for tiny.en): the encoder's large products gain from the
+threads, the decoder's small steps do not (92 ms on 2 threads, 77 on one, benchmarks/whisper_parts.py), and at a
+pause the other core is left to the end-of-turn model, speaker ID and the capture thread
+(benchmarks/pause_work.py --compare one-thread-decoder).
 """
 from __future__ import annotations
 
 import logging
+import os
+import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,6 +54,39 @@ def sure(text: str, avg_logprob: float, complete: bool, threshold: float = MIN_A
     return complete and bool(text) and avg_logprob > threshold
 
 
+class EncoderWatch:
+    """When this process's latest short pass began and finished encoding (``time.monotonic``). At a pause the
+    end-of-turn model and speaker ID wait for the encoder (``jarvis.listen.listener``): its products use every core,
+    and once it is done the one-thread decoder leaves the other core to them. A Whisper worker in a process of its
+    own (RealtimeSTT on macOS and Windows) never reports here."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._began = self._done = 0.0
+
+    def began(self) -> None:
+        with self._changed:
+            self._began, self._done = time.monotonic(), 0.0
+
+    def done(self) -> None:
+        with self._changed:
+            self._done = time.monotonic()
+            self._changed.notify_all()
+
+    @property
+    def reported(self) -> bool:
+        """An encoder of this process has reported (the Whisper worker is a thread here)."""
+        return self._began > 0
+
+    def wait(self, since: float, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for an encoder that began at ``since`` or later to finish; whether it did."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._done > 0 and self._began >= since, timeout=timeout)
+
+
+ENCODER = EncoderWatch()
+
+
 @dataclass(frozen=True)
 class Segment:
     text: str
@@ -62,9 +104,11 @@ class ShortWindowFirst:
     """faster-whisper's ``WhisperModel`` as RealtimeSTT's engine and ``jarvis.listen.stt.Transcriber`` call it
     (``transcribe(audio, **options)`` → segments, info), trying the short window first."""
 
-    def __init__(self, whisper, defer_half_commands: bool = False):
+    def __init__(self, whisper, defer_half_commands: bool = False, decoder=None):
         self.whisper = whisper
         self.defer_half_commands = defer_half_commands
+        # CTranslate2's Whisper that decodes and scores the short pass (``one_thread_decoder``); None: whisper's own
+        self.decoder = decoder
         self.short_passes = self.kept = self.deferred = 0   # short passes run, kept, 30 s passes put off (tests, logs)
         self._broken = False
 
@@ -121,8 +165,12 @@ class ShortWindowFirst:
                                      without_timestamps=True)
         new_tokens = TOKENS_MIN + int(TOKENS_PER_S * samples.size / RATE)
         cap = min(model.max_length, len(tokens_in) + new_tokens)   # CTranslate2 counts the prompt in the length
-        encoded = model.encode(features)
-        result = model.model.generate(
+        ENCODER.began()
+        try:
+            encoded = model.encode(features)
+        finally:
+            ENCODER.done()
+        result = (self.decoder or model.model).generate(
             encoded, [tokens_in], beam_size=max(1, int(options.get("beam_size") or 1)),
             max_length=cap, return_scores=True, suppress_blank=True,
             suppress_tokens=get_suppressed_tokens(tokenizer, list(options.get("suppress_tokens") or [-1])))[0]
@@ -137,7 +185,8 @@ class ShortWindowFirst:
         if not tokens:
             return ""
         try:
-            (aligned,) = self.whisper.model.align(encoded, tokenizer.sot_sequence, [tokens], [content_frames])
+            (aligned,) = (self.decoder or self.whisper.model).align(encoded, tokenizer.sot_sequence, [tokens],
+                                                                    [content_frames])
             return heard([tokenizer.decode([t]) for t in tokens], aligned.text_token_probs)
         except Exception:  # noqa: BLE001 - the words check then judges the whole transcript, as before
             log.exception("scoring Whisper's words against the audio failed")
@@ -145,3 +194,28 @@ class ShortWindowFirst:
 
     def __getattr__(self, name):
         return getattr(self.whisper, name)
+
+
+def decodes_on_one_thread(device: str, threads: int) -> bool:
+    """Whisper on ``device`` with ``threads`` CPU threads decodes its short passes on a one-thread copy."""
+    return device == "cpu" and threads > 1
+
+
+def one_thread_decoder(model: str, device: str, compute_type: str, threads: int, download_root: str | None = None):
+    """A second CTranslate2 copy of Whisper ``model`` (a folder or a name faster-whisper has downloaded) on one
+    thread, for the short pass's decoder and scoring, where the main copy runs on ``threads`` CPU threads; None on a
+    GPU, with one thread, or if it cannot be loaded (the main copy then decodes, as before)."""
+    if not decodes_on_one_thread(device, threads):
+        return None
+    try:
+        import ctranslate2
+
+        path = model
+        if not os.path.isdir(path):
+            from faster_whisper.utils import download_model
+
+            path = download_model(model, local_files_only=True, cache_dir=download_root)
+        return ctranslate2.models.Whisper(path, device="cpu", compute_type=compute_type, intra_threads=1)
+    except Exception:  # noqa: BLE001 - an extra: the main copy decodes as before
+        log.exception("could not load Whisper's one-thread decoder; the short pass decodes on all its threads")
+        return None

@@ -14,6 +14,7 @@ import soundfile
 from jarvis import events
 from jarvis.config import ListenSettings
 from jarvis.listen.listener import Listener
+from jarvis.listen.stt import cpu_threads
 from tests.speech import espeak_wav
 
 BLOCK = 512  # 32 ms, as the capture thread feeds it
@@ -214,32 +215,45 @@ def test_a_finished_sentence_ends_the_command_as_soon_as_its_words_are_heard(qui
 def test_whisper_is_asked_on_the_chunk_the_silence_was_heard_on_before_speaker_id_starts(quick_listener):
     """Real RealtimeSTT and its Whisper worker: the pause's request carries exactly the audio the pause began with
     (sent on that chunk, not 32 ms later), and speaker ID on the pause (``on_paused``) starts only after it went out:
-    started first, its thread and the model's held the cores and the GIL from the one sending it."""
+    started first, its thread and the model's held the cores and the GIL from the one sending it. On a CPU with
+    Whisper on more than one thread it starts once the short pass's encoder is done (at most ``ENCODER_FIRST_S``
+    after the request), when the one-thread decoder leaves a core to it."""
+    from jarvis.listen import short_window
+    from jarvis.listen.listener import ENCODER_FIRST_S
     from tests.speech import piper_16k
 
     listener = quick_listener
     pipe = listener._recorder.parent_transcription_pipe
-    sent, paused = [], []
+    sent, paused, encoded = [], [], []
 
     def send(request, _send=pipe.send):
         sent.append((time.monotonic(), len(request[0])))
         _send(request)
 
+    def done(_done=short_window.ENCODER.done):
+        encoded.append(time.monotonic())
+        _done()
+
     pipe.send = send
+    short_window.ENCODER.done = done
     listener.on_paused = lambda audio, turn: paused.append((time.monotonic(), len(audio)))
     try:
         audio = np.concatenate((_silence(0.3), _pcm16(piper_16k("Jarvis. What time is it?")), _silence(2.5)))
         listener.listen_without_wake_word(5.0, "follow_up")
         utterance, _ = _utterance_of(listener, audio, tail_s=2.5)
     finally:
-        del pipe.send
+        del pipe.send, short_window.ENCODER.done
         listener.on_paused = None
     assert "time" in utterance.text.lower(), utterance
     assert paused, "speaker ID never started on a pause"
+    assert listener._encoder_first == (cpu_threads() > 1)
     for started, samples in paused:
         asked = [at for at, n in sent if n == samples]
         assert asked, f"no Whisper request held the pause's {samples} samples: {[n for _, n in sent]}"
         assert asked[0] <= started, "speaker ID started before Whisper was asked"
+        if listener._encoder_first:
+            assert any(asked[0] <= at <= started for at in encoded) or started - asked[0] >= ENCODER_FIRST_S, \
+                "speaker ID started before Whisper's encoder was done"
 
 
 def test_a_pause_mid_sentence_does_not_end_the_command_when_the_model_hears_it_unfinished(quick_listener):

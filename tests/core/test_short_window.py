@@ -141,3 +141,86 @@ def test_turned_off_every_command_gets_the_30_s_window(tmp_path):
     assert transcriber._command_model is transcriber._model
     assert "time" in transcriber.transcribe(_speech("Jarvis, what time is it?", tmp_path), prompt=PROMPT,
                                             command=True).lower()
+
+
+class _Counting:
+    """A real CTranslate2 Whisper, its generate and align calls counted."""
+
+    def __init__(self, model):
+        self.model, self.calls = model, []
+
+    def generate(self, *args, **kwargs):
+        self.calls.append("generate")
+        return self.model.generate(*args, **kwargs)
+
+    def align(self, *args, **kwargs):
+        self.calls.append("align")
+        return self.model.align(*args, **kwargs)
+
+
+@pytest.mark.slow
+def test_the_one_thread_copy_decodes_and_scores_the_short_pass_as_the_main_copy_does():
+    """Encoded on Whisper's threads, decoded and scored by the one-thread copy (the voice loop's worker on a CPU with
+    more than one thread): the same words, the same words held, for a whole command and a half one."""
+    from faster_whisper import WhisperModel
+
+    from jarvis.listen.stt import resolve_model
+    from tests.speech import piper_16k, piper_cut_at_word
+
+    wake = piper_16k("Jarvis.")
+    room = lambda a: np.concatenate([wake, np.zeros(4800, np.float32), a, np.zeros(3200, np.float32)])  # noqa: E731
+    whole, half = (room(a) for a in piper_cut_at_word("What time is it?", 2))
+    path = resolve_model("tiny.en")
+    whisper = WhisperModel(path, device="cpu", compute_type="int8", cpu_threads=2)
+    decoder = _Counting(short_window.one_thread_decoder(path, "cpu", "int8", threads=2))
+    main_copy = short_window.ShortWindowFirst(whisper)
+    one_thread = short_window.ShortWindowFirst(whisper, decoder=decoder)
+    options = {"language": "en", "beam_size": 1, "initial_prompt": PROMPT}
+    for audio in (whole, half):
+        expected = main_copy._short_pass(audio, options)
+        assert one_thread._short_pass(audio, options) == expected, expected
+    assert decoder.calls == ["generate", "align"] * 2
+
+
+def test_the_one_thread_copy_is_only_made_where_it_helps(caplog):
+    # On a GPU or on one CPU thread the main copy decodes; a model that cannot be found logs once and changes nothing.
+    from jarvis.listen.stt import resolve_model
+
+    assert short_window.one_thread_decoder(resolve_model("tiny.en"), "cuda", "float16", threads=4) is None
+    assert short_window.one_thread_decoder(resolve_model("tiny.en"), "cpu", "int8", threads=1) is None
+    with caplog.at_level(logging.ERROR, logger="jarvis.listen.short_window"):
+        assert short_window.one_thread_decoder("no-such-whisper-model", "cpu", "int8", threads=2) is None
+    assert "one-thread decoder" in caplog.text
+
+
+@pytest.mark.slow
+def test_the_voice_loop_s_engine_decodes_commands_on_the_one_thread_copy(monkeypatch):
+    import jarvis.listen.stt_worker  # noqa: F401  (registers Jarvis's engines with RealtimeSTT's factory)
+    from RealtimeSTT.transcription_engines.base import TranscriptionEngineConfig
+    from RealtimeSTT.transcription_engines.factory import create_transcription_engine
+
+    from jarvis.listen import command_engine
+    from jarvis.listen.stt import resolve_model
+
+    config = TranscriptionEngineConfig(model=resolve_model("tiny.en"), device="cpu", compute_type="int8",
+                                       beam_size=1, initial_prompt=PROMPT, vad_filter=False)
+    for threads, has_copy in ((2, True), (1, False)):
+        monkeypatch.setattr(command_engine, "cpu_threads", lambda: threads)
+        short = create_transcription_engine(command_engine.engine_for(True), config).model.whisper
+        assert isinstance(short, short_window.ShortWindowFirst) and (short.decoder is not None) == has_copy, threads
+
+
+def test_the_encoder_watch_waits_for_an_encoder_that_began_after_the_request():
+    import threading
+    import time
+
+    watch = short_window.EncoderWatch()
+    assert not watch.reported and not watch.wait(time.monotonic(), 0.01)
+    watch.began()
+    watch.done()
+    asked = time.monotonic()
+    assert not watch.wait(asked, 0.02), "an encoder that began before the request is not this request's"
+    later = threading.Timer(0.05, lambda: (watch.began(), watch.done()))
+    later.start()
+    assert watch.wait(asked, 5.0) and watch.reported
+    later.join()
