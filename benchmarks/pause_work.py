@@ -9,9 +9,8 @@ model and the reply's first audio (Piper's first chunk), each from the moment th
 command the short pass is unsure of, Whisper's 30 s pass alone. A third configuration starts the end-of-turn model
 and speaker ID only once Whisper's words are back (beside Piper): not better.
 
-Run: .venv/bin/python benchmarks/pause_work.py [--compare whisper-threads|omp-passive|one-thread-decoder|
-encoder-first]
-[--out FILE.json]
+Run: .venv/bin/python benchmarks/pause_work.py [--out FILE.json]
+     [--compare whisper-threads|omp-passive|one-thread-decoder|encoder-first]
 """
 from __future__ import annotations
 
@@ -164,8 +163,9 @@ def main() -> int:
     parser.add_argument("--out", help="write the result as JSON")
     parser.add_argument("--compare", choices=sorted(COMPARISONS),
                         help="instead of BLAS threads and the model's schedule: Whisper on 1 thread against 2, "
-                             "gomp's threads passive, or the short pass decoded on Whisper's threads against a "
-                             "one-thread copy")
+                             "gomp's threads passive, the short pass decoded on Whisper's threads against a "
+                             "one-thread copy, or the end-of-turn model and speaker ID beside Whisper's encoder "
+                             "against after it")
     parser.add_argument("--one-round", metavar="SCHEDULE", help=argparse.SUPPRESS)   # internal: one round here
     args = parser.parse_args()
     if args.one_round:
