@@ -6,9 +6,15 @@ use, and a large frozen bundle), so its audio front end is re-implemented exactl
 ``jarvis.speakers.features`` and the network is rebuilt here; embeddings are unchanged.
 torch loads inside ``load()``, so importing this module costs nothing; ``warmup()`` runs the whole
 path once on synthetic voiced audio so the first real call is fast.
+
+On the CPU the network runs on one of torch's intra-op threads: its products are a few partials by 256 (a batch of
+3-5 rows), too small to gain from more, and at a command's pause speaker ID shares the cores with Whisper and the
+end-of-turn model. A Piper "Jarvis, ..." command on a 2-core AMD EPYC (AVX2): 22 ms of CPU on one thread against
+29 ms on two (alone: 22 ms wall against 15), the same embedding (``benchmarks/speaker_threads.py``).
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import threading
@@ -148,10 +154,25 @@ def _embed_utterance(model, wav: np.ndarray) -> np.ndarray:
         wav = np.pad(wav, (0, max_wave_length - len(wav)), "constant")
     mel = mel_spectrogram(wav)
     mels = np.array([mel[s] for s in mel_slices])
-    with torch.no_grad():
+    with torch.no_grad(), _intra_op_threads(torch, 1 if model.device.type == "cpu" else None):
         partial_embeds = model(torch.from_numpy(mels).to(model.device)).cpu().numpy()
     raw_embed = np.mean(partial_embeds, axis=0)
     return raw_embed / np.linalg.norm(raw_embed, 2)
+
+
+@contextlib.contextmanager
+def _intra_op_threads(torch, threads: int | None):
+    """torch's intra-op threads set to ``threads`` (None: unchanged) for the block, then back as they were: the
+    setting is torch's, and other models in this process (CSM on the CPU) keep theirs."""
+    before = torch.get_num_threads()
+    if threads is None or threads == before:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _partial_slices(n_samples: int, rate: float, min_coverage: float):

@@ -274,6 +274,43 @@ def test_embed_is_unit_256_and_rejects_silence(encoder, clips):
         assert err.value.code == "no_speech"
 
 
+def test_the_network_runs_on_one_cpu_thread_and_leaves_torch_as_it_was(encoder, clips, monkeypatch):
+    """On the CPU the network's small products run on one of torch's threads (less CPU at a pause); torch's own
+    setting is back as it was after, for other models in the process; the embedding is the one all threads give."""
+    import torch
+
+    samples = read_speech_wav(clips["alice/test"][0])
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        network, seen = encoder._model, []
+        monkeypatch.setattr(encoder, "_model", _Watched(network, lambda: seen.append(torch.get_num_threads())))
+        one_thread = encoder.embed(samples)
+        assert seen == [1] and torch.get_num_threads() == 2
+        monkeypatch.setattr("jarvis.speakers.encoder._intra_op_threads", lambda torch_, threads: _no_change())
+        np.testing.assert_allclose(encoder.embed(samples), one_thread, atol=1e-5)
+        assert seen == [1, 2]
+    finally:
+        torch.set_num_threads(before)
+
+
+class _Watched:
+    """The speaker network, calling ``on_call`` as it runs."""
+
+    def __init__(self, network, on_call):
+        self.network, self.on_call, self.device = network, on_call, network.device
+
+    def __call__(self, mels):
+        self.on_call()
+        return self.network(mels)
+
+
+def _no_change():
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
 @pytest.mark.slow
 def test_embed_is_thread_safe(encoder, clips):
     samples = [read_speech_wav(p) for p in clips["alice/test"] + clips["bob/test"]]
