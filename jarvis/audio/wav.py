@@ -129,5 +129,18 @@ def is_silence(samples: np.ndarray, threshold_dbfs: float = -45.0) -> bool:
     return 20 * np.log10(max(rms, 1e-10)) < threshold_dbfs
 
 
+def first_sound(samples: np.ndarray, rate: int, rms: float) -> int | None:
+    """Index of the first 10 ms window (from the start, at ``rate`` Hz) whose RMS is above ``rms``; None if none."""
+    samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+    win = max(1, rate // 100)
+    n = samples.size // win
+    if n:
+        loud = np.flatnonzero(np.sqrt(np.mean(samples[: n * win].reshape(n, win) ** 2, axis=1)) > rms)
+        if loud.size:
+            return int(loud[0]) * win
+    rest = samples[n * win:]
+    return n * win if rest.size and float(np.sqrt(np.mean(rest ** 2))) > rms else None
+
+
 def _short(exc: Exception) -> str:
     return first_line(exc) or type(exc).__name__

@@ -9,10 +9,13 @@ played (false wakes are counted during it). A microphone tap timestamps the audi
 times are on one monotonic clock:
 
 - input side: the arrival of the block holding a voiced sample, minus the input latency PortAudio reports;
-- output side: ``playback_start`` (the first audible block taken by the output callback) plus the reported
-  output latency.
+- output side: the first voiced sample of the reply (a 10 ms window above the same level) as the player hands it to
+  the device, at the time PortAudio says the device plays it (``AudibleOutput``). Until 2026-12-07 it was
+  ``playback_start`` (the first block of the reply, silent or not) plus the reported output latency: a reply that
+  began with silence (Piper's "It's…" with 30-50 ms) was counted as heard that much early. Both are kept:
+  ``voice_to_voice_first_block`` is the old measure, ``reply_lead_in`` the silence in between.
 
-Voice-to-voice = last voiced input sample → first output sample, endpointing silence included.
+Voice-to-voice = last voiced input sample → first voiced output sample, endpointing silence included.
 The peer (``AudioToTextRecorder`` with its documented defaults and the same tiny.en model) is fed the
 same utterances at real-time pace after Jarvis has stopped; its end of speech → transcript is measured
 from the last voiced sample fed to the moment ``text()`` returns.
@@ -31,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from jarvis.audio.wav import first_sound
 from jarvis.bench.scratch import scratch_home
 from jarvis.bench.stats import command, date, hardware, stats_ms, versions, write_json
 from jarvis.errors import NotAvailable
@@ -61,7 +65,8 @@ PAUSED_COMMANDS = {"what time is it": ("what time", "is it"), "tell me the time"
 PAUSES_S = (0.3, 0.45, 0.6)
 VOICED_RMS = 0.003   # about -50 dBFS: espeak-ng's quiet word endings count as voice
 STAGES = ("wake_delay", "vad_end_of_speech", "end_of_turn_decision", "endpointing", "stt", "end_of_speech_to_transcript",
-          "speaker_id", "brain", "tts_first_chunk", "first_output_sample", "voice_to_voice")
+          "speaker_id", "brain", "tts_first_chunk", "first_output_sample", "reply_lead_in", "voice_to_voice",
+          "voice_to_voice_first_block")
 
 
 # -- the script --------------------------------------------------------------------------------------
@@ -296,6 +301,35 @@ class VoicedTap:
             self.last = arrived - behind((voiced[-1] + 1) * win)
 
 
+class AudibleOutput:
+    """The player's output tap: when the first voiced sample (a 10 ms window above ``VOICED_RMS``, as on the input
+    side) since ``reset`` is heard, on the monotonic clock: PortAudio's time for its block, plus its place in it."""
+
+    def __init__(self) -> None:
+        self.first: float | None = None
+
+    def reset(self) -> None:
+        self.first = None
+
+    def install(self, player) -> None:
+        """Tap ``player``'s output (after whatever already taps it: the echo canceller's reference)."""
+        before = player.on_output
+
+        def on_output(block: np.ndarray, rate: int, heard_at: float, underflow: bool) -> None:
+            if before is not None:
+                before(block, rate, heard_at, underflow)
+            self(block, rate, heard_at)
+
+        player.on_output = on_output
+
+    def __call__(self, block: np.ndarray, rate: int, heard_at: float) -> None:
+        if self.first is not None or not block.any():   # the device's callback: nothing more once it is known
+            return
+        start = first_sound(block, rate, VOICED_RMS)
+        if start is not None:
+            self.first = heard_at + start / rate
+
+
 @dataclass
 class EventLog:
     events: list = field(default_factory=list)
@@ -455,13 +489,14 @@ def run_jarvis(settings, audio, script: list[Turn], progress, serve_load: int = 
     from jarvis import events
     from jarvis.pipeline import VoiceLoop
 
-    bus, log, tap = events.EventBus(), EventLog(), VoicedTap()
+    bus, log, tap, heard = events.EventBus(), EventLog(), VoicedTap(), AudibleOutput()
     bus.subscribe(log)
     loop = VoiceLoop(settings, bus)
     started = time.monotonic()
     loop.start()
     load_s = time.monotonic() - started
     loop.add_tap(tap)
+    heard.install(loop.player)
     rss, states, released = [_rss_mb()], [_kept_llm_states_mb(loop)], [None]
     latency = {"input_latency_ms": round(loop.capture.latency_s * 1000, 1), "output_latency_ms": None}
     time.sleep(1.0)
@@ -491,6 +526,7 @@ def run_jarvis(settings, audio, script: list[Turn], progress, serve_load: int = 
                     log.wait_for("playback_end", mark, 20)
                     time.sleep(1.0)
             tap.reset()
+            heard.reset()
             mark = len(log.events)
             audio.play_into_mic(turn.wav)
             end = log.wait_for("playback_end", mark, 60 if turn.llm else 30)
@@ -498,7 +534,7 @@ def run_jarvis(settings, audio, script: list[Turn], progress, serve_load: int = 
                 log.wait_for("reply", mark, 5)
             _wait_out_follow_up(log, mark, loop.settings.listen.follow_up_s)
             time.sleep(0.8)
-            turns.append(_turn_figures(turn, log.events[mark:], tap, loop))
+            turns.append(_turn_figures(turn, log.events[mark:], tap, loop, heard.first))
             latency["output_latency_ms"] = round(loop.player.latency_s * 1000, 1)  # open once it has played
             rss.append(_rss_mb())
             states.append(_kept_llm_states_mb(loop))
@@ -539,7 +575,8 @@ def _turn_events(evs: list) -> list:
     return [e for e in evs if opening is not None and e.turn == opening.turn]
 
 
-def _turn_figures(turn: Turn, evs: list, tap: VoicedTap, loop) -> dict[str, Any]:
+def _turn_figures(turn: Turn, evs: list, tap: VoicedTap, loop, heard: float | None = None) -> dict[str, Any]:
+    """One turn's figures; ``heard``: when its reply's first voiced sample was heard (``AudibleOutput``)."""
     evs = _turn_events(evs)
     in_lat = loop.capture.latency_s if loop.capture else 0.0
     out_lat = loop.player.latency_s if loop.player else 0.0
@@ -572,7 +609,8 @@ def _turn_figures(turn: Turn, evs: list, tap: VoicedTap, loop) -> dict[str, Any]
         "end_of_speech_to_transcript": _ms(last_voiced, t["transcript"]),
         "speaker_id": _ms(t["transcript"], t["speaker"]), "brain": _ms(t["speaker"], answer),
         "tts_first_chunk": _ms(answer, t["tts_first_chunk"]),
-        "first_output_sample": _ms(t["tts_first_chunk"], output), "voice_to_voice": _ms(last_voiced, output),
+        "first_output_sample": _ms(t["tts_first_chunk"], output), "reply_lead_in": _ms(output, heard),
+        "voice_to_voice": _ms(last_voiced, heard), "voice_to_voice_first_block": _ms(last_voiced, output),
     }
 
 
@@ -809,10 +847,11 @@ def plot(result: dict[str, Any], path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    sequence = ["endpointing", "stt", "speaker_id", "brain", "tts_first_chunk", "first_output_sample"]
-    labels = ["endpointing", "speech-to-text", "speaker ID", "brain", "TTS first chunk", "output"]
+    sequence = ["endpointing", "stt", "speaker_id", "brain", "tts_first_chunk", "first_output_sample", "reply_lead_in"]
+    labels = ["endpointing", "speech-to-text", "speaker ID", "brain", "TTS first chunk", "output", "silence first"]
     turns = [r for r in result["jarvis"]["turns"] if not r["llm"] and not r.get("cut_off")]
-    medians = [float(np.median([r[s] for r in turns if r[s] is not None] or [0])) for s in sequence]
+    medians = [max(0.0, float(np.median([r.get(s) for r in turns if r.get(s) is not None] or [0])))
+               for s in sequence]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7.5), gridspec_kw={"height_ratios": [1, 1.6]})
     left = 0.0
     colours = plt.cm.tab10.colors

@@ -67,7 +67,7 @@ def _longest_run(ends: list[int], step: int) -> int:
     return best
 
 
-def _figures(turn, speech_end_at: float):
+def _figures(turn, speech_end_at: float, heard: float | None = None):
     """The loop's events for ``turn`` as arriving at t=100 s; the speech ends at ``speech_end_at``."""
     said = turn.last_voiced_s - turn.first_voiced_s
     evs = [events.Wake(t=100.5, turn=1), events.SpeechStart(t=100.6, turn=1),
@@ -81,7 +81,7 @@ def _figures(turn, speech_end_at: float):
            events.PlaybackStart(t=speech_end_at + 0.25, turn=1)]
     tap = SimpleNamespace(first=np.float64(100.0), last=np.float64(100.0 + said))  # as the real tap's numpy sums
     loop = SimpleNamespace(capture=SimpleNamespace(latency_s=0.0), player=SimpleNamespace(latency_s=0.0))
-    return pipeline._turn_figures(turn, evs, tap, loop), 100.0 + said
+    return pipeline._turn_figures(turn, evs, tap, loop, heard), 100.0 + said
 
 
 def test_a_command_that_ended_in_its_pause_is_a_false_cut_off(script):
@@ -94,6 +94,37 @@ def test_a_command_that_ended_in_its_pause_is_a_false_cut_off(script):
     assert figures["end_of_turn"] == [{"finished": True, "probability": 0.9, "after_ms": 90, "heard": "",
                                        "wait_s": 0.1}]
     json.dumps(figures)  # the result file takes it as it is
+
+
+def test_voice_to_voice_ends_at_the_replys_first_voiced_sample_heard(script):
+    """Voice to voice runs to the first voiced sample of the reply as heard; the first block of the reply plus the
+    output latency (the measure before 2026-12-07) and the silence between the two are kept beside it."""
+    turn = script[0]
+    said = turn.last_voiced_s - turn.first_voiced_s
+    evs_figures, last = _figures(turn, speech_end_at=100.0 + said + 0.2)
+    assert evs_figures["voice_to_voice"] is None   # no voiced sample heard: not measured
+    played = 100.0 + said + 0.2 + 0.25             # PlaybackStart of _figures, latency 0
+    figures = _figures(turn, speech_end_at=100.0 + said + 0.2, heard=played + 0.04)[0]
+    assert figures["voice_to_voice_first_block"] == pytest.approx(450.0, abs=0.2)
+    assert figures["reply_lead_in"] == pytest.approx(40.0, abs=0.2)
+    assert figures["voice_to_voice"] == pytest.approx(490.0, abs=0.2)
+
+
+def test_the_output_tap_finds_the_first_voiced_sample_and_keeps_the_tap_before_it():
+    seen = []
+    player = SimpleNamespace(on_output=lambda block, rate, heard_at, underflow: seen.append(heard_at))
+    heard = pipeline.AudibleOutput()
+    heard.install(player)
+    rate, silence = 48000, np.zeros(960, np.float32)
+    player.on_output(silence, rate, 10.0, False)
+    assert heard.first is None
+    quiet_then_voice = np.concatenate([np.full(480, 1e-4, np.float32), 0.1 * np.ones(480, np.float32)])
+    player.on_output(quiet_then_voice, rate, 10.02, False)
+    assert heard.first == pytest.approx(10.02 + 480 / rate)
+    player.on_output(0.1 * np.ones(960, np.float32), rate, 10.04, False)
+    assert heard.first == pytest.approx(10.03) and seen == [10.0, 10.02, 10.04]   # the first one stays
+    heard.reset()
+    assert heard.first is None
 
 
 def test_the_piper_voices_are_four_speakers_speaker_id_tells_apart(tmp_path):
