@@ -29,6 +29,9 @@ def test_bench_pipeline_on_two_turns_writes_json_and_a_chart(tmp_path):
             assert turn[stage] is not None and turn[stage] >= 0, (stage, turn)
         assert turn["brain"] > 0 or turn["answered_ahead"], turn
         assert turn["voice_to_voice"] > turn["end_of_speech_to_transcript"]
+        # Timed to the reply's first voiced sample heard; the silence Piper starts "It's…" with (30-50 ms) is not
+        # played: 10 ms before the first sound are (reply_lead_in 10-12 ms in 100 turns, 2026-12-07).
+        assert turn["reply_lead_in"] is not None and turn["reply_lead_in"] < 30, turn
     assert data["stages_ms"]["voice_to_voice"]["p50"] > 0 and "p99" in data["stages_ms"]["voice_to_voice"]
     assert data["ratio_end_of_speech_to_transcript"]["p50"] > 0
     rss = data["jarvis"]["rss_mb"]
