@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--download", action="store_true", help="let CSM download its weights if they are missing")
     p.add_argument("--max-chars", metavar="N", type=int,
                    help="refuse text longer than N characters (default: tts.max_say_chars, 5000)")
+    p.add_argument("--seed", metavar="N", type=int,
+                   help="the same audio every time: seed the voices' sampling noise (0 or more)")
 
     from jarvis import ask
     ask.add_arguments(sub.add_parser("ask", help="answer TEXT (skills, then the LLM) and print it; --say speaks it"))
@@ -286,6 +288,9 @@ def cmd_say(args, settings) -> int:
     if args.engine:
         names = [args.engine] + [n for n in names if n != args.engine.strip().lower()]
     engines = [create(name, tts) for name in names]  # unknown names fail here, before loading
+    if args.seed is not None:
+        from jarvis.speak.seed import seed_voices
+        seed_voices(args.seed, torch_too="csm" in [n.strip().lower() for n in names])
     player = None
     if not args.out:
         from jarvis.audio.devices import resolve_output

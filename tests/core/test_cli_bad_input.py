@@ -166,6 +166,17 @@ def test_say_refuses_text_over_the_limit(tmp_path):
     assert not out.exists()
 
 
+def test_say_refuses_a_seed_out_of_range_before_any_voice_loads(tmp_path):
+    settings = write_settings(UNLOADABLE_TTS)
+    before = settings.read_bytes()
+    out = tmp_path / "seeded.wav"
+    for seed in ("-1", str(2**31)):
+        result = jarvis("say", "hello", "--seed", seed, "--out", str(out))
+        assert_one_clear_line(result, "--seed must be a whole number from 0", "--seed 1")
+        assert_no_synthesis(result, settings, before)
+    assert not out.exists()
+
+
 def speakers_dir() -> Path:
     folder = Path(os.environ["JARVIS_HOME"]) / "data" / "speakers"
     folder.mkdir(parents=True, exist_ok=True)
