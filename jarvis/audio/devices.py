@@ -26,6 +26,8 @@ _NONE_FOUND = {
 
 def _sd():
     """sounddevice, or a clear error when the PortAudio library itself is missing."""
+    if "sounddevice" not in sys.modules:
+        _pulse_without_shared_memory()   # before PortAudio's first connection to the audio server
     try:
         import sounddevice
     except OSError as exc:  # raised at import when libportaudio cannot be loaded
@@ -41,8 +43,20 @@ def refresh() -> None:
 
 def _restart_portaudio() -> None:
     sd = _sd()
+    stuck = [closer for closer in _stuck_closers if closer.is_alive()]
+    _stuck_closers[:] = stuck
+    if stuck:   # PortAudio would close that stream again, and wait for it for ever
+        raise NotAvailable("audio_stuck", STUCK_MESSAGE)
     sd._terminate()
+    _pulse_without_shared_memory()
     sd._initialize()
+
+
+def _pulse_without_shared_memory() -> None:
+    from jarvis import paths
+    from jarvis.audio.pulse_client import use_without_shared_memory
+
+    use_without_shared_memory(paths.cache_dir())
 
 
 def list_devices(refresh: bool = False) -> list[dict]:
@@ -70,12 +84,16 @@ def list_devices(refresh: bool = False) -> list[dict]:
 
 
 CLOSE_TIMEOUT_S = 2.0
+STUCK_MESSAGE = ("A lost sound device's stream is still closing inside the audio library, so Jarvis cannot open "
+                 "sound devices again. Quit Jarvis and start it again; if it happens again, run: jarvis doctor")
+_stuck_closers: list[threading.Thread] = []   # closes that did not end within CLOSE_TIMEOUT_S
 
 
 def close_stream(stream, what: str) -> None:
     """Abort and close a PortAudio stream, waiting at most ``CLOSE_TIMEOUT_S``. With the audio server killed under
-    it, ALSA's pulse plugin can block in the abort (seen once in the reconnect test: the lost microphone was logged
-    and then never reported); the stream is then left to close on a thread of its own, and Jarvis goes on."""
+    it, ALSA's pulse plugin could block the abort for ever (``jarvis.audio.pulse_client`` says why and prevents it);
+    a stream that still does not close is left to close on a thread of its own, and Jarvis goes on. PortAudio cannot
+    be restarted until it has closed: ``refresh()`` then says so instead of waiting for ever."""
     def close() -> None:
         try:
             stream.abort()
@@ -87,6 +105,7 @@ def close_stream(stream, what: str) -> None:
     closer.start()
     closer.join(CLOSE_TIMEOUT_S)
     if closer.is_alive():
+        _stuck_closers.append(closer)
         log.warning("%s did not close within %g s (its audio server is gone?); going on without waiting", what,
                     CLOSE_TIMEOUT_S)
 

@@ -144,19 +144,23 @@ class MicrophoneFeed:
         PortAudio is restarted to see it, so the player's old stream is dropped first."""
         from jarvis.audio import devices
 
-        wait = RECONNECT_FIRST_S
+        wait, told = RECONNECT_FIRST_S, set()
         while not self._stopping.wait(wait):
             wait = min(wait * 2, RECONNECT_MAX_S)
             with self._lock:
                 if self._stopping.is_set():
                     return
                 self._before_reopen()
-                devices.refresh()
                 capture = self._new_capture()
                 try:
+                    devices.refresh()
                     capture.start()
                 except Exception as exc:  # NotAvailable with its reason; anything else is logged the same way
                     log.info("microphone not back yet (next try in %.0f s): %s", wait, exc)
+                    code = getattr(exc, "code", "")
+                    if code == "audio_stuck" and code not in told:   # waiting will not bring it back: say so
+                        told.add(code)
+                        self.bus.emit(events.Error(code=code, message=exc.message))
                     continue
                 self.capture = capture
             log.info("microphone back: %s", capture.device_name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from jarvis import events
 
 STATES = ("loading", "listening", "follow_up", "hearing", "thinking", "speaking", "muted", "degraded", "error")
+MICROPHONE_ERRORS = ("audio_device_lost", "audio_stuck")   # cured when the microphone is back (audio_back)
 
 DESCRIPTIONS = {
     "loading": "Loading models…",
@@ -71,11 +72,11 @@ class TrayState:
             self.degraded[event.engine] = event.reason
         elif kind == "recovered":
             self.degraded.pop(event.engine, None)
-        elif kind == "audio_back" and self.activity == "error" and self.error_code == "audio_device_lost":
+        elif kind == "audio_back" and self.activity == "error" and self.error_code in MICROPHONE_ERRORS:
             self.activity, self.error = "listening", ""
         elif kind == "error":
             self.error, self.error_code = event.message, event.code
-            if event.code in ("audio_device_lost", "listener_failed", "start_failed"):
+            if event.code in (*MICROPHONE_ERRORS, "listener_failed", "start_failed"):
                 self.activity = "error"
             elif self.activity in ("thinking", "speaking"):
                 self.activity = "listening"

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 
 class _HangingStream:
-    """Stand-in for a PortAudio stream whose abort blocks, as ALSA's pulse plugin did once when the audio server
-    was killed under it (tests/e2e/test_reconnect.py): no real stream can be made to hang on cue."""
+    """Stand-in for a PortAudio stream whose abort blocks, as the microphone's did when the audio server was killed
+    under it (a deadlock in libpulse that jarvis.audio.pulse_client now prevents; tests/e2e/test_reconnect.py): no
+    real stream can be made to hang on cue."""
 
     def __init__(self):
         import threading
@@ -34,3 +35,59 @@ def test_a_stream_that_hangs_when_closed_does_not_hold_up_a_lost_microphone_repo
         assert [e.code for e in reported] == ["device_lost"] and not capture.running
     finally:
         hanging.release.set()
+
+
+def test_while_a_lost_stream_is_still_closing_restarting_portaudio_says_so_instead_of_waiting_for_ever():
+    """Restarting PortAudio closes every stream it has open, that one too, and would wait for it with no end."""
+    import time
+
+    import pytest
+
+    from jarvis.audio import devices
+    from jarvis.errors import NotAvailable
+
+    hanging = _HangingStream()
+    devices.close_stream(hanging, "the microphone 'test'")
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(NotAvailable) as refused:
+            devices.refresh()
+        assert refused.value.code == "audio_stuck" and "Quit Jarvis and start it again" in refused.value.message
+        assert time.monotonic() - t0 < 1.0
+    finally:
+        hanging.release.set()
+    deadline = time.monotonic() + 5
+    while any(closer.is_alive() for closer in devices._stuck_closers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    devices.refresh()   # closed at last: PortAudio restarts
+    assert devices._stuck_closers == []
+
+
+def test_the_microphone_feed_tells_the_user_once_when_the_audio_library_is_stuck(monkeypatch):
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from jarvis import events
+    from jarvis.audio import devices
+    from jarvis.loop import microphone
+
+    monkeypatch.setattr(microphone, "RECONNECT_FIRST_S", 0.05)
+    monkeypatch.setattr(microphone, "RECONNECT_MAX_S", 0.05)
+    bus, seen = events.EventBus(), []
+    bus.subscribe(seen.append)
+    audio = SimpleNamespace(input_device="jarvis_mic", block_ms=32, echo_cancellation=False)
+    stopping = threading.Event()
+    feed = microphone.MicrophoneFeed(SimpleNamespace(audio=audio), bus, host=None, stopping=stopping,
+                                     before_reopen=lambda: None)
+    hanging = _HangingStream()
+    devices.close_stream(hanging, "the microphone 'jarvis_mic'")
+    try:
+        feed._on_capture_error(RuntimeError("gone"))
+        time.sleep(0.5)   # several tries
+    finally:
+        stopping.set()
+        hanging.release.set()
+    errors = [(e.code, e.message) for e in seen if e.type == "error"]
+    assert errors[0][0] == "audio_device_lost"
+    assert errors[1:] == [("audio_stuck", devices.STUCK_MESSAGE)], errors

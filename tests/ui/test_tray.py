@@ -96,6 +96,8 @@ def test_a_lost_microphone_is_an_error_until_it_is_back():
     assert s.on_event(events.Error(code="audio_device_lost", message="The microphone stopped")) == "error"
     assert s.on_event(events.Wake()) == "error"
     assert s.on_event(events.AudioBack(device="jarvis_mic")) == "listening" and s.error == ""
+    assert s.on_event(events.Error(code="audio_stuck", message="Quit Jarvis and start it again")) == "error"
+    assert s.on_event(events.AudioBack(device="jarvis_mic")) == "listening", "it closed after all"
     s.on_event(events.Error(code="start_failed", message="no models"))
     assert s.on_event(events.AudioBack(device="jarvis_mic")) == "error", "only a lost microphone is cured by its return"
 
