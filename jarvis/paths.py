@@ -66,6 +66,16 @@ def log_dir() -> Path:
     return _dir("logs")
 
 
+def runtime_dir() -> Path:
+    """Files Jarvis writes afresh each time it starts, for this run only (not stored data): ``$JARVIS_HOME/run``,
+    else ``$XDG_RUNTIME_DIR/jarvis``, else ``run`` in the cache folder."""
+    override = _home_override()
+    if override is not None:
+        return private_dir(override / "run")
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "").strip()
+    return private_dir(Path(runtime) / APP_NAME if runtime else cache_dir() / "run")
+
+
 def settings_file() -> Path:
     return config_dir() / "settings.json"
 

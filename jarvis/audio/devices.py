@@ -56,7 +56,12 @@ def _pulse_without_shared_memory() -> None:
     from jarvis import paths
     from jarvis.audio.pulse_client import use_without_shared_memory
 
-    use_without_shared_memory(paths.cache_dir())
+    try:
+        folder = paths.runtime_dir()
+    except OSError as exc:   # nowhere to write it: libpulse goes on with the user's own settings
+        log.warning("cannot write Jarvis's PulseAudio client settings (%s); shared memory stays on", exc)
+        return
+    use_without_shared_memory(folder)
 
 
 def list_devices(refresh: bool = False) -> list[dict]:

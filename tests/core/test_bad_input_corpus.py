@@ -54,7 +54,7 @@ def store(jarvis_home, files):
 
     def snapshot() -> dict[str, bytes]:
         return {str(p.relative_to(jarvis_home)): p.read_bytes() for p in sorted(jarvis_home.rglob("*"))
-                if p.is_file() and "logs" not in p.parts}
+                if p.is_file() and not {"logs", "run"} & set(p.parts)}   # written as Jarvis runs, not stored
     return snapshot
 
 

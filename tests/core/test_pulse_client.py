@@ -92,3 +92,12 @@ def test_jarvis_reaches_the_audio_server_without_shared_memory_and_with_the_user
     assert done.stdout.strip() == "opened", done.stderr[-2000:]
     negotiated = [line for line in done.stderr.splitlines() if line.startswith("Negotiated SHM:")]
     assert negotiated and set(negotiated) == {"Negotiated SHM: no"}, done.stderr[-2000:]
+
+
+def test_the_settings_go_to_the_runtime_folder_not_among_stored_data(monkeypatch, tmp_path, jarvis_home):
+    from jarvis import paths
+
+    assert paths.runtime_dir() == jarvis_home / "run"
+    monkeypatch.delenv("JARVIS_HOME")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "xdg"))
+    assert paths.runtime_dir() == tmp_path / "xdg" / "jarvis" and (tmp_path / "xdg" / "jarvis").is_dir()
