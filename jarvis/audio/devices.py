@@ -53,6 +53,8 @@ def _restart_portaudio() -> None:
 
 
 def _pulse_without_shared_memory() -> None:
+    if not sys.platform.startswith("linux"):   # PulseAudio (and ALSA's pulse plugin) are Linux's
+        return
     from jarvis import paths
     from jarvis.audio.pulse_client import use_without_shared_memory
 

@@ -12,7 +12,6 @@ own settings (server, cookie, sink, source…) are included as they are.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 from jarvis.storage import atomic_write_bytes
@@ -39,12 +38,11 @@ def users_file(environ=os.environ, home: Path | None = None) -> Path | None:
 def client_conf(user_file: Path | None) -> str:
     """Settings that read ``user_file`` and its ``.d`` folder as libpulse would, then turn shared memory off.
     A file Jarvis wrote (a parent Jarvis process set it) is kept as it is."""
-    if user_file is not None and user_file.is_file():
-        text = user_file.read_text(errors="replace")
-        if text.startswith(HEADER):
-            return text
+    found = user_file is not None and user_file.is_file()
+    if found and (text := user_file.read_text(errors="replace")).startswith(HEADER):
+        return text
     lines = [HEADER]
-    if user_file is not None and user_file.is_file():
+    if found:
         lines.append(f".include {user_file.resolve()}")
         extra = user_file.with_name(user_file.name + ".d")
         if extra.is_dir():
@@ -55,9 +53,7 @@ def client_conf(user_file: Path | None) -> str:
 
 def use_without_shared_memory(folder: Path, environ=os.environ) -> Path | None:
     """Point this process's libpulse at Jarvis's settings (before PortAudio starts: libpulse reads them as each
-    connection is made). Linux only; ``None`` elsewhere or when the file cannot be written (nothing changes)."""
-    if not sys.platform.startswith("linux"):
-        return None
+    connection is made); ``None`` when the file cannot be written (nothing changes)."""
     target = folder / FILE_NAME
     text = client_conf(users_file(environ))
     try:

@@ -144,7 +144,7 @@ class MicrophoneFeed:
         PortAudio is restarted to see it, so the player's old stream is dropped first."""
         from jarvis.audio import devices
 
-        wait, told = RECONNECT_FIRST_S, set()
+        wait, told_stuck = RECONNECT_FIRST_S, False
         while not self._stopping.wait(wait):
             wait = min(wait * 2, RECONNECT_MAX_S)
             with self._lock:
@@ -157,10 +157,9 @@ class MicrophoneFeed:
                     capture.start()
                 except Exception as exc:  # NotAvailable with its reason; anything else is logged the same way
                     log.info("microphone not back yet (next try in %.0f s): %s", wait, exc)
-                    code = getattr(exc, "code", "")
-                    if code == "audio_stuck" and code not in told:   # waiting will not bring it back: say so
-                        told.add(code)
-                        self.bus.emit(events.Error(code=code, message=exc.message))
+                    if getattr(exc, "code", "") == "audio_stuck" and not told_stuck:   # waiting will not help
+                        told_stuck = True
+                        self.bus.emit(events.Error(code=exc.code, message=exc.message))
                     continue
                 self.capture = capture
             log.info("microphone back: %s", capture.device_name)
