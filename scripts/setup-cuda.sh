@@ -9,7 +9,7 @@ venv=.venv-cuda
 scripts/setup.sh >/dev/null   # the Debian packages; .venv itself is not used
 [ -x "$venv/bin/python" ] || "${PYTHON:-python3}" -m venv "$venv"
 torch_pin=$(grep -E '^torch==' requirements.txt)
-stamp="$venv/.setup-$(cat requirements.txt requirements-nodeps.txt requirements-cuda.txt pyproject.toml "$@" \
+stamp="$venv/.setup-$(cat requirements.txt requirements-nodeps.txt requirements-cuda.txt pyproject.toml scripts/setup-cuda.sh "$@" \
   | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "setup-cuda: installing the CUDA stack into $venv (downloads several GB the first time)"
@@ -18,6 +18,11 @@ if [ ! -f "$stamp" ]; then
   # mirror that may hold the +cpu build. TORCH_INDEX_URL picks another index (e.g. a cu12x one).
   PIP_CONFIG_FILE=/dev/null PIP_FIND_LINKS="" "${pip[@]}" --index-url "${TORCH_INDEX_URL:-https://pypi.org/simple}" \
     "$torch_pin"
+  # llama.cpp from the wheel scripts/setup.sh compiled for any CPU of this kind: pip would otherwise compile it
+  # for this very CPU (-march=native), and a CUDA build made from it could crash on another one.
+  wheels="${XDG_CACHE_HOME:-$HOME/.cache}/jarvis/wheels"
+  llama_wheel=("$wheels/llama_cpp_python-$(sed -n 's/^llama-cpp-python==//p' requirements.txt)-"*.whl)
+  "${pip[@]}" --no-deps --force-reinstall "${llama_wheel[0]}"
   "${pip[@]}" -r requirements.txt
   "${pip[@]}" --no-deps -r requirements-nodeps.txt
   "${pip[@]}" -r requirements-cuda.txt

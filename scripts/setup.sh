@@ -50,16 +50,18 @@ pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 # llama.cpp (the local LLM) is compiled from source once, for any x86-64/ARM64 CPU of its kind rather than for
 # this one (-march=native): a native build uses instructions such as AMX that a virtual machine may not allow
 # (it crashed on the first token on such a machine), and a packaged Jarvis must run on other CPUs too. The wheel
-# is kept outside .venv, so a new .venv or a clean clone does not compile it again.
+# is kept outside .venv, so a new .venv or a clean clone does not compile it again; scripts/setup-cuda.sh installs
+# the same wheel into .venv-cuda.
 wheels="${XDG_CACHE_HOME:-$HOME/.cache}/jarvis/wheels"
 llama="llama-cpp-python==$(sed -n 's/^llama-cpp-python==//p' requirements.txt)"
+if ! ls "$wheels/llama_cpp_python-${llama#*==}-"*.whl >/dev/null 2>&1; then
+  echo "setup: compiling llama.cpp (the local LLM) once, for any CPU of this kind (a few minutes)"
+  CMAKE_ARGS="-DGGML_NATIVE=OFF" .venv/bin/python -m pip wheel -q --disable-pip-version-check --no-deps \
+    --no-cache-dir -w "$wheels" "$llama"
+fi
 stamp=".venv/.setup-$(cat requirements.txt requirements-nodeps.txt pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
-  echo "setup: installing Python packages into .venv (first run takes a few minutes: llama.cpp is compiled)"
-  if ! ls "$wheels/llama_cpp_python-${llama#*==}-"*.whl >/dev/null 2>&1; then
-    CMAKE_ARGS="-DGGML_NATIVE=OFF" .venv/bin/python -m pip wheel -q --disable-pip-version-check --no-deps \
-      --no-cache-dir -w "$wheels" "$llama"
-  fi
+  echo "setup: installing Python packages into .venv"
   pip+=(--find-links "$wheels")
   # torch is pinned (requirements.txt); RealtimeSTT and resemblyzer go in without their declared deps:
   # RealtimeSTT lists torchaudio (never imported; PyPI's build does not match our torch and breaks
