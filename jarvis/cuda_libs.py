@@ -1,12 +1,13 @@
-"""CUDA 12 cuBLAS and cuDNN for CTranslate2 (faster-whisper), from NVIDIA's pip wheels, found without the user
-setting LD_LIBRARY_PATH (issue 16).
+"""CUDA 12 cuBLAS for CTranslate2 (faster-whisper), from NVIDIA's pip wheel, found without the user setting
+LD_LIBRARY_PATH (issue 16).
 
-torch brings CUDA 13's libraries; CTranslate2 4.8 opens ``libcublas.so.12`` and ``libcudnn*.so.9`` by name.
-``.venv-cuda`` and the CUDA bundle carry them in ``nvidia/cublas/lib`` and ``nvidia/cudnn/lib``
-(requirements-cuda.txt). ``preload()`` loads them into the process with global symbols, so CTranslate2's own
-``dlopen`` finds them already there (on Windows: adds their folders to the DLL search path). It runs in the
-process that loads Whisper: RealtimeSTT's worker imports ``jarvis.listen.stt_worker``, which calls it. Without the
-wheels (the CPU build) it does nothing.
+torch brings CUDA 13's libraries; CTranslate2 4.8 opens ``libcublas.so.12`` (``cublas64_12.dll``) by name, and
+nothing else of CUDA's but the driver: its binary names no cuDNN (tests/core/test_cuda_libs.py reads it).
+``.venv-cuda`` and the CUDA bundle carry cuBLAS in ``nvidia/cublas/lib`` (requirements-cuda.txt). ``preload()``
+loads it into the process with global symbols, so CTranslate2's own ``dlopen`` finds it already there (on Windows:
+adds its folder to the DLL search path). It runs only where Whisper goes to a GPU (``preload_for``, ``cuda_ready``):
+on the CPU, cuBLAS would cost the process 150 MB of memory for nothing. Without the wheel (the CPU build) it does
+nothing.
 """
 from __future__ import annotations
 
@@ -18,12 +19,10 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-# Load order matters: cuBLASLt before cuBLAS, cuDNN's core before its engines.
-LINUX_LIBS = ("cublas/lib/libcublasLt.so.12", "cublas/lib/libcublas.so.12", "cudnn/lib/libcudnn.so.9",
-              "cudnn/lib/libcudnn_ops.so.9", "cudnn/lib/libcudnn_cnn.so.9", "cudnn/lib/libcudnn_graph.so.9",
-              "cudnn/lib/libcudnn_engines_precompiled.so.9", "cudnn/lib/libcudnn_engines_runtime_compiled.so.9",
-              "cudnn/lib/libcudnn_heuristic.so.9", "cudnn/lib/libcudnn_adv.so.9")
-WINDOWS_DIRS = ("cublas/bin", "cudnn/bin")
+CTRANSLATE2_OPENS = "libcublas.so.12"   # the name CTranslate2 asks the dynamic linker for (Linux)
+# Load order matters: cuBLASLt before cuBLAS, which needs it.
+LINUX_LIBS = ("cublas/lib/libcublasLt.so.12", "cublas/lib/libcublas.so.12")
+WINDOWS_DIRS = ("cublas/bin",)
 _done: list[str] | None = None
 
 
@@ -32,11 +31,12 @@ def nvidia_roots(paths: list[str] | None = None) -> list[Path]:
     search = list(paths if paths is not None else sys.path)
     if getattr(sys, "frozen", False):
         search.insert(0, getattr(sys, "_MEIPASS", os.path.dirname(sys.executable)))
-    return [Path(p) / "nvidia" for p in search if p and (Path(p) / "nvidia").is_dir()]
+    roots = [Path(p).resolve() / "nvidia" for p in search if p and (Path(p) / "nvidia").is_dir()]
+    return list(dict.fromkeys(roots))   # a frozen app's folder is on sys.path too
 
 
 def candidates(paths: list[str] | None = None) -> list[Path]:
-    """The cu12 libraries present, in load order (Linux)."""
+    """The cu12 cuBLAS libraries present, in load order (Linux)."""
     found = []
     for root in nvidia_roots(paths):
         found += [root / rel for rel in LINUX_LIBS if (root / rel).exists()]
@@ -44,7 +44,7 @@ def candidates(paths: list[str] | None = None) -> list[Path]:
 
 
 def preload(paths: list[str] | None = None) -> list[str]:
-    """Make the cu12 libraries findable; returns what was loaded or added (once per process)."""
+    """Make the cu12 cuBLAS findable; returns what was loaded or added (once per process)."""
     global _done
     if _done is not None:
         return _done
@@ -63,6 +63,33 @@ def preload(paths: list[str] | None = None) -> list[str]:
             except OSError as exc:   # a broken wheel: CTranslate2 then says what it misses, Whisper uses the CPU
                 log.warning("could not load %s: %s", lib, exc)
     if done:
-        log.info("CUDA 12 libraries for Whisper: %s", ", ".join(Path(d).name for d in done))
+        log.info("CUDA 12 cuBLAS for Whisper: %s", ", ".join(Path(d).name for d in done))
     _done = done
     return done
+
+
+def preload_for(device: str) -> list[str]:
+    """``preload()`` where Whisper's ``device`` is a GPU ("cuda", "cuda:N"); nothing on the CPU."""
+    return preload() if device.strip().lower().startswith("cuda") else []
+
+
+class _LinkMap(ctypes.Structure):   # the head of glibc's struct link_map
+    _fields_ = [("l_addr", ctypes.c_void_p), ("l_name", ctypes.c_char_p)]
+
+
+def cublas_location() -> str | None:
+    """The cuBLAS 12 file CTranslate2 gets when it asks for it by name (after ``preload``), or None where it
+    would find none. Loads it (and NVIDIA's wheel, if present) into this process: for ``jarvis doctor``."""
+    done = preload()
+    if sys.platform == "win32":
+        return next((str(Path(d) / "cublas64_12.dll") for d in done if (Path(d) / "cublas64_12.dll").exists()), None)
+    try:
+        handle = ctypes.CDLL(CTRANSLATE2_OPENS)
+    except OSError:
+        return None
+    try:
+        link_map = ctypes.POINTER(_LinkMap)()
+        ctypes.CDLL(None).dlinfo(ctypes.c_void_p(handle._handle), 2, ctypes.byref(link_map))  # RTLD_DI_LINKMAP
+        return os.fsdecode(link_map.contents.l_name)
+    except (AttributeError, OSError, ValueError):   # no dlinfo (not glibc): found, path unknown
+        return CTRANSLATE2_OPENS

@@ -281,12 +281,25 @@ def _end_of_turn() -> dict[str, Any]:
 
 
 def _stt_device() -> dict[str, Any]:
-    from jarvis import config
-    from jarvis.listen.stt import resolve_device
+    """Where Whisper runs, and the cuBLAS 12 file CTranslate2 gets when it asks for one by name (the CUDA build's,
+    .venv-cuda's or the system's): the one part of CUDA that Whisper on a GPU needs beside the driver."""
+    from jarvis import config, cuda_libs
+    from jarvis.listen.stt import NO_CUBLAS, cuda_gpus, resolve_device
 
     listen = config.load().listen
     device, compute = resolve_device(listen.stt_device, listen.stt_compute_type)
-    return {"found": True, "path": f"{device} ({compute}); listen.stt_device is {listen.stt_device}", "reason": None}
+    where = f"{device} ({compute}); listen.stt_device is {listen.stt_device}"
+    gpus = cuda_gpus()
+    if device.startswith("cuda") and gpus < 1:
+        return {"found": False, "path": where, "reason": f"listen.stt_device is {listen.stt_device}, but CTranslate2 "
+                                                         "sees no NVIDIA GPU here: set it to auto or cpu"}
+    cublas = cuda_libs.cublas_location()
+    if cublas:
+        used = "" if device.startswith("cuda") else ", used only with an NVIDIA GPU"
+        return {"found": True, "path": f"{where}; cuBLAS 12 from {cublas}{used}", "reason": None}
+    if gpus > 0:
+        return {"found": False, "path": where, "reason": f"{NO_CUBLAS} ({where})"}
+    return {"found": True, "path": where, "reason": None}
 
 
 def _placement() -> dict[str, Any]:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-shot GPU check (issue 16) for a Linux machine with an NVIDIA GPU, in under 10 minutes once .venv-cuda exists:
-#   1. .venv-cuda (scripts/setup-cuda.sh: torch's CUDA build, the cu12 cuBLAS/cuDNN for Whisper, test packages)
+#   1. .venv-cuda (scripts/setup-cuda.sh: torch's CUDA build, the cu12 cuBLAS for Whisper, test packages)
 #   2. the GPU-marked tests (CUDA-graph frames equal generate() in bf16 and fp16, Whisper on CUDA, NVML, placement)
 #   3. jarvis bench tts: csm-1b's full architecture with random weights, plain generate() vs the fast path
 #   4. jarvis bench pipeline: spoken turns with Whisper on CUDA

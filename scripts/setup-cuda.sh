@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up .venv-cuda: PyPI's CUDA build of torch, Jarvis's packages, and the CUDA 12 cuBLAS/cuDNN that
+# Set up .venv-cuda: PyPI's CUDA build of torch, Jarvis's packages, and the CUDA 12 cuBLAS that
 # CTranslate2 (Whisper) needs (requirements-cuda.txt; Jarvis finds them at start, jarvis/cuda_libs.py).
 # Linux with an NVIDIA driver; the first run downloads several GB. Used by installer/build.sh --cuda and
 # scripts/gpu-check.sh. Extra requirement files to install may follow (e.g. requirements-build.txt).

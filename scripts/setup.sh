@@ -90,11 +90,19 @@ PY
   touch "$stamp"
 fi
 if [ "$want_test" = 1 ]; then
-  test_stamp=".venv/.tests-$(sha256sum requirements-test.txt | cut -c1-16)"
+  # PyInstaller too (requirements-build.txt): the tests build the frozen app.
+  test_stamp=".venv/.tests-$(cat requirements-test.txt requirements-build.txt | sha256sum | cut -c1-16)"
   if [ ! -f "$test_stamp" ]; then
-    "${pip[@]}" -r requirements-test.txt
+    "${pip[@]}" -r requirements-test.txt -r requirements-build.txt
     rm -f .venv/.tests-*
     touch "$test_stamp"
+  fi
+  # NVIDIA's cuBLAS 12 wheel at requirements-cuda.txt's pin (580 MB, downloaded once, kept beside the llama.cpp
+  # wheel): the tests check that Whisper's CTranslate2 finds it, from source and in a frozen CUDA build.
+  cublas=$(grep -E '^nvidia-cublas-cu12==' requirements-cuda.txt)
+  if ! ls "$wheels/nvidia_cublas_cu12-${cublas#*==}-"*.whl >/dev/null 2>&1; then
+    echo "setup: downloading $cublas for the tests (580 MB, once)"
+    .venv/bin/python -m pip download -q --disable-pip-version-check --no-deps -d "$wheels" "$cublas"
   fi
 fi
 .venv/bin/python -c "import jarvis, RealtimeSTT, resemblyzer, piper, faster_whisper, sounddevice, llama_cpp" \

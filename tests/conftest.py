@@ -4,7 +4,11 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import subprocess
+import sys
+import sysconfig
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -31,6 +35,25 @@ def jarvis_home(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("jarvis_home")
     monkeypatch.setenv("JARVIS_HOME", str(home))
     return home
+
+
+@pytest.fixture(scope="session")
+def cublas_site(tmp_path_factory) -> Path:
+    """NVIDIA's real cuBLAS 12 wheel (requirements-cuda.txt's pin) installed into a temporary site-packages folder,
+    as .venv-cuda holds it: what Whisper on a GPU needs from CUDA 12. The folder is the user site-packages of a
+    temporary user base (PYTHONUSERBASE: ``site.parents[2]``), so that tools which treat site-packages apart, such as
+    PyInstaller, see it as one. scripts/setup.sh --test keeps the wheel in Jarvis's wheel cache. No GPU here: the
+    libraries load, CUDA's driver calls are never made."""
+    pin = next(line.split("==")[1].strip() for line in (Path(__file__).parents[1] / "requirements-cuda.txt")
+               .read_text().splitlines() if line.startswith("nvidia-cublas-cu12=="))
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "jarvis" / "wheels"
+    wheels = sorted(cache.glob(f"nvidia_cublas_cu12-{pin}-*.whl"))
+    assert wheels, f"no nvidia-cublas-cu12 {pin} wheel in {cache}: run scripts/setup.sh --test"
+    base = tmp_path_factory.mktemp("cublas-userbase")
+    site = Path(sysconfig.get_path("purelib", f"{os.name}_user", vars={"userbase": str(base)}))
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps",
+                    "--no-index", "--no-compile", "--target", str(site), str(wheels[-1])], check=True, timeout=300)
+    return site
 
 
 @pytest.fixture(scope="session")

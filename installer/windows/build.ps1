@@ -21,6 +21,8 @@ $index = if ($TorchIndex) { $TorchIndex } elseif ($Cuda) { "https://download.pyt
 & $py -m pip install -q --no-deps -r requirements-nodeps.txt
 & $py -m pip install -q --no-deps -e .
 & $py -m pip install -q -r requirements-build.txt
+# The CUDA build: CUDA 12 cuBLAS for Whisper's CTranslate2 too (torch brings CUDA 13's; jarvis.spec wants it).
+if ($Cuda) { & $py -m pip install -q -r requirements-cuda.txt }
 if ($Cuda) { & $py -c "import torch, sys; sys.exit(0 if torch.version.cuda else 'torch is not a CUDA build')" }
 
 $env:JARVIS_BUILD_VARIANT = $variant

@@ -10,6 +10,7 @@ from __future__ import annotations
 from RealtimeSTT.transcription_engines.base import BaseTranscriptionEngine
 from RealtimeSTT.transcription_engines.faster_whisper_engine import FasterWhisperEngine
 
+from jarvis import cuda_libs
 from jarvis.listen.short_window import ShortWindowFirst, one_thread_decoder
 from jarvis.listen.stt import command_options, cpu_threads
 
@@ -54,6 +55,7 @@ class CommandWhisperEngine(FasterWhisperEngine):
         BaseTranscriptionEngine.__init__(self, config)
         import faster_whisper
 
+        cuda_libs.preload_for(config.device)   # Whisper on a GPU finds cuBLAS 12 (in the worker process too)
         threads = cpu_threads()
         model = faster_whisper.WhisperModel(model_size_or_path=config.model, device=config.device,
                                             compute_type=config.compute_type, device_index=config.gpu_device_index,

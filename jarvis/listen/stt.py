@@ -18,6 +18,8 @@ from jarvis.errors import BadInput, NotAvailable
 log = logging.getLogger(__name__)
 
 BUNDLED_MODEL = "tiny.en"
+NO_CUBLAS = ("A GPU is here but CTranslate2 cannot load cuBLAS 12 (pip install nvidia-cublas-cu12, or use the CUDA "
+             "build): speech-to-text runs on the CPU.")
 
 # How a spoken command is decoded: no timestamp tokens, and no retries at higher temperatures when a pass looks
 # unsure. On 160 commands in five voices and 36 wake words followed by noise (benchmarks/whisper_window.py) it hears
@@ -59,7 +61,7 @@ def resolve_model(name: str) -> str:
 
 
 def resolve_device(device: str, compute_type: str) -> tuple[str, str]:
-    """``listen.stt_device`` "auto": CUDA in float16 when a GPU and the CUDA 12 libraries CTranslate2 needs are
+    """``listen.stt_device`` "auto": CUDA in float16 when a GPU and the CUDA 12 cuBLAS CTranslate2 needs are
     here (``cuda_ready``), else the CPU in int8; any other device as set, with the compute type as set."""
     if device.strip().lower() != "auto":
         return device, compute_type
@@ -79,28 +81,26 @@ def resolve_placed(device: str, compute_type: str, placed: str | None = None) ->
     return name, int(index) if index.isdigit() else 0, compute
 
 
-def cuda_ready() -> bool:
-    """CTranslate2 sees a GPU and can load cuBLAS 12 (NVIDIA's wheels, found by jarvis.cuda_libs, or the system's)."""
+def cuda_gpus() -> int:
+    """How many GPUs CTranslate2 sees (0 without an NVIDIA driver)."""
     try:
         import ctranslate2
 
-        if ctranslate2.get_cuda_device_count() < 1:
-            return False
+        return ctranslate2.get_cuda_device_count()
     except Exception:  # noqa: BLE001 - no driver, no CUDA build: the CPU
+        return 0
+
+
+def cuda_ready() -> bool:
+    """CTranslate2 sees a GPU and can load cuBLAS 12 (NVIDIA's wheels, found by jarvis.cuda_libs, or the system's)."""
+    if cuda_gpus() < 1:
         return False
     from jarvis import cuda_libs
 
-    if cuda_libs.preload():
+    if cuda_libs.cublas_location():
         return True
-    try:
-        import ctypes
-
-        ctypes.CDLL("libcublas.so.12")
-        return True
-    except OSError:
-        log.warning("A GPU is here but CTranslate2 cannot load cuBLAS 12 (pip install nvidia-cublas-cu12 "
-                    "nvidia-cudnn-cu12, or use the CUDA build): speech-to-text runs on the CPU.")
-        return False
+    log.warning(NO_CUBLAS)
+    return False
 
 
 def cpu_threads() -> int:
@@ -131,10 +131,10 @@ class Transcriber:
         from jarvis import cuda_libs
         from jarvis.listen.short_window import ShortWindowFirst
 
-        cuda_libs.preload()
         model = resolve_model(self.settings.stt_model)
         device, index, compute_type = resolve_placed(self.settings.stt_device, self.settings.stt_compute_type,
                                                      self.placed)
+        cuda_libs.preload_for(device)
         try:
             self._model = WhisperModel(model, device=device, device_index=index, compute_type=compute_type,
                                        cpu_threads=cpu_threads())

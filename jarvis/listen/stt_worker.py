@@ -20,10 +20,8 @@ import time
 from RealtimeSTT.core import initialization, transcription
 from RealtimeSTT.transcription_engines import factory
 
-from jarvis import cuda_libs
 from jarvis.listen.command_engine import ENGINE, ENGINE_FULL_WINDOW
 
-cuda_libs.preload()   # this module is imported in the worker process: Whisper on CUDA finds cuBLAS/cuDNN 12
 factory.ENGINE_CLASS_PATHS[ENGINE] = ("jarvis.listen.command_engine", "CommandWhisperEngine")
 factory.ENGINE_CLASS_PATHS[ENGINE_FULL_WINDOW] = ("jarvis.listen.command_engine", "FullWindowCommandEngine")
 

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -65,6 +68,30 @@ def test_finds_the_bundled_models_without_loading_them(report):
     assert models["resemblyzer"]["path"].endswith("pretrained.pt")
     assert models["piper voice en_US-joe-medium"]["path"].endswith("en_US-joe-medium.onnx")
     assert "espeak-ng" in models["libespeak-ng"]["path"]
+
+
+def test_it_names_the_cublas_whisper_would_get_and_says_it_is_unused_without_a_gpu(home, cublas_site):
+    """The CUDA build (NVIDIA's cuBLAS wheel on the path) on this machine without an NVIDIA GPU."""
+    env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
+    out = subprocess.run([sys.executable, "-m", "jarvis", "doctor"], capture_output=True, text=True, timeout=300,
+                         env={**env, "PYTHONPATH": str(cublas_site)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    cublas = cublas_site / "nvidia" / "cublas" / "lib" / "libcublas.so.12"
+    assert (f"  speech-to-text runs on: found at cpu (int8); listen.stt_device is auto; cuBLAS 12 from {cublas}, "
+            "used only with an NVIDIA GPU") in out.stdout.splitlines()
+
+
+def test_whisper_set_to_cuda_without_a_gpu_is_one_line_with_the_fix(home):
+    from jarvis import config
+
+    settings = config.load()
+    settings.listen.stt_device = "cuda"
+    config.save(settings)
+    report = doctor.collect()
+    line = ("speech-to-text runs on: listen.stt_device is cuda, but CTranslate2 sees no NVIDIA GPU here: set it to "
+            "auto or cpu")
+    assert report["models"]["speech-to-text runs on"]["found"] is False
+    assert line in [w for w in report["warnings"]]
 
 
 def test_echo_cancellation_off_or_missing_is_reported(monkeypatch):

@@ -61,6 +61,17 @@ def test_whisper_on_cuda_hears_a_command():
     assert "time" in transcriber.transcribe(piper_16k("What time is it?")).lower()
 
 
+def test_whisper_on_auto_goes_to_the_gpu_with_the_wheels_cublas():
+    """.venv-cuda's cuBLAS 12 (requirements-cuda.txt) is what CTranslate2 gets, and auto picks CUDA in float16."""
+    _needs_whisper_and_piper()
+    from jarvis import cuda_libs
+    from jarvis.listen.stt import resolve_device
+
+    assert resolve_device("auto", "int8") == ("cuda", "float16")
+    location = cuda_libs.cublas_location()
+    assert location and location.endswith("libcublas.so.12"), location
+
+
 def test_nvml_figures_and_placement_read_the_real_gpus():
     from jarvis.devices import gpu_memory
     from jarvis.placement import NEEDS, Need, gpus_here, place

@@ -25,14 +25,14 @@ def test_without_a_gpu_and_without_dry_run_it_is_one_line():
     assert out.returncode == 3 and out.stderr.strip().startswith("error: no NVIDIA GPU"), out.stderr
 
 
-def test_the_cuda_environment_asks_for_the_cu12_libraries_whisper_needs():
-    wanted = (ROOT / "requirements-cuda.txt").read_text()
-    assert "nvidia-cublas-cu12==" in wanted and "nvidia-cudnn-cu12==" in wanted
-    setup = (ROOT / "scripts" / "setup-cuda.sh").read_text()
-    assert "-r requirements-cuda.txt" in setup
+def test_every_cuda_environment_gets_the_cu12_cublas_whisper_needs():
+    """.venv-cuda (gpu-check, the Linux CUDA build) and the Windows CUDA build install requirements-cuda.txt (what it
+    holds: tests/core/test_cuda_libs.py; the frozen build with it: tests/installer/test_cuda_bundle.py)."""
+    assert "nvidia-cublas-cu12==" in (ROOT / "requirements-cuda.txt").read_text()
+    assert "-r requirements-cuda.txt" in (ROOT / "scripts" / "setup-cuda.sh").read_text()
     assert "scripts/setup-cuda.sh" in (ROOT / "installer" / "build.sh").read_text()
-    spec = (ROOT / "installer" / "jarvis.spec").read_text()
-    assert '"nvidia.cublas", "nvidia.cudnn"' in spec
+    assert "if ($Cuda) { & $py -m pip install -q -r requirements-cuda.txt }" in \
+        (ROOT / "installer" / "windows" / "build.ps1").read_text()
 
 
 def test_image_mode_plan_needs_no_venv_and_skips_what_the_image_lacks():
