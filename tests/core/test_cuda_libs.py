@@ -32,7 +32,7 @@ def _cuda_names_ctranslate2_opens() -> set[str]:
     package = Path(ctranslate2.__file__).parent
     library = next(p for p in [*package.parent.glob("ctranslate2.libs/libctranslate2*.so*"),
                                *package.glob("libctranslate2*.so*")])
-    names = set(re.findall(rb"lib(?:cu[a-z_]*|nv[a-z_]*|nccl)\.so\.\d+", library.read_bytes()))
+    names = set(re.findall(rb"lib(?:cu|nv|nccl)\w*\.so\.\d+", library.read_bytes()))
     return {n.decode() for n in names}
 
 

@@ -91,7 +91,7 @@ def test_whisper_set_to_cuda_without_a_gpu_is_one_line_with_the_fix(home):
     line = ("speech-to-text runs on: listen.stt_device is cuda, but CTranslate2 sees no NVIDIA GPU here: set it to "
             "auto or cpu")
     assert report["models"]["speech-to-text runs on"]["found"] is False
-    assert line in [w for w in report["warnings"]]
+    assert line in report["warnings"]
 
 
 def test_echo_cancellation_off_or_missing_is_reported(monkeypatch):

@@ -5,7 +5,7 @@ whose torch is the CUDA build (several GB; its CUDA 13 libraries come with PyIns
 is here to use them). This test runs the same spec, the same way, in this machine's .venv (torch's CPU build) with
 NVIDIA's real cuBLAS 12 wheel in a site-packages folder on the path (the ``cublas_site`` fixture): what the CUDA
 build adds for Whisper is built for real. The app then runs as on a machine without Python and without an NVIDIA GPU.
-Slow: about 5 minutes for the build and 2.4 GB of disk.
+Slow: about 4 minutes for the build and 2.4 GB of disk.
 """
 from __future__ import annotations
 
