@@ -17,8 +17,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _python(code: str, site: Path | None = None) -> list[str]:
-    """Run ``code`` in a fresh process (``site`` on its path, as .venv-cuda's site-packages): its output lines."""
+    """Run ``code`` in a fresh process (``site`` on its path, as .venv-cuda's site-packages) on a machine without an
+    NVIDIA GPU (here; on a GPU machine, its GPUs hidden): its output lines."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "LD_LIBRARY_PATH")}  # JARVIS_HOME: the test's
+    env["CUDA_VISIBLE_DEVICES"] = ""
     if site is not None:
         env["PYTHONPATH"] = str(site)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
@@ -87,11 +89,11 @@ print(len(cuda_libs.preload_for("cuda:1")), mapped())
     assert _python(code, cublas_site) == ["True False", "True False", "[] False", "2 True"]
 
 
-def test_stt_device_auto_is_the_cpu_in_int8_here_and_a_device_set_by_hand_stays():
-    from jarvis.listen.stt import cuda_ready, resolve_device
-
-    assert not cuda_ready()                      # no GPU on this machine
-    assert resolve_device("auto", "int8") == ("cpu", "int8")
-    assert resolve_device("AUTO ", "float32") == ("cpu", "int8")
-    assert resolve_device("cpu", "float32") == ("cpu", "float32")
-    assert resolve_device("cuda:1", "int8_float16") == ("cuda:1", "int8_float16")
+def test_stt_device_auto_is_the_cpu_in_int8_without_a_gpu_and_a_device_set_by_hand_stays(cublas_site):
+    code = """
+from jarvis.listen.stt import cuda_ready, resolve_device
+print(cuda_ready(), resolve_device("auto", "int8"), resolve_device("AUTO ", "float32"))
+print(resolve_device("cpu", "float32"), resolve_device("cuda:1", "int8_float16"))
+"""
+    assert _python(code, cublas_site) == ["False ('cpu', 'int8') ('cpu', 'int8')",
+                                          "('cpu', 'float32') ('cuda:1', 'int8_float16')"]

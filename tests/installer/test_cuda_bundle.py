@@ -24,6 +24,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 CUBLAS = ("libcublasLt.so.12", "libcublas.so.12")
 LOADED = "INFO jarvis.cuda_libs: CUDA 12 cuBLAS for Whisper"   # jarvis.cuda_libs.preload's line in the log
+NO_GPU = {"CUDA_VISIBLE_DEVICES": ""}   # as on a machine without an NVIDIA GPU (here there is none anyway)
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +60,7 @@ def test_the_cuda_build_carries_cublas_12_where_jarvis_looks_and_no_cudnn(cuda_a
 def test_the_frozen_cuda_build_gives_ctranslate2_its_own_cublas(cuda_app, tmp_path):
     """`jarvis doctor` asks the dynamic linker for libcublas.so.12 by name, as CTranslate2 does on a GPU, after
     Jarvis's preload: it gets the bundle's copy, with a bare environment (no LD_LIBRARY_PATH, no Python)."""
-    out = subprocess.run([str(cuda_app / "jarvis"), "doctor"], env=bare_env(tmp_path), capture_output=True,
+    out = subprocess.run([str(cuda_app / "jarvis"), "doctor"], env=bare_env(tmp_path, **NO_GPU), capture_output=True,
                          text=True, timeout=300)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     cublas = cuda_app / "_internal" / "nvidia" / "cublas" / "lib" / "libcublas.so.12"
@@ -71,7 +72,7 @@ def test_the_frozen_cuda_build_gives_ctranslate2_its_own_cublas(cuda_app, tmp_pa
 
 def test_the_frozen_cuda_build_transcribes_on_the_cpu_without_a_gpu(cuda_app, tmp_path):
     clip = espeak_wav("What time is it", tmp_path / "question.wav")
-    out = subprocess.run([str(cuda_app / "jarvis"), "transcribe", str(clip)], env=bare_env(tmp_path),
+    out = subprocess.run([str(cuda_app / "jarvis"), "transcribe", str(clip)], env=bare_env(tmp_path, **NO_GPU),
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     assert "time is it" in out.stdout.lower()
