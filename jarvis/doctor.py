@@ -297,6 +297,10 @@ def _stt_device() -> dict[str, Any]:
     if cublas:
         used = "" if device.startswith("cuda") else ", used only with an NVIDIA GPU"
         return {"found": True, "path": f"{where}; cuBLAS 12 from {cublas}{used}", "reason": None}
+    if device.startswith("cuda"):   # set by hand: Whisper would fail at its first command, not fall back
+        return {"found": False, "path": where, "reason": f"listen.stt_device is {listen.stt_device}, but CTranslate2 "
+                                                         "cannot load cuBLAS 12: pip install nvidia-cublas-cu12, use "
+                                                         "the CUDA build, or set it to auto"}
     if gpus > 0:
         return {"found": False, "path": where, "reason": f"{NO_CUBLAS} ({where})"}
     return {"found": True, "path": where, "reason": None}

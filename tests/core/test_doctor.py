@@ -98,6 +98,25 @@ def test_whisper_set_to_cuda_without_a_gpu_is_one_line_with_the_fix(home):
     assert f"  - speech-to-text runs on: {problem}" in lines   # among the warnings
 
 
+def test_a_gpu_without_cublas_12_is_one_line_with_the_fix(home, monkeypatch):
+    """A GPU CTranslate2 sees but no cuBLAS 12 on this machine's path (none here): the GPU count is simulated, since
+    no GPU can be; the cuBLAS search is the real one. Left on auto, Whisper falls back to the CPU and doctor says why;
+    set to cuda by hand, it says how to mend it."""
+    from jarvis import config
+    from jarvis.listen import stt
+
+    monkeypatch.setattr(stt, "cuda_gpus", lambda: 1)
+    auto = doctor.collect()["models"]["speech-to-text runs on"]
+    assert auto["found"] is False and auto["reason"] == f"{stt.NO_CUBLAS} (cpu (int8); listen.stt_device is auto)"
+    settings = config.load()
+    settings.listen.stt_device = "cuda"
+    config.save(settings)
+    by_hand = doctor.collect()["models"]["speech-to-text runs on"]
+    assert by_hand["found"] is False and by_hand["reason"] == (
+        "listen.stt_device is cuda, but CTranslate2 cannot load cuBLAS 12: pip install nvidia-cublas-cu12, use the "
+        "CUDA build, or set it to auto")
+
+
 def test_echo_cancellation_off_or_missing_is_reported(monkeypatch):
     import sys
 
