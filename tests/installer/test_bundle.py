@@ -3,7 +3,7 @@
 The frozen app runs with a bare environment (no virtualenv on PATH, no PYTHONPATH, a throwaway HOME), as on a
 machine without Python: its self-test, the tray app under Xvfb + trayer with the virtual audio server, the OS
 keyring (a private GNOME Keyring), a windowed start without stdout/stderr, and the Linux tarball's installer.
-Slow: about 5 minutes for the build and 1.6 GB of disk.
+Slow: about 5 minutes for the build (beside the CUDA one: tests/installer/conftest.py) and 1.6 GB of disk.
 """
 from __future__ import annotations
 
@@ -23,18 +23,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def bundle(tmp_path_factory):
+def bundle(tmp_path_factory, frozen_builds):
     prebuilt = os.environ.get("JARVIS_TEST_BUNDLE")  # a dist/jarvis/ built from this tree (saves 4 minutes)
     if prebuilt:
         home = tmp_path_factory.mktemp("home")
         ran = subprocess.run([str(Path(prebuilt) / "jarvis"), "--self-test"], env=bare_env(home), capture_output=True,
                              text=True, timeout=600)
         return Path(prebuilt), ran.stdout
-    dist = tmp_path_factory.mktemp("dist")
-    built = subprocess.run([str(ROOT / "installer" / "build.sh"), str(dist)], cwd=ROOT, capture_output=True,
-                           text=True, timeout=1800)
-    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
-    return dist / "jarvis", built.stdout
+    return frozen_builds["cpu"].result()   # installer/build.sh (tests/installer/conftest.py)
 
 
 def bare_env(home: Path, **extra: str) -> dict[str, str]:

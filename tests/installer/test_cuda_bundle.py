@@ -5,13 +5,11 @@ whose torch is the CUDA build (several GB; its CUDA 13 libraries come with PyIns
 is here to use them). This test runs the same spec, the same way, in this machine's .venv (torch's CPU build) with
 NVIDIA's real cuBLAS 12 wheel in a site-packages folder on the path (the ``cublas_site`` fixture): what the CUDA
 build adds for Whisper is built for real. The app then runs as on a machine without Python and without an NVIDIA GPU.
-Slow: about 4 minutes for the build and 2.4 GB of disk.
+Slow: about 4 minutes for the build (beside the CPU one: tests/installer/conftest.py) and 2.4 GB of disk.
 """
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,24 +19,15 @@ from tests.speech import espeak_wav
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
 CUBLAS = ("libcublasLt.so.12", "libcublas.so.12")
 LOADED = "INFO jarvis.cuda_libs: CUDA 12 cuBLAS for Whisper"   # jarvis.cuda_libs.preload's line in the log
 NO_GPU = {"CUDA_VISIBLE_DEVICES": ""}   # as on a machine without an NVIDIA GPU (here there is none anyway)
 
 
 @pytest.fixture(scope="module")
-def cuda_app(tmp_path_factory, cublas_site) -> Path:
-    dist, work = tmp_path_factory.mktemp("dist-cuda"), tmp_path_factory.mktemp("work-cuda")
-    # PYTHONUSERBASE: the wheel's folder is a site-packages folder to PyInstaller too, as in .venv-cuda (it keeps a
-    # site-packages library's folders and links it from the top; any other library it would copy to the top).
-    env = {**os.environ, "PYTHONPATH": str(cublas_site), "PYTHONUSERBASE": str(cublas_site.parents[2]),
-           "JARVIS_BUILD_VARIANT": "cuda"}
-    built = subprocess.run([sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN", "--distpath",
-                            str(dist), "--workpath", str(work), "installer/jarvis.spec"], cwd=ROOT, env=env,
-                           capture_output=True, text=True, timeout=1800)
-    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
-    return dist / "jarvis"
+def cuda_app(frozen_builds) -> Path:
+    app, _ = frozen_builds["cuda"].result()   # built beside the CPU app (tests/installer/conftest.py)
+    return app
 
 
 def test_the_cuda_build_carries_cublas_12_where_jarvis_looks_and_no_cudnn(cuda_app, cublas_site):
