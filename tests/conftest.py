@@ -27,6 +27,11 @@ with open(os.path.join(_NO_SOUND_SERVER, "client.conf"), "w") as _conf:
     _conf.write("autospawn = no\n")
 os.environ.update(PULSE_SERVER=f"unix:{_NO_SOUND_SERVER}/none", PULSE_RUNTIME_PATH=f"{_NO_SOUND_SERVER}/runtime",
                   PULSE_COOKIE=f"{_NO_SOUND_SERVER}/cookie", PULSE_CLIENTCONFIG=f"{_NO_SOUND_SERVER}/client.conf")
+# Nor do they write to the user's own Jarvis folders: each test gets its own (``jarvis_home``), and what runs outside a
+# test (a module's or the session's fixtures: an engine made once for a module caches its voices) gets this one. Without
+# it such a fixture saw no JARVIS_HOME and wrote into ~/.cache/jarvis.
+os.environ["JARVIS_HOME"] = tempfile.mkdtemp(prefix="jarvis-test-home-")
+atexit.register(shutil.rmtree, os.environ["JARVIS_HOME"], True)
 
 
 @pytest.fixture(autouse=True)
