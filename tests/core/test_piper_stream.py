@@ -3,10 +3,6 @@ first piece after one decoder run, and whole sentences as before for a voice tha
 the bundled joe voice."""
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
-
 import numpy as np
 import onnx
 import onnxruntime
@@ -14,7 +10,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from jarvis.speak import piper_stream
-from jarvis.speak.piper_engine import GAINS_FILE, WARMUP_SENTENCES, PiperEngine, bundled_voice
+from jarvis.speak.piper_engine import PiperEngine, bundled_voice
 
 SENTENCE = "The sky is blue because of a process called atmospheric scattering."
 
@@ -79,51 +75,6 @@ def test_the_engine_gives_one_gain_to_every_piece(engine):
     audio = np.concatenate(pieces)
     assert all(p.dtype == np.float32 and np.abs(p).max() <= 1.0 for p in pieces)
     assert np.abs(audio).max() > 0.3   # at the voice's level, not quieted
-
-
-def _worked_out(piper) -> tuple[float, int]:
-    """(the engine's gain, how many whole sentences it made for it)."""
-    whole = []
-    split = piper._voice.session
-    run = split.run
-    split.run = lambda names, feeds: whole.append(1) or run(names, feeds)
-    try:
-        return piper._streaming_gain(), len(whole)
-    finally:
-        split.run = run
-
-
-def _loaded(model=None) -> PiperEngine:
-    piper = PiperEngine(str(model) if model else "")
-    piper.load()
-    return piper
-
-
-def test_the_gain_is_worked_out_once_per_voice_and_kept_for_the_next_start(jarvis_home, tmp_path):
-    first, made = _worked_out(_loaded())
-    assert made == len(WARMUP_SENTENCES)
-    kept = jarvis_home / "cache" / GAINS_FILE
-    assert json.loads(kept.read_text())[str(bundled_voice().resolve())]["gain"] == first
-    assert _worked_out(_loaded()) == (first, 0)   # the next start: no sentence made for it
-    # The same voice elsewhere, then changed: worked out for each, the other voices' gains kept.
-    copy = tmp_path / "joe.onnx"
-    copy.write_bytes(bundled_voice().read_bytes())
-    Path(f"{copy}.json").write_text(Path(f"{bundled_voice()}.json").read_text())
-    assert _worked_out(_loaded(copy))[1] == len(WARMUP_SENTENCES)
-    assert _worked_out(_loaded(copy))[1] == 0
-    os.utime(copy, ns=(copy.stat().st_atime_ns, copy.stat().st_mtime_ns + 10**9))
-    assert _worked_out(_loaded(copy))[1] == len(WARMUP_SENTENCES)
-    assert set(json.loads(kept.read_text())) == {str(bundled_voice().resolve()), str(copy.resolve())}
-
-
-@pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"%s": {"version": "x", "gain": -1}}', ""])
-def test_an_unreadable_or_stale_kept_gain_is_worked_out_again(jarvis_home, content):
-    kept = jarvis_home / "cache" / GAINS_FILE
-    kept.parent.mkdir(parents=True, exist_ok=True)
-    kept.write_text(content.replace("%s", str(bundled_voice().resolve())))
-    gain, made = _worked_out(_loaded())
-    assert made == len(WARMUP_SENTENCES) and 0.5 < gain < 20
-    assert json.loads(kept.read_text())[str(bundled_voice().resolve())]["gain"] == gain
 
 
 def test_calibrate():
