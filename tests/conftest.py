@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+import jarvis  # noqa: F401 - the suite, too, switches library telemetry off before any test module loads a library
+
 # Nothing comes from a model hub in tests: the hub is offline and its cache is private and empty
 # (set before anything imports huggingface_hub, which reads these once).
 os.environ["HF_HUB_OFFLINE"] = "1"

