@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -100,8 +100,16 @@ class PiperEngine(TtsEngine):
 
     def warmup(self) -> None:
         """Sentences short to long, once: the first replies after "Ready." alone took 10-25 ms longer each
-        (onnxruntime sizes its kernels' buffers on first use of a length; 2026-12-06, 2 cores)."""
-        for sentence in WARMUP_SENTENCES:   # the first one also sets a split voice's gain (``_streaming_gain``)
+        (onnxruntime sizes its kernels' buffers on first use of a length; 2026-12-06, 2 cores). A split voice's
+        gain comes from these same pieces (``_streaming_gain``)."""
+        if self._voice is None:
+            self.load()
+        split = self._voice.session
+        if self._gain is None and isinstance(split, piper_stream.SplitVoiceModel):
+            self._gain = self._calibrated(
+                lambda feeds: max(float(np.abs(piece).max()) for piece in split.stream(feeds)), "in pieces")
+            return
+        for sentence in WARMUP_SENTENCES:
             for _ in self.synthesize(sentence):
                 pass
 
@@ -134,15 +142,22 @@ class PiperEngine(TtsEngine):
                 "scales": np.array([config.noise_scale, config.length_scale, config.noise_w_scale], np.float32)}
 
     def _streaming_gain(self) -> float:
-        """The voice's one gain for sentences heard before they are whole (``piper_stream.calibrate``), from the
-        warm-up sentences made whole, once."""
+        """The voice's one gain for sentences heard before they are whole (``piper_stream.calibrate``): set by the
+        warm-up, or worked out here from the warm-up sentences made whole if something speaks before it."""
         if self._gain is None:
             split = self._voice.session
-            peaks = [float(np.abs(split.run(None, self._feeds(phonemes))[0]).max())
-                     for sentence in WARMUP_SENTENCES for phonemes in self._voice.phonemize(sentence) if phonemes]
-            self._gain = piper_stream.calibrate(peaks)
-            log.info("Piper's streaming gain: %.2f (from %d sentences)", self._gain, len(peaks))
+            self._gain = self._calibrated(lambda feeds: float(np.abs(split.run(None, feeds)[0]).max()), "whole")
         return self._gain
+
+    def _calibrated(self, peak: Callable[[dict], float], how: str) -> float:
+        """The gain from the warm-up sentences' peaks, each made (unscaled) by ``peak(feeds)``. The pieces of a
+        sentence are its whole decode's samples (``piper_stream``), so made in pieces the peaks are the same, and
+        the warm-up makes them once: made whole first, they cost 1.3 s of every start (2 cores, 2026-12-07)."""
+        peaks = [peak(self._feeds(phonemes))
+                 for sentence in WARMUP_SENTENCES for phonemes in self._voice.phonemize(sentence) if phonemes]
+        gain = piper_stream.calibrate(peaks)
+        log.info("Piper's streaming gain: %.2f (from %d sentences, %s)", gain, len(peaks), how)
+        return gain
 
     def close(self) -> None:
         self._voice = None

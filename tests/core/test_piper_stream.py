@@ -10,7 +10,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from jarvis.speak import piper_stream
-from jarvis.speak.piper_engine import PiperEngine, bundled_voice
+from jarvis.speak.piper_engine import WARMUP_SENTENCES, PiperEngine, bundled_voice
 
 SENTENCE = "The sky is blue because of a process called atmospheric scattering."
 
@@ -75,6 +75,27 @@ def test_the_engine_gives_one_gain_to_every_piece(engine):
     audio = np.concatenate(pieces)
     assert all(p.dtype == np.float32 and np.abs(p).max() <= 1.0 for p in pieces)
     assert np.abs(audio).max() > 0.3   # at the voice's level, not quieted
+
+
+def test_the_warm_up_sets_the_gain_from_its_own_pieces_as_whole_sentences_would(monkeypatch):
+    """The warm-up streams its sentences anyway; their pieces' peaks are the whole sentences' peaks, so the gain
+    needs no whole sentence made first (1.3 s of every start). Piper's noise off, so both ways hear the same."""
+    steady = np.array([0.0, 1.0, 0.0], np.float32)
+    original = PiperEngine._feeds
+    monkeypatch.setattr(PiperEngine, "_feeds", lambda self, phonemes: {**original(self, phonemes), "scales": steady})
+    warmed, whole_runs = PiperEngine(), []
+    warmed.load()
+    split = warmed._voice.session
+    monkeypatch.setattr(split, "run", lambda *args: whole_runs.append(args) or pytest.fail("a whole sentence"))
+    warmed.warmup()
+    assert whole_runs == []
+    monkeypatch.undo()
+    monkeypatch.setattr(PiperEngine, "_feeds", lambda self, phonemes: {**original(self, phonemes), "scales": steady})
+    cold = PiperEngine()
+    cold.load()
+    assert np.isclose(warmed._gain, cold._streaming_gain(), rtol=1e-5)   # made whole: no warm-up ran
+    loudest = max(float(np.abs(piece).max()) for text in WARMUP_SENTENCES for piece in warmed.synthesize(text))
+    assert np.isclose(loudest, 1.0, atol=1e-4)   # the loudest warm-up sentence, heard in pieces, peaks at 1
 
 
 def test_calibrate():
